@@ -1,0 +1,321 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PoolBackend: what one libvirt pool type takes, builds and can do.
+
+A backend knows the pool XML of its type and its capabilities; it knows
+nothing of Ansible.  It is given the typed options as a plain dict in which
+``None`` means "not given" (leave the live definition as it is).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import subprocess
+
+from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
+
+FS_NS = 'http://libvirt.org/schemas/storagepool/fs/1.0'
+
+# Every typed option of storage_pool that describes the definition.
+TYPED_OPTIONS = (
+    'target', 'target_mode', 'target_owner', 'target_group', 'target_label',
+    'source_host', 'source_path', 'source_dev', 'source_name', 'source_format',
+    'source_initiator', 'source_adapter', 'auth_type', 'auth_username',
+    'secret_usage', 'secret_uuid', 'mount_opts',
+)
+TARGET_PERMISSION_OPTIONS = ('target_mode', 'target_owner', 'target_group', 'target_label')
+AUTH_OPTIONS = ('auth_type', 'auth_username', 'secret_usage', 'secret_uuid')
+ADAPTER_KEYS = ('type', 'name', 'parent', 'parent_wwnn', 'parent_wwpn', 'parent_fabric_wwn',
+                'wwnn', 'wwpn', 'managed')
+ADAPTER_TYPES = ('scsi_host', 'fc_host')
+
+# Probe answers: is the storage behind a definition there?
+BUILT = 'built'
+MISSING = 'missing'
+FOREIGN = 'foreign'
+
+# virStoragePoolBuildFlags
+BUILD_NEW = 0
+BUILD_NO_OVERWRITE = 4
+BUILD_OVERWRITE = 8
+
+CAPABILITIES = ('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
+                'volume_wipe', 'volume_upload', 'volume_clone')
+
+_NAME_RE = re.compile(r'^[^/\s][^/]*$')
+_MODE_RE = re.compile(r'^0?[0-7]{3,4}$')
+
+
+class ProbeResult:
+    """The answer of a probe: ``state`` is BUILT, MISSING or FOREIGN; ``what`` says why."""
+
+    def __init__(self, state, what=''):
+        self.state = state
+        self.what = what
+
+    def __repr__(self):
+        return 'ProbeResult(%r, %r)' % (self.state, self.what)
+
+
+def run_probe(argv):
+    """Run a read-only probe command; (rc, stdout). rc is None when the tool is absent."""
+    if shutil.which(argv[0]) is None:
+        return None, ''
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              universal_newlines=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None, ''
+    return proc.returncode, proc.stdout.strip()
+
+
+def blkid_value(device, field):
+    """``blkid -p`` low-level probe of one field (TYPE, PTTYPE); '' when none, None if unknown."""
+    rc, out = run_probe(['blkid', '-p', '-o', 'value', '-s', field, device])
+    if rc is None:
+        return None
+    if rc == 2:  # nothing found
+        return ''
+    if rc != 0:
+        return None
+    return out.splitlines()[0] if out else ''
+
+
+def parse_host(item, option='source_host'):
+    """``host``, ``host:port``, ``[v6addr]:port`` -> (name, port or None)."""
+    text = str(item).strip()
+    if not text:
+        raise ValidationError(option, '%s: an empty host name is not allowed' % option)
+    if text.startswith('['):
+        end = text.find(']')
+        if end < 0:
+            raise ValidationError(option, '%s: %r has an unclosed "["' % (option, item))
+        name, rest = text[1:end], text[end + 1:]
+        port = rest[1:] if rest.startswith(':') else None
+    elif text.count(':') == 1:
+        name, port = text.split(':')
+    else:
+        name, port = text, None
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValidationError(option, '%s: %r: the port must be a number from 1 to 65535' % (option, item))
+    return name, (int(port) if port is not None else None)
+
+
+def _id_number(value, option, lookup):
+    text = str(value).strip()
+    if re.match(r'^-?[0-9]+$', text):
+        return int(text)
+    try:
+        return lookup(text)
+    except KeyError:
+        raise ValidationError(option, '%s: %r is neither a number nor a name known on the host running the module'
+                              % (option, value))
+
+
+class PoolBackend:
+    """Base class; one subclass per libvirt pool type (see backends/__init__.py)."""
+
+    #: libvirt's pool type name
+    type_name = None
+    #: typed options this type takes (see TYPED_OPTIONS)
+    options = ()
+    #: options a new definition of this type must have
+    required = ()
+    #: accepted source_format values (empty: the option does not apply)
+    source_formats = ()
+    #: accepted auth_type values
+    auth_types = ()
+    #: what the type can do, a subset of CAPABILITIES
+    capabilities = frozenset()
+    #: the build flags libvirt takes for each ``build`` mode of this type
+    build_flags = {'if_missing': BUILD_NEW, 'no_overwrite': BUILD_NO_OVERWRITE, 'overwrite': BUILD_OVERWRITE}
+    #: lists replaced as a whole when the task gives them
+    atomic_paths = ('source/host', 'source/device', 'source/auth', 'source/adapter', 'fs:mount_opts')
+    #: definition paths a running pool uses without a restart
+    live_paths = ()
+    #: a deleted pool of this type loses its data only if it has none (rmdir)
+    delete_refuses_nonempty = False
+    #: target path written into a new definition when the task gives none
+    default_target = None
+    #: one line for the docs
+    summary = ''
+
+    def __init__(self, params):
+        self.params = dict((key, params.get(key)) for key in TYPED_OPTIONS)
+        self.name = params.get('name')
+
+    # ---- validation -------------------------------------------------
+    def given(self, option):
+        value = self.params.get(option)
+        return value is not None
+
+    def validate(self, defining):
+        """Check the typed options; ``defining`` is True when no definition exists yet."""
+        for option in TYPED_OPTIONS:
+            if self.given(option) and option not in self.options:
+                raise ValidationError(
+                    option, 'option %s does not apply to pools of type %s; that type takes: %s'
+                    % (option, self.type_name, ', '.join(self.options) or 'no typed options'))
+        if defining:
+            missing = [option for option in self.required if not self.given(option)]
+            if missing:
+                raise ValidationError(
+                    missing[0], 'a new pool of type %s needs %s' % (self.type_name, ' and '.join(missing)))
+        fmt = self.params.get('source_format')
+        if fmt is not None and fmt not in self.source_formats:
+            raise ValidationError(
+                'source_format', 'source_format %r is not valid for type %s; accepted: %s'
+                % (fmt, self.type_name, ', '.join(self.source_formats)))
+        auth = self.params.get('auth_type')
+        if auth is not None and auth not in self.auth_types:
+            raise ValidationError('auth_type', 'auth_type %r is not valid for type %s; accepted: %s'
+                                  % (auth, self.type_name, ', '.join(self.auth_types)))
+        if any(self.given(opt) for opt in AUTH_OPTIONS):
+            if not (auth and self.given('auth_username')):
+                raise ValidationError('auth_type', 'authentication needs auth_type and auth_username together')
+            if self.given('secret_usage') == self.given('secret_uuid'):
+                raise ValidationError('secret_usage', 'authentication needs exactly one of secret_usage and secret_uuid')
+        mode = self.params.get('target_mode')
+        if mode is not None and not _MODE_RE.match(str(mode)):
+            raise ValidationError('target_mode', 'target_mode %r is not an octal mode such as "0755"' % (mode,))
+        target = self.params.get('target')
+        if target is not None and not str(target).startswith('/'):
+            raise ValidationError('target', 'target %r must be an absolute path' % (target,))
+        adapter = self.params.get('source_adapter')
+        if adapter is not None:
+            unknown = sorted(set(adapter) - set(ADAPTER_KEYS))
+            if unknown:
+                raise ValidationError('source_adapter', 'source_adapter: unknown key(s) %s; accepted: %s'
+                                      % (', '.join(unknown), ', '.join(ADAPTER_KEYS)))
+            if adapter.get('type') not in ADAPTER_TYPES:
+                raise ValidationError('source_adapter', 'source_adapter.type must be one of: %s'
+                                      % ', '.join(ADAPTER_TYPES))
+        for option in ('source_host',):
+            for item in self.params.get(option) or ():
+                parse_host(item, option)
+        self.validate_type(defining)
+
+    def validate_type(self, defining):
+        """Type-specific checks; override as needed."""
+
+    # ---- XML ----------------------------------------------------------
+    def to_xml(self, defining=False):
+        """The pool XML for the given options only (what is not given is left out).
+
+        With ``defining``, type defaults (such as the target path) are filled in.
+        """
+        root = xmlu.element('pool', type=self.type_name)
+        if self.params.get('mount_opts') is not None:
+            root = xmlu.element('pool', nsmap={'fs': FS_NS}, type=self.type_name)
+        xmlu.sub(root, 'name', self.name)
+        source = self.source_xml()
+        if source is not None and len(source):
+            root.append(source)
+        target = self.target_xml()
+        if defining and target is not None and self.default_target and not self.given('target'):
+            target.insert(0, xmlu.element('path', self.default_target))
+        if target is not None and len(target):
+            root.append(target)
+        opts = self.params.get('mount_opts')
+        if opts is not None:
+            container = xmlu.sub(root, '{%s}mount_opts' % FS_NS)
+            for opt in opts:
+                xmlu.sub(container, '{%s}option' % FS_NS, name=opt)
+        return root
+
+    def source_xml(self):
+        p = self.params
+        source = xmlu.element('source')
+        for item in p.get('source_host') or ():
+            name, port = parse_host(item)
+            xmlu.sub(source, 'host', name=name, port=port)
+        for dev in p.get('source_dev') or ():
+            xmlu.sub(source, 'device', path=dev)
+        if p.get('source_path') is not None:
+            xmlu.sub(source, 'dir', path=p['source_path'])
+        adapter = p.get('source_adapter')
+        if adapter:
+            xmlu.sub(source, 'adapter', **dict((key, adapter.get(key)) for key in ADAPTER_KEYS if key in adapter))
+        if p.get('source_name') is not None:
+            xmlu.sub(source, 'name', p['source_name'])
+        if p.get('source_format') is not None:
+            xmlu.sub(source, 'format', type=p['source_format'])
+        if p.get('source_initiator') is not None:
+            xmlu.sub(xmlu.sub(source, 'initiator'), 'iqn', name=p['source_initiator'])
+        if p.get('auth_type') is not None:
+            auth = xmlu.sub(source, 'auth', type=p['auth_type'], username=p.get('auth_username'))
+            xmlu.sub(auth, 'secret', usage=p.get('secret_usage'), uuid=p.get('secret_uuid'))
+        return source
+
+    def target_xml(self):
+        p = self.params
+        target = xmlu.element('target')
+        if p.get('target') is not None:
+            xmlu.sub(target, 'path', os.path.normpath(p['target']))
+        if any(p.get(opt) is not None for opt in TARGET_PERMISSION_OPTIONS):
+            perms = xmlu.sub(target, 'permissions')
+            if p.get('target_mode') is not None:
+                xmlu.sub(perms, 'mode', '%04o' % int(str(p['target_mode']), 8))
+            if p.get('target_owner') is not None:
+                xmlu.sub(perms, 'owner', _id_number(p['target_owner'], 'target_owner', lambda n: pwd.getpwnam(n).pw_uid))
+            if p.get('target_group') is not None:
+                xmlu.sub(perms, 'group', _id_number(p['target_group'], 'target_group', lambda n: grp.getgrnam(n).gr_gid))
+            if p.get('target_label') is not None:
+                xmlu.sub(perms, 'label', p['target_label'])
+        return target
+
+    # ---- what the type can do -----------------------------------------
+    def can(self, capability):
+        return capability in self.capabilities
+
+    def needs_restart(self, changed_paths):
+        """Whether a running pool must restart to use a definition that changed at ``changed_paths``."""
+        for path in changed_paths:
+            if not any(path == live or path.startswith(live + '/') for live in self.live_paths):
+                return True
+        return False
+
+    def rebuild_paths(self):
+        """Changed paths that a plain build applies to a built pool (e.g. directory permissions)."""
+        return ()
+
+    def probe(self, definition):
+        """Whether the storage behind ``definition`` (an lxml element) exists on this host.
+
+        Returns a ProbeResult, or None when this type cannot tell.
+        """
+        return None
+
+    # ---- helpers for subclasses ----------------------------------------
+    @staticmethod
+    def xml_text(definition, path):
+        found = xmlu.find_path(definition, path)
+        return found[0].text if found and found[0].text else None
+
+    @staticmethod
+    def xml_attr_all(definition, path, attr):
+        return [el.get(attr) for el in xmlu.find_path(definition, path) if el.get(attr)]
+
+    @staticmethod
+    def probe_dir(path):
+        if path is None:
+            return None
+        if os.path.isdir(path):
+            return ProbeResult(BUILT, 'directory %s exists' % path)
+        if os.path.exists(path):
+            return ProbeResult(FOREIGN, '%s exists and is not a directory' % path)
+        return ProbeResult(MISSING, 'directory %s does not exist' % path)
+
+
+def validate_name(name, option='name'):
+    if not name or not _NAME_RE.match(name):
+        raise ValidationError(option, '%s %r is not valid: it must be non-empty, must not start with a blank '
+                                      'and must not contain "/"' % (option, name))

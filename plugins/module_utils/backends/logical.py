@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""type: logical - an LVM volume group; volumes are logical volumes."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
+    BUILT,
+    FOREIGN,
+    MISSING,
+    PoolBackend,
+    ProbeResult,
+    blkid_value,
+    run_probe,
+)
+
+
+class LogicalBackend(PoolBackend):
+    type_name = 'logical'
+    summary = 'an LVM volume group'
+    options = ('target', 'source_name', 'source_dev', 'source_format')
+    required = ('source_name',)
+    source_formats = ('lvm2',)
+    capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_wipe',
+                              'volume_upload', 'volume_clone'))
+
+    def probe(self, definition):
+        vg_name = self.xml_text(definition, 'source/name') or self.name
+        rc, out = run_probe(['vgs', '--noheadings', '-o', 'vg_name', vg_name])
+        if rc == 0 and out:
+            return ProbeResult(BUILT, 'volume group %s exists' % vg_name)
+        devices = self.xml_attr_all(definition, 'source/device', 'path')
+        if not devices:
+            return None if rc is None else ProbeResult(MISSING, 'volume group %s does not exist' % vg_name)
+        for device in devices:
+            found = blkid_value(device, 'TYPE')
+            if found is None:
+                return None
+            if found and found != 'LVM2_member':
+                return ProbeResult(FOREIGN, '%s holds %s' % (device, found))
+        return ProbeResult(MISSING, 'volume group %s does not exist' % vg_name)

@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""type: netfs - a network file system (NFS, CIFS, GlusterFS) that libvirt mounts on the target."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
+
+
+class NetfsBackend(PoolBackend):
+    type_name = 'netfs'
+    summary = 'an NFS, CIFS or GlusterFS export mounted by libvirt'
+    options = ('target', 'target_mode', 'target_owner', 'target_group', 'target_label',
+               'source_host', 'source_path', 'source_name', 'source_format', 'mount_opts')
+    required = ('target', 'source_host', 'source_path')
+    source_formats = ('auto', 'nfs', 'glusterfs', 'cifs')
+    capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
+                              'volume_wipe', 'volume_upload', 'volume_clone'))
+
+    def validate_type(self, defining):
+        hosts = self.params.get('source_host')
+        if hosts is not None and len(hosts) != 1:
+            raise ValidationError('source_host', 'type netfs takes exactly one server in source_host, got %d' % len(hosts))
+
+    def probe(self, definition):
+        return self.probe_dir(self.xml_text(definition, 'target/path'))

@@ -1,0 +1,33 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""type: zfs - a ZFS pool; volumes are zvols."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
+    BUILT,
+    MISSING,
+    PoolBackend,
+    ProbeResult,
+    run_probe,
+)
+
+
+class ZfsBackend(PoolBackend):
+    type_name = 'zfs'
+    summary = 'a ZFS pool of zvols'
+    options = ('source_name', 'source_dev')
+    required = ('source_name',)
+    capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_upload'))
+
+    def probe(self, definition):
+        zpool = self.xml_text(definition, 'source/name') or self.name
+        rc, _out = run_probe(['zpool', 'list', '-H', '-o', 'name', zpool])
+        if rc is None:
+            return None
+        if rc == 0:
+            return ProbeResult(BUILT, 'zpool %s exists' % zpool)
+        return ProbeResult(MISSING, 'zpool %s does not exist' % zpool)

@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Open and close the libvirt connection; map libvirt errors to ours."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
+    ConnectionFailedError,
+    LibraryMissingError,
+    OperationError,
+)
+
+try:
+    import libvirt
+    HAS_LIBVIRT = True
+    LIBVIRT_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the managed host
+    libvirt = None
+    HAS_LIBVIRT = False
+    LIBVIRT_IMPORT_ERROR = traceback.format_exc()
+
+try:
+    from lxml import etree  # noqa: F401  pylint: disable=unused-import
+    HAS_LXML = True
+    LXML_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the managed host
+    HAS_LXML = False
+    LXML_IMPORT_ERROR = traceback.format_exc()
+
+INSTALL_HINT = {
+    'libvirt': 'the libvirt Python binding: "apt install python3-libvirt" / "dnf install python3-libvirt", '
+               'or "pip install libvirt-python" (needs the libvirt development headers)',
+    'lxml': 'lxml: "apt install python3-lxml" / "dnf install python3-lxml", or "pip install lxml"',
+}
+
+
+def require_libraries():
+    """Raise LibraryMissingError naming what to install on the managed host."""
+    for name, present, trace in (('libvirt', HAS_LIBVIRT, LIBVIRT_IMPORT_ERROR),
+                                 ('lxml', HAS_LXML, LXML_IMPORT_ERROR)):
+        if not present:
+            raise LibraryMissingError(
+                'Python library "%s" is missing on the host running the module; install %s'
+                % (name, INSTALL_HINT[name]), library=name, exception=trace)
+
+
+def _silence_default_handler(ctx, err):
+    """libvirt prints every error to stderr by default; errors reach us as exceptions."""
+
+
+def error_code(exc):
+    """libvirt error code of an exception (None for other exceptions)."""
+    if libvirt is not None and isinstance(exc, libvirt.libvirtError):
+        return exc.get_error_code()
+    return None
+
+
+def error_message(exc):
+    if libvirt is not None and isinstance(exc, libvirt.libvirtError):
+        return exc.get_error_message() or str(exc)
+    return str(exc)
+
+
+def is_libvirt_error(exc):
+    return libvirt is not None and isinstance(exc, libvirt.libvirtError)
+
+
+class Connection:
+    """A context manager around one libvirt connection."""
+
+    def __init__(self, uri):
+        self.uri = uri
+        self.conn = None
+
+    def open(self):
+        require_libraries()
+        libvirt.registerErrorHandler(_silence_default_handler, None)
+        try:
+            self.conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as exc:
+            raise ConnectionFailedError(
+                'cannot connect to libvirt at uri=%s: %s (is libvirtd running there, and may this user use it?)'
+                % (self.uri, error_message(exc)), uri=self.uri)
+        return self.conn
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except libvirt.libvirtError:  # pragma: no cover - closing a dead connection
+                pass
+            self.conn = None
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    @property
+    def is_local(self):
+        """True when libvirtd manages this very host, so local probes are meaningful."""
+        return is_local_uri(self.uri)
+
+
+def is_local_uri(uri):
+    """``qemu:///system`` is local; ``qemu+ssh://host/system`` is not."""
+    if '://' not in uri:
+        return True
+    rest = uri.split('://', 1)[1]
+    host = rest.split('/', 1)[0]
+    return host in ('', 'localhost', '127.0.0.1', '[::1]')
+
+
+def call(action, func, *args):
+    """Run one libvirt call; a libvirtError becomes OperationError naming ``action``."""
+    try:
+        return func(*args)
+    except Exception as exc:  # pylint: disable=broad-except
+        if is_libvirt_error(exc):
+            raise OperationError('%s failed: %s' % (action, error_message(exc)),
+                                 libvirt_code=error_code(exc))
+        raise
+
+
+def connection_argument_spec():
+    """Options every module takes."""
+    return dict(uri=dict(type='str', default='qemu:///system'))

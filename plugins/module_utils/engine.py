@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Desired vs live -> plan of steps -> apply (or not, in check mode) -> result.
+
+The engine knows no resource type.  A manager (pool.py, ...) reads the live
+object, validates the request and returns a Plan; the engine applies it,
+rolls back the steps it made when one fails, re-reads and reports.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import Connection
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, StorageError
+
+
+class Step:
+    """One libvirt operation of a plan.
+
+    ``action`` is what the result lists (``define``, ``build``, ``start``...);
+    ``run`` does it; ``undo`` reverts it when a later step fails (None when the
+    step cannot or must not be reverted); ``changes`` is False for steps that
+    alter nothing persistent (a refresh).
+    """
+
+    def __init__(self, action, run, undo=None, changes=True):
+        self.action = action
+        self.run = run
+        self.undo = undo
+        self.changes = changes
+
+    def __repr__(self):
+        return 'Step(%r)' % self.action
+
+
+class Plan:
+    """The ordered steps to reach the desired state, plus the diff and warnings."""
+
+    def __init__(self):
+        self.steps = []
+        self.diff = None
+        self.warnings = []
+
+    def add(self, action, run, undo=None, changes=True):
+        self.steps.append(Step(action, run, undo, changes))
+
+    @property
+    def actions(self):
+        return [step.action for step in self.steps]
+
+    @property
+    def changed(self):
+        return any(step.changes for step in self.steps)
+
+
+def apply(plan, check_mode):
+    """Run the plan's steps in order; on failure undo the steps already done, newest first."""
+    if check_mode:
+        return
+    done = []
+    for step in plan.steps:
+        try:
+            step.run()
+        except Exception as exc:  # pylint: disable=broad-except
+            rolled_back, rollback_failed = _undo(done)
+            msg = getattr(exc, 'msg', None) or '%s failed: %s' % (step.action, exc)
+            if done:
+                msg += '; steps done before it: %s' % ', '.join(s.action for s in done)
+            if rolled_back:
+                msg += '; rolled back: %s' % ', '.join(rolled_back)
+            if rollback_failed:
+                msg += '; could not roll back: %s' % '; '.join(rollback_failed)
+            raise OperationError(msg, failed_action=step.action, actions_done=[s.action for s in done],
+                                 rolled_back=rolled_back, **_extra(exc))
+        done.append(step)
+
+
+def _extra(exc):
+    return dict((key, value) for key, value in getattr(exc, 'details', {}).items()
+                if key not in ('failed_action', 'actions_done', 'rolled_back'))
+
+
+def _undo(done):
+    rolled_back, failed = [], []
+    for step in reversed(done):
+        if step.undo is None:
+            continue
+        try:
+            step.undo()
+            rolled_back.append(step.action)
+        except Exception as exc:  # pylint: disable=broad-except
+            failed.append('%s (%s)' % (step.action, getattr(exc, 'msg', None) or exc))
+    return rolled_back, failed
+
+
+def reconcile(manager, check_mode, diff_mode):
+    """Drive one manager through read -> plan -> apply -> re-read; returns the result dict."""
+    live = manager.read()
+    plan = manager.plan(live)
+    apply(plan, check_mode)
+    after = live if check_mode or not plan.steps else manager.read()
+    result = {
+        'changed': plan.changed,
+        'actions': plan.actions,
+        manager.result_key: manager.describe(after),
+    }
+    if diff_mode and plan.diff is not None:
+        result['diff'] = plan.diff
+    if plan.warnings:
+        result['warnings'] = plan.warnings
+    return result
+
+
+def run_module(module, manager_class):
+    """The one place where our exceptions become ``fail_json``.
+
+    ``module`` is an AnsibleModule whose params include ``uri``;
+    ``manager_class(conn, params, is_local)`` builds the manager.
+    """
+    connection = Connection(module.params['uri'])
+    try:
+        try:
+            conn = connection.open()
+            manager = manager_class(conn, module.params, connection.is_local)
+            result = reconcile(manager, module.check_mode, module._diff)
+        finally:
+            connection.close()
+    except StorageError as exc:
+        details = dict((key, value) for key, value in exc.details.items() if value is not None)
+        module.fail_json(msg=exc.msg, error=type(exc).__name__, **details)
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='unexpected error: %s' % exc, exception=traceback.format_exc())
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
+    module.exit_json(**result)

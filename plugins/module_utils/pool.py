@@ -1,0 +1,422 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The storage pool manager: reads a pool, plans the steps to the desired state.
+
+It knows libvirt's pool API; what differs between pool types comes from the
+backend (backends/).  The engine applies the plan.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
+from ansible_collections.kvmops.storage.plugins.module_utils.backends import POOL_TYPES, backend_class
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
+    BUILT,
+    FOREIGN,
+    MISSING,
+    TYPED_OPTIONS,
+    validate_name,
+)
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, libvirt
+from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
+    OperationError,
+    RefusedError,
+    UnsupportedError,
+    ValidationError,
+)
+from ansible_collections.kvmops.storage.plugins.module_utils.units import human_size, parse_size
+
+STATES = ('present', 'active', 'inactive', 'absent', 'deleted')
+BUILD_MODES = ('never', 'if_missing', 'no_overwrite', 'overwrite')
+ON_CHANGE = ('restart', 'redefine_only', 'fail')
+
+# Fields libvirt computes: never drift.
+COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available')
+
+# virStoragePoolState
+_POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}
+# virSecretUsageType
+_SECRET_USAGE = {'ceph': 5, 'chap': 3}
+_XML_INACTIVE = 1
+_NO_STORAGE_POOL = 49
+_NO_SECRET = 66
+
+
+def pool_argument_spec():
+    """The module's options that are not connection options."""
+    return dict(
+        name=dict(type='str', required=True),
+        type=dict(type='str'),
+        xml=dict(type='str'),
+        target=dict(type='path'),
+        target_mode=dict(type='raw'),
+        target_owner=dict(type='raw'),
+        target_group=dict(type='raw'),
+        target_label=dict(type='str'),
+        source_host=dict(type='list', elements='str'),
+        source_path=dict(type='str'),
+        source_dev=dict(type='list', elements='str'),
+        source_name=dict(type='str'),
+        source_format=dict(type='str'),
+        source_initiator=dict(type='str'),
+        source_adapter=dict(type='dict'),
+        auth_type=dict(type='str'),
+        auth_username=dict(type='str'),
+        secret_usage=dict(type='str'),
+        secret_uuid=dict(type='str'),
+        mount_opts=dict(type='list', elements='str'),
+        state=dict(type='str', default='active', choices=list(STATES)),
+        autostart=dict(type='bool'),
+        build=dict(type='str', default='if_missing', choices=list(BUILD_MODES)),
+        on_change=dict(type='str', default='restart', choices=list(ON_CHANGE)),
+        force=dict(type='bool', default=False),
+        refresh=dict(type='bool', default=False),
+        min_available=dict(type='raw'),
+    )
+
+
+MUTUALLY_EXCLUSIVE = [['xml', option] for option in ('type',) + TYPED_OPTIONS] + [['secret_usage', 'secret_uuid']]
+
+
+class LivePool:
+    """What libvirt says about a pool right now."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.xml = xmlu.parse(call('reading the pool definition', pool.XMLDesc, _XML_INACTIVE))
+        self.type = self.xml.get('type')
+        self.active = bool(pool.isActive())
+        self.persistent = bool(pool.isPersistent())
+        self.autostart = bool(pool.autostart()) if self.persistent else False
+
+
+def normalized(definition):
+    """The definition without computed fields, re-indented for diffs."""
+    return xmlu.pretty(xmlu.drop_paths(definition, COMPUTED_PATHS))
+
+
+class PoolManager:
+    result_key = 'pool'
+
+    def __init__(self, conn, params, is_local=True):
+        self.conn = conn
+        self.params = params
+        self.is_local = is_local
+        self.name = params['name']
+        self.state = params.get('state') or 'active'
+        validate_name(self.name)
+        self.min_available = None
+        if params.get('min_available') is not None:
+            self.min_available = parse_size(params['min_available'], 'min_available')
+
+    # ---- reading -------------------------------------------------------
+    def _lookup(self):
+        try:
+            return self.conn.storagePoolLookupByName(self.name)
+        except libvirt.libvirtError as exc:
+            if error_code(exc) == _NO_STORAGE_POOL:
+                return None
+            raise OperationError('looking up pool %s failed: %s' % (self.name, exc))
+
+    def _pool(self):
+        pool = self._lookup()
+        if pool is None:
+            raise OperationError('pool %s disappeared while the task was running' % self.name)
+        return pool
+
+    def read(self):
+        pool = self._lookup()
+        return LivePool(pool) if pool is not None else None
+
+    def describe(self, live):
+        if live is None:
+            return {'name': self.name, 'state': 'absent'}
+        pool = live.pool
+        state, capacity, allocation, available = call('reading pool information', pool.info)
+        root = live.xml
+        source = {}
+        hosts = ['%s:%s' % (h.get('name'), h.get('port')) if h.get('port') else h.get('name')
+                 for h in xmlu.find_path(root, 'source/host')]
+        if hosts:
+            source['hosts'] = hosts
+        devices = [d.get('path') for d in xmlu.find_path(root, 'source/device')]
+        if devices:
+            source['devices'] = devices
+        for key, path, attr in (('dir', 'source/dir', 'path'), ('format', 'source/format', 'type'),
+                                ('initiator', 'source/initiator/iqn', 'name')):
+            found = xmlu.find_path(root, path)
+            if found and found[0].get(attr):
+                source[key] = found[0].get(attr)
+        name = xmlu.find_path(root, 'source/name')
+        if name and name[0].text:
+            source['name'] = name[0].text
+        adapter = xmlu.find_path(root, 'source/adapter')
+        if adapter:
+            source['adapter'] = dict(adapter[0].attrib)
+        auth = xmlu.find_path(root, 'source/auth')
+        if auth:
+            secret = xmlu.find_path(auth[0], 'secret')
+            source['auth'] = {'type': auth[0].get('type'), 'username': auth[0].get('username')}
+            if secret:
+                source['auth'].update(dict((k, v) for k, v in secret[0].attrib.items() if k in ('usage', 'uuid')))
+        target_path = xmlu.find_path(root, 'target/path')
+        result = {
+            'name': self.name,
+            'uuid': pool.UUIDString(),
+            'type': live.type,
+            'state': _POOL_STATES.get(state, str(state)),
+            'active': live.active,
+            'autostart': live.autostart,
+            'persistent': live.persistent,
+            'capacity': int(capacity),
+            'allocation': int(allocation),
+            'available': int(available),
+            'target': target_path[0].text if target_path else None,
+            'source': source,
+            'xml': xmlu.to_string(normalized(root)),
+        }
+        perms = xmlu.find_path(root, 'target/permissions')
+        if perms:
+            result['target_permissions'] = dict((xmlu.local_name(el), el.text) for el in perms[0] if isinstance(el.tag, str))
+        return result
+
+    # ---- desired definition ----------------------------------------------
+    def _desired(self, live):
+        """(backend, desired definition element) for this task."""
+        params = self.params
+        defining = live is None
+        if params.get('xml'):
+            root = xmlu.parse(params['xml'], 'xml')
+            if xmlu.local_name(root) != 'pool':
+                raise ValidationError('xml', 'xml: the root element must be <pool>, not <%s>' % xmlu.local_name(root))
+            names = xmlu.find_path(root, 'name')
+            xml_name = names[0].text if names else None
+            if xml_name != self.name:
+                raise ValidationError('xml', 'xml: its <name> is %r but the task says name=%r; they must match'
+                                      % (xml_name, self.name))
+            type_name = root.get('type')
+            cls = backend_class(type_name, 'xml')
+            backend = cls({'name': self.name})
+            partial = root
+        else:
+            type_name = params.get('type')
+            if type_name is None:
+                if defining:
+                    raise ValidationError('type', 'pool %s does not exist yet, so type is required; accepted: %s'
+                                          % (self.name, ', '.join(POOL_TYPES)))
+                type_name = live.type
+            cls = backend_class(type_name)
+            backend = cls(params)
+            backend.validate(defining)
+            partial = backend.to_xml(defining=defining)
+        if live is not None and type_name != live.type:
+            raise RefusedError('pool %s exists with type %s; changing its type to %s needs state=absent first '
+                               '(the data stays where it is)' % (self.name, live.type, type_name))
+        desired = partial if defining else xmlu.merge(live.xml, partial, backend.atomic_paths)
+        return backend, desired
+
+    def _check_secret(self, desired):
+        """A pool whose auth secret does not exist is refused before anything is defined."""
+        auth = xmlu.find_path(desired, 'source/auth')
+        if not auth:
+            return
+        secret = xmlu.find_path(auth[0], 'secret')
+        if not secret:
+            return
+        usage, uuid = secret[0].get('usage'), secret[0].get('uuid')
+        try:
+            if uuid:
+                self.conn.secretLookupByUUIDString(uuid)
+            elif usage:
+                self.conn.secretLookupByUsage(_SECRET_USAGE.get(auth[0].get('type'), 0), usage)
+        except libvirt.libvirtError as exc:
+            if error_code(exc) != _NO_SECRET:
+                raise OperationError('looking up the pool secret failed: %s' % exc)
+            option, value = ('secret_uuid', uuid) if uuid else ('secret_usage', usage)
+            raise ValidationError(option, '%s %r: no libvirt secret of usage %s with that %s exists; define it first '
+                                          '(kvmops.storage.storage_secret)'
+                                  % (option, value, 'iscsi' if auth[0].get('type') == 'chap' else auth[0].get('type'),
+                                     'uuid' if uuid else 'usage id'))
+
+    # ---- planning ------------------------------------------------------------
+    def plan(self, live):
+        plan = Plan()
+        if self.state in ('absent', 'deleted'):
+            if self.params.get('xml') or self.params.get('type'):
+                self._desired(live)  # bad input is reported even when removing
+            self._plan_removal(live, plan)
+            return plan
+        backend, desired = self._desired(live)
+        self._check_secret(desired)
+        before = normalized(live.xml) if live is not None else None
+        after = normalized(desired)
+        plan.diff = xmlu.render_diff(before, after, 'pool %s (live definition)' % self.name,
+                                     'pool %s (desired definition)' % self.name)
+        changed_paths = xmlu.differences(before, after) if before is not None else []
+        restart = False
+        rebuild = False
+        if live is None or not live.persistent:
+            plan.add('define', lambda: self._define(desired),
+                     undo=(self._undefine if live is None else None))
+        elif changed_paths:
+            running = live.active
+            needs_restart = running and backend.needs_restart(changed_paths)
+            on_change = self.params.get('on_change') or 'restart'
+            if needs_restart and on_change == 'fail':
+                raise RefusedError('pool %s is running and its definition would change (%s); on_change=fail '
+                                   'leaves it alone' % (self.name, ', '.join(changed_paths)),
+                                   changed_paths=changed_paths)
+            old = live.xml
+            plan.add('redefine', lambda: self._define(desired), undo=lambda: self._define(old))
+            if needs_restart and self.state != 'inactive':
+                if on_change == 'restart':
+                    restart = True
+                else:
+                    plan.warnings.append('pool %s keeps running with its previous definition until it is restarted '
+                                         '(changed: %s)' % (self.name, ', '.join(changed_paths)))
+            rebuild = self._needs_rebuild(backend, desired, changed_paths)
+
+        if self.state == 'active' and (live is None or not live.active):
+            if not self._plan_build(plan, backend, desired, live) and rebuild:
+                plan.add('build', self._build)
+            plan.add('start', self._start, undo=self._stop)
+        elif restart:
+            plan.add('restart_with_build' if rebuild else 'restart', lambda: self._restart(live.xml, rebuild))
+        elif self.state == 'inactive' and live is not None and live.active:
+            plan.add('stop', self._stop, undo=self._start)
+            if rebuild:
+                plan.add('build', self._build)
+        elif rebuild and not live.active:
+            plan.add('build', self._build)
+
+        autostart = self.params.get('autostart')
+        if autostart is not None and (live is None or not live.persistent or live.autostart != autostart):
+            plan.add('autostart' if autostart else 'no_autostart', lambda: self._set_autostart(autostart),
+                     undo=(lambda: self._set_autostart(not autostart)) if live is not None else None)
+        will_run = self.state == 'active' or (self.state == 'present' and live is not None and live.active)
+        if self.params.get('refresh') and will_run and 'start' not in plan.actions and not restart:
+            plan.add('refresh', lambda: call('refreshing pool %s' % self.name, self._pool().refresh, 0),
+                     changes=False)
+        if self.min_available is not None:
+            self._check_available(live, will_run)
+        return plan
+
+    def _plan_build(self, plan, backend, desired, live):
+        mode = self.params.get('build') or 'if_missing'
+        if mode == 'never' or not backend.can('build'):
+            return False
+        probe = backend.probe(desired) if self.is_local else None
+        if probe is None:
+            wanted = live is None  # cannot look: build only what this task defines
+        elif probe.state == MISSING:
+            wanted = True
+        elif probe.state == FOREIGN:
+            if mode != 'overwrite':
+                raise RefusedError('pool %s was not built: %s. Nothing was changed; set build=overwrite to let '
+                                   'libvirt overwrite it, or correct the definition' % (self.name, probe.what))
+            wanted = True
+        else:
+            wanted = False
+        if not wanted:
+            return False
+        flags = backend.build_flags[mode]
+        undo = None
+        if live is None and backend.can('delete') and probe is not None and probe.state == MISSING:
+            undo = lambda: call('deleting pool %s' % self.name, self._pool().delete, 0)  # noqa: E731
+        plan.add('build', lambda: self._build(flags), undo=undo)
+        return True
+
+    def _needs_rebuild(self, backend, desired, changed_paths):
+        """Whether a changed definition must be applied to built storage by a plain build
+        (libvirt sets the permissions of an existing directory only when building)."""
+        rebuild_paths = backend.rebuild_paths()
+        if not any(path == p or path.startswith(p + '/') for path in changed_paths for p in rebuild_paths):
+            return False
+        if not backend.can('build') or self.params.get('build') == 'never' or not self.is_local:
+            return False
+        probe = backend.probe(desired)
+        return probe is not None and probe.state == BUILT
+
+    def _plan_removal(self, live, plan):
+        if live is None:
+            return
+        before = normalized(live.xml)
+        plan.diff = xmlu.render_diff(before, None, 'pool %s (live definition)' % self.name, 'pool %s (removed)' % self.name)
+        if self.state == 'deleted':
+            backend = backend_class(live.type)({'name': self.name})
+            if not backend.can('delete'):
+                raise UnsupportedError('pool %s: libvirt cannot delete the storage of %s pools; use state=absent to '
+                                       'undefine it and remove the storage by other means' % (self.name, live.type))
+            volumes = self._volume_names(live) if live.active else None
+            force = self.params.get('force')
+            if volumes and not force:
+                shown = ', '.join(volumes[:10]) + (', ...' if len(volumes) > 10 else '')
+                raise RefusedError('pool %s still holds %d volume(s): %s; set force=true to delete them with the pool'
+                                   % (self.name, len(volumes), shown), volumes=volumes)
+            if volumes is None and not force and not backend.delete_refuses_nonempty:
+                raise RefusedError('pool %s is inactive, so its volumes cannot be listed before deleting it; start it '
+                                   'first or set force=true' % self.name)
+            for volume in volumes or ():
+                plan.add('delete_volume:%s' % volume, lambda vol=volume: self._delete_volume(vol))
+        if live.active:
+            plan.add('stop', self._stop)
+        if self.state == 'deleted':
+            plan.add('delete', lambda: call('deleting the storage of pool %s' % self.name, self._pool().delete, 0))
+        if live.persistent:
+            plan.add('undefine', self._undefine)
+
+    def _check_available(self, live, will_run):
+        if live is None or not live.active or not will_run:
+            return
+        available = call('reading pool information', live.pool.info)[3]
+        if available < self.min_available:
+            raise RefusedError('pool %s has %s available, less than min_available=%s'
+                               % (self.name, human_size(available), human_size(self.min_available)),
+                               available=int(available))
+
+    # ---- libvirt operations ----------------------------------------------------
+    def _volume_names(self, live):
+        call('refreshing pool %s' % self.name, live.pool.refresh, 0)
+        return sorted(call('listing the volumes of pool %s' % self.name, live.pool.listVolumes))
+
+    def _delete_volume(self, name):
+        volume = call('looking up volume %s' % name, self._pool().storageVolLookupByName, name)
+        call('deleting volume %s' % name, volume.delete, 0)
+
+    def _define(self, definition):
+        call('defining pool %s' % self.name, self.conn.storagePoolDefineXML, xmlu.to_string(definition, pretty=False), 0)
+
+    def _undefine(self):
+        call('undefining pool %s' % self.name, self._pool().undefine)
+
+    def _start(self):
+        call('starting pool %s' % self.name, self._pool().create, 0)
+
+    def _stop(self):
+        call('stopping pool %s' % self.name, self._pool().destroy)
+
+    def _set_autostart(self, value):
+        call('setting autostart of pool %s' % self.name, self._pool().setAutostart, 1 if value else 0)
+
+    def _build(self, flags=0):
+        call('building pool %s' % self.name, self._pool().build, flags)
+
+    def _restart(self, old_definition, rebuild=False):
+        """Stop and start with the new definition; if it will not start, put the old one back and start that."""
+        self._stop()
+        try:
+            if rebuild:
+                self._build()
+            self._start()
+        except OperationError as exc:
+            try:
+                self._define(old_definition)
+                self._start()
+                restored = 'the previous definition was restored and the pool started again'
+            except OperationError as again:
+                restored = 'restoring the previous definition failed too: %s' % again.msg
+            raise OperationError('%s; %s' % (exc.msg, restored))
