@@ -351,7 +351,7 @@ class PoolManager:
             if not backend.can('delete'):
                 raise UnsupportedError('pool %s: libvirt cannot delete the storage of %s pools; use state=absent to '
                                        'undefine it and remove the storage by other means' % (self.name, live.type))
-            volumes = self._volume_names(live) if live.active else None
+            volumes = self._volume_names(live, backend.ignored_volumes) if live.active else None
             force = self.params.get('force')
             if volumes and not force:
                 shown = ', '.join(volumes[:10]) + (', ...' if len(volumes) > 10 else '')
@@ -379,9 +379,10 @@ class PoolManager:
                                available=int(available))
 
     # ---- libvirt operations ----------------------------------------------------
-    def _volume_names(self, live):
+    def _volume_names(self, live, ignored=()):
         call('refreshing pool %s' % self.name, live.pool.refresh, 0)
-        return sorted(call('listing the volumes of pool %s' % self.name, live.pool.listVolumes))
+        names = call('listing the volumes of pool %s' % self.name, live.pool.listVolumes)
+        return sorted(name for name in names if name not in ignored)
 
     def _delete_volume(self, name):
         volume = call('looking up volume %s' % name, self._pool().storageVolLookupByName, name)

@@ -143,6 +143,8 @@ class PoolBackend:
     live_paths = ()
     #: a deleted pool of this type loses its data only if it has none (rmdir)
     delete_refuses_nonempty = False
+    #: volume names that are part of the storage itself, not user data
+    ignored_volumes = ()
     #: target path written into a new definition when the task gives none
     default_target = None
     #: one line for the docs

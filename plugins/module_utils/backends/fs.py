@@ -32,6 +32,7 @@ class FsBackend(PoolBackend):
     source_formats = FS_FORMATS
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone'))
+    ignored_volumes = ('lost+found',)
     # libvirt makes a file system only when asked not to overwrite, or to overwrite
     build_flags = {'if_missing': BUILD_NO_OVERWRITE, 'no_overwrite': BUILD_NO_OVERWRITE,
                    'overwrite': BUILD_OVERWRITE}
