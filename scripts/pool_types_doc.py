@@ -1,0 +1,44 @@
+"""Print docs/pool_types.md from the backend registry (tests/unit checks that the file matches)."""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def render():
+    from ansible_collections.kvmops.storage.plugins.module_utils.backends import BACKENDS, REMOVED_TYPES
+    from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import CAPABILITIES
+
+    lines = [
+        '# Pool types',
+        '',
+        'What `kvmops.storage.storage_pool` takes for each libvirt pool type, and what libvirt 9 can do',
+        'with pools and volumes of that type. The collection refuses an operation a type cannot do before',
+        'it changes anything. This page is made from `plugins/module_utils/backends/` by',
+        '`scripts/pool_types_doc.py`; a unit test keeps the two in step.',
+        '',
+        '## Options per type',
+        '',
+        '| type | what it is | options | required for a new pool | source_format | default target |',
+        '| --- | --- | --- | --- | --- | --- |',
+    ]
+    for name, cls in BACKENDS.items():
+        lines.append('| `%s` | %s | %s | %s | %s | %s |' % (
+            name, cls.summary, ', '.join('`%s`' % o for o in cls.options) or '-',
+            ', '.join('`%s`' % o for o in cls.required) or '-',
+            ', '.join(cls.source_formats) or '-', cls.default_target or '-'))
+    lines += ['', '## Capabilities', '', '| type | ' + ' | '.join(CAPABILITIES) + ' |',
+              '| --- |' + ' --- |' * len(CAPABILITIES)]
+    for name, cls in BACKENDS.items():
+        lines.append('| `%s` | ' % name + ' | '.join('yes' if cls.capabilities and c in cls.capabilities else '-'
+                                                      for c in CAPABILITIES) + ' |')
+    lines += ['', '`build` is `virsh pool-build`; `delete` is `virsh pool-delete` (used by `state: deleted`).', '',
+              '## Removed types', '']
+    for name, why in REMOVED_TYPES.items():
+        lines.append('- `%s`: %s.' % (name, why))
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    sys.stdout.write(render())
