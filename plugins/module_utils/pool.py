@@ -40,7 +40,7 @@ COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available')
 # virStoragePoolState
 _POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}
 # virSecretUsageType
-_SECRET_USAGE = {'ceph': 5, 'chap': 3}
+_SECRET_USAGE = {'ceph': 2, 'chap': 3}
 _XML_INACTIVE = 1
 _NO_STORAGE_POOL = 49
 _NO_SECRET = 66
@@ -139,8 +139,8 @@ class PoolManager:
         state, capacity, allocation, available = call('reading pool information', pool.info)
         root = live.xml
         source = {}
-        hosts = ['%s:%s' % (h.get('name'), h.get('port')) if h.get('port') else h.get('name')
-                 for h in xmlu.find_path(root, 'source/host')]
+        hosts = [(('[%s]:%s' if ':' in h.get('name', '') else '%s:%s') % (h.get('name'), h.get('port')))
+                 if h.get('port') else h.get('name') for h in xmlu.find_path(root, 'source/host')]
         if hosts:
             source['hosts'] = hosts
         devices = [d.get('path') for d in xmlu.find_path(root, 'source/device')]
@@ -188,7 +188,7 @@ class PoolManager:
     def _desired(self, live):
         """(backend, desired definition element) for this task."""
         params = self.params
-        defining = live is None
+        defining = live is None and self.state not in ('absent', 'deleted')
         if params.get('xml'):
             root = xmlu.parse(params['xml'], 'xml')
             if xmlu.local_name(root) != 'pool':
@@ -213,10 +213,10 @@ class PoolManager:
             backend = cls(params)
             backend.validate(defining)
             partial = backend.to_xml(defining=defining)
-        if live is not None and type_name != live.type:
+        if live is not None and type_name != live.type and self.state not in ('absent', 'deleted'):
             raise RefusedError('pool %s exists with type %s; changing its type to %s needs state=absent first '
                                '(the data stays where it is)' % (self.name, live.type, type_name))
-        desired = partial if defining else xmlu.merge(live.xml, partial, backend.atomic_paths)
+        desired = partial if live is None else xmlu.merge(live.xml, partial, backend.atomic_paths)
         return backend, desired
 
     def _check_secret(self, desired):
@@ -294,7 +294,7 @@ class PoolManager:
             plan.add('build', self._build)
 
         autostart = self.params.get('autostart')
-        if autostart is not None and (live is None or not live.persistent or live.autostart != autostart):
+        if autostart is not None and (autostart if live is None else (not live.persistent or live.autostart != autostart)):
             plan.add('autostart' if autostart else 'no_autostart', lambda: self._set_autostart(autostart),
                      undo=(lambda: self._set_autostart(not autostart)) if live is not None else None)
         will_run = self.state == 'active' or (self.state == 'present' and live is not None and live.active)
@@ -362,11 +362,14 @@ class PoolManager:
                                    'first or set force=true' % self.name)
             for volume in volumes or ():
                 plan.add('delete_volume:%s' % volume, lambda vol=volume: self._delete_volume(vol))
+        if self.state == 'deleted' and not live.persistent:
+            # a transient pool vanishes when stopped: make it persistent so its storage can be deleted
+            plan.add('define', lambda: self._define(live.xml))
         if live.active:
             plan.add('stop', self._stop)
         if self.state == 'deleted':
             plan.add('delete', lambda: call('deleting the storage of pool %s' % self.name, self._pool().delete, 0))
-        if live.persistent:
+        if live.persistent or self.state == 'deleted':
             plan.add('undefine', self._undefine)
 
     def _check_available(self, live, will_run):

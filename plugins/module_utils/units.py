@@ -49,6 +49,8 @@ def parse_size(value, option='size'):
     if isinstance(value, int):
         number, unit = Decimal(value), ''
     elif isinstance(value, float):
+        if value != value or value in (float('inf'), float('-inf')):
+            raise ValidationError(option, '%s: %r is not a size' % (option, value))
         number, unit = Decimal(repr(value)), ''
     else:
         match = _SIZE_RE.match(str(value))

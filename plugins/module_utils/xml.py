@@ -139,10 +139,7 @@ def canonical(el):
     siblings grouped by tag (order kept within a tag)."""
     children = [canonical(child) for child in _children(el)]
     children = [child for child in children if child is not None]
-    order = {}
-    for child in children:
-        order.setdefault(child[0], len(order))
-    children.sort(key=lambda child: order[child[0]])
+    children.sort(key=lambda child: child[0])  # stable: order within one tag is kept
     text = (el.text or '').strip()
     attrs = tuple(sorted(el.attrib.items()))
     if not text and not attrs and not children and el.getparent() is not None:

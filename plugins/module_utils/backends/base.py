@@ -186,6 +186,9 @@ class PoolBackend:
             if self.given('secret_usage') == self.given('secret_uuid'):
                 raise ValidationError('secret_usage', 'authentication needs exactly one of secret_usage and secret_uuid')
         mode = self.params.get('target_mode')
+        if isinstance(mode, int) and not isinstance(mode, bool):
+            raise ValidationError('target_mode', 'target_mode %r is a number; quote the mode in YAML, e.g. "0711" '
+                                                 '(unquoted, YAML reads 0711 as 457)' % (mode,))
         if mode is not None and not _MODE_RE.match(str(mode)):
             raise ValidationError('target_mode', 'target_mode %r is not an octal mode such as "0755"' % (mode,))
         target = self.params.get('target')
@@ -245,7 +248,11 @@ class PoolBackend:
             xmlu.sub(source, 'dir', path=p['source_path'])
         adapter = p.get('source_adapter')
         if adapter:
-            xmlu.sub(source, 'adapter', **dict((key, adapter.get(key)) for key in ADAPTER_KEYS if key in adapter))
+            el = xmlu.sub(source, 'adapter')
+            for key in ADAPTER_KEYS:
+                value = adapter.get(key)
+                if value is not None:
+                    el.set(key, ('yes' if value else 'no') if isinstance(value, bool) else str(value))
         if p.get('source_name') is not None:
             xmlu.sub(source, 'name', p['source_name'])
         if p.get('source_format') is not None:

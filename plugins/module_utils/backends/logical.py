@@ -22,7 +22,7 @@ class LogicalBackend(PoolBackend):
     type_name = 'logical'
     summary = 'an LVM volume group'
     options = ('target', 'source_name', 'source_dev', 'source_format')
-    required = ('source_name',)
+    required = ()  # libvirt names the volume group after the pool when source_name is left out
     source_formats = ('lvm2',)
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_wipe',
                               'volume_upload', 'volume_clone'))

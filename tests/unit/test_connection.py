@@ -1,0 +1,106 @@
+"""connection: local/remote URIs, libvirtError mapping, missing libraries, open/close."""
+
+import libvirt
+import pytest
+
+from fakes import libvirt_error
+from ansible_collections.kvmops.storage.plugins.module_utils import connection
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
+    ConnectionFailedError,
+    LibraryMissingError,
+    OperationError,
+)
+
+
+@pytest.mark.parametrize('uri, local', [
+    ('qemu:///system', True),
+    ('qemu:///session', True),
+    ('qemu+unix:///system', True),
+    ('qemu://localhost/system', True),
+    ('qemu+ssh://127.0.0.1/system', True),
+    ('qemu+ssh://[::1]/system', True),
+    ('qemu+ssh://root@hv2.example.com/system', False),
+    ('qemu+tcp://hv2/system', False),
+    ('test:///default', True),
+])
+def test_is_local_uri(uri, local):
+    assert connection.is_local_uri(uri) is local
+    assert connection.Connection(uri).is_local is local
+
+
+def test_call_passes_result_through():
+    assert connection.call('adding', lambda a, b: a + b, 1, 2) == 3
+
+
+def test_call_maps_libvirt_error():
+    def fail():
+        raise libvirt_error('Storage pool not found', libvirt.VIR_ERR_NO_STORAGE_POOL)
+    with pytest.raises(OperationError) as info:
+        connection.call('starting pool x', fail)
+    assert info.value.msg == 'starting pool x failed: Storage pool not found'
+    assert info.value.details['libvirt_code'] == libvirt.VIR_ERR_NO_STORAGE_POOL
+
+
+def test_call_leaves_other_errors_alone():
+    def fail():
+        raise KeyError('k')
+    with pytest.raises(KeyError):
+        connection.call('x', fail)
+
+
+def test_error_code_and_message():
+    exc = libvirt_error('boom', 38)
+    assert connection.error_code(exc) == 38
+    assert connection.error_message(exc) == 'boom'
+    assert connection.is_libvirt_error(exc)
+    assert connection.error_code(ValueError('x')) is None
+    assert connection.error_message(ValueError('x')) == 'x'
+    assert not connection.is_libvirt_error(ValueError('x'))
+
+
+def test_error_message_without_libvirt_details():
+    exc = libvirt.libvirtError('plain')
+    exc.err = None
+    assert connection.error_code(exc) is None
+    assert connection.error_message(exc) == 'plain'
+
+
+@pytest.mark.parametrize('flag, library', [('HAS_LIBVIRT', 'libvirt'), ('HAS_LXML', 'lxml')])
+def test_missing_library_named_with_install_hint(monkeypatch, flag, library):
+    monkeypatch.setattr(connection, flag, False)
+    with pytest.raises(LibraryMissingError) as info:
+        connection.require_libraries()
+    assert '"%s"' % library in info.value.msg
+    assert 'apt install' in info.value.msg and 'dnf install' in info.value.msg
+    assert info.value.details['library'] == library
+
+
+def test_open_failure_names_uri(monkeypatch):
+    def refuse(uri):
+        raise libvirt_error('Failed to connect socket: No such file or directory', libvirt.VIR_ERR_SYSTEM_ERROR)
+    monkeypatch.setattr(connection.libvirt, 'open', refuse)
+    with pytest.raises(ConnectionFailedError) as info:
+        connection.Connection('qemu+ssh://hv9/system').open()
+    assert 'uri=qemu+ssh://hv9/system' in info.value.msg
+    assert 'No such file or directory' in info.value.msg
+    assert info.value.details['uri'] == 'qemu+ssh://hv9/system'
+
+
+def test_context_manager_opens_and_closes(monkeypatch):
+    closed = []
+
+    class Conn:
+        def close(self):
+            closed.append(True)
+    monkeypatch.setattr(connection.libvirt, 'open', lambda uri: Conn())
+    wrapper = connection.Connection('qemu:///system')
+    with wrapper as conn:
+        assert isinstance(conn, Conn)
+    assert closed == [True]
+    assert wrapper.conn is None
+    wrapper.close()  # closing twice is harmless
+    assert closed == [True]
+
+
+def test_connection_argument_spec():
+    assert connection.connection_argument_spec() == {'uri': {'type': 'str', 'default': 'qemu:///system'}}
