@@ -35,7 +35,7 @@ BUILD_MODES = ('never', 'if_missing', 'no_overwrite', 'overwrite')
 ON_CHANGE = ('restart', 'redefine_only', 'fail')
 
 # Fields libvirt computes: never drift.
-COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available')
+COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available', 'source/device/freeExtent')
 
 # virStoragePoolState
 _POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}

@@ -99,7 +99,7 @@ def test_disk_lifecycle(loopdev, tmp_path, pool_name):
     assert os.path.basename(device) + 'p1' in virsh('vol-list', pool_name)
 
     # a definition the pool cannot start with: the previous one is restored and started again
-    broken = run_module('storage_pool', dict(args, target='/nonexistent/by-nothing'))
+    broken = run_module('storage_pool', dict(args, target='/dev/kvmops-no-such-dir'))
     assert broken['failed'] is True
     assert 'previous definition was restored' in broken['msg']
     assert '<path>/dev</path>' in virsh('pool-dumpxml', '--inactive', pool_name)
