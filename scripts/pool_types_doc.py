@@ -31,8 +31,8 @@ def render():
     lines += ['', '## Capabilities', '', '| type | ' + ' | '.join(CAPABILITIES) + ' |',
               '| --- |' + ' --- |' * len(CAPABILITIES)]
     for name, cls in BACKENDS.items():
-        lines.append('| `%s` | ' % name + ' | '.join('yes' if cls.capabilities and c in cls.capabilities else '-'
-                                                      for c in CAPABILITIES) + ' |')
+        cells = ['yes' if c in cls.capabilities else '-' for c in CAPABILITIES]
+        lines.append('| `%s` | ' % name + ' | '.join(cells) + ' |')
     lines += ['', '`build` is `virsh pool-build`; `delete` is `virsh pool-delete` (used by `state: deleted`).', '',
               '## Removed types', '']
     for name, why in REMOVED_TYPES.items():

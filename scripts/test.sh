@@ -25,10 +25,16 @@ step() { # name command...
 }
 
 sanity() {
-  local tree="$REPO/.build/sanity/ansible_collections/kvmops/storage"
+  local tree="${TMPDIR:-/tmp}/kvmops-storage-sanity/ansible_collections/kvmops/storage"
   mkdir -p "$tree"
   rsync -a --delete --exclude .git --exclude .venv --exclude .build --exclude tests/output \
     --exclude .pytest_cache --exclude __pycache__ "$REPO/" "$tree/"
+  # ansible-test bootstraps pip in its sanity virtualenvs with a script it downloads from a host
+  # outside the package registries; give it a stand-in that uses ensurepip and PyPI instead
+  local pip_version
+  pip_version="$(grep -oP "pip='\\K[0-9.]+" "$(python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -1)"
+  mkdir -p ~/.ansible/test/cache
+  cp "$REPO/scripts/offline_get_pip.py" ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"
   (cd "$tree" && ansible-test sanity --python 3.11 --color no --requirements ${KVMOPS_SANITY_ARGS:-})
 }
 

@@ -66,8 +66,9 @@ def pool_argument_spec():
         source_adapter=dict(type='dict'),
         auth_type=dict(type='str'),
         auth_username=dict(type='str'),
-        secret_usage=dict(type='str'),
-        secret_uuid=dict(type='str'),
+        # names of libvirt secrets, not secret values
+        secret_usage=dict(type='str', no_log=False),
+        secret_uuid=dict(type='str', no_log=False),
         mount_opts=dict(type='list', elements='str'),
         state=dict(type='str', default='active', choices=list(STATES)),
         autostart=dict(type='bool'),
@@ -326,7 +327,7 @@ class PoolManager:
         flags = backend.build_flags[mode]
         undo = None
         if live is None and backend.can('delete') and probe is not None and probe.state == MISSING:
-            undo = lambda: call('deleting pool %s' % self.name, self._pool().delete, 0)  # noqa: E731
+            undo = self._delete_storage
         plan.add('build', lambda: self._build(flags), undo=undo)
         return True
 
@@ -368,7 +369,7 @@ class PoolManager:
         if live.active:
             plan.add('stop', self._stop)
         if self.state == 'deleted':
-            plan.add('delete', lambda: call('deleting the storage of pool %s' % self.name, self._pool().delete, 0))
+            plan.add('delete', self._delete_storage)
         if live.persistent or self.state == 'deleted':
             plan.add('undefine', self._undefine)
 
@@ -405,6 +406,9 @@ class PoolManager:
 
     def _set_autostart(self, value):
         call('setting autostart of pool %s' % self.name, self._pool().setAutostart, 1 if value else 0)
+
+    def _delete_storage(self):
+        call('deleting the storage of pool %s' % self.name, self._pool().delete, 0)
 
     def _build(self, flags=0):
         call('building pool %s' % self.name, self._pool().build, flags)

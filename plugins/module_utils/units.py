@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -49,7 +50,7 @@ def parse_size(value, option='size'):
     if isinstance(value, int):
         number, unit = Decimal(value), ''
     elif isinstance(value, float):
-        if value != value or value in (float('inf'), float('-inf')):
+        if math.isnan(value) or math.isinf(value):
             raise ValidationError(option, '%s: %r is not a size' % (option, value))
         number, unit = Decimal(repr(value)), ''
     else:

@@ -29,7 +29,7 @@ description:
   - A failure half-way rolls back the steps this task made (a pool it defined is undefined again) and
     never touches what existed before.
 author:
-  - kvmops.storage contributors
+  - kvmops.storage contributors (@kvmops)
 extends_documentation_fragment:
   - kvmops.storage.connection
 attributes:

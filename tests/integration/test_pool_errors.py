@@ -18,8 +18,9 @@ CASES = [
                            'source_dev': ['/dev/sdb']}, ['source_dev', 'rbd']),
     ('name with slash', {'name': 'a/b', 'type': 'dir', 'target': '/tmp/x'}, ['name', '/']),
     ('xml that is not xml', {'name': NAME, 'xml': '<pool type="dir"><name>x</name>'}, ['xml', 'XML']),
-    ('xml name differs', {'name': NAME, 'xml': '<pool type="dir"><name>other</name><target><path>/tmp/x</path>'
-                                              '</target></pool>'}, ['xml', 'other', NAME]),
+    ('xml name differs', {'name': NAME,
+                          'xml': '<pool type="dir"><name>other</name><target><path>/tmp/x</path></target></pool>'},
+     ['xml', 'other', NAME]),
     ('size in parsecs', {'name': NAME, 'type': 'dir', 'target': '/tmp/x', 'min_available': '10 parsecs'},
      ['min_available', 'parsecs', 'GiB']),
     ('bad source_format', {'name': NAME, 'type': 'disk', 'source_dev': ['/dev/sdz'], 'source_format': 'ntfs'},

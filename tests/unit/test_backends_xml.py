@@ -388,8 +388,8 @@ def test_unknown_owner_or_group_names_option(option):
 
 
 def test_adapter_boolean_written_as_yes_no():
-    got = build('scsi', 'p', source_adapter={'type': 'fc_host', 'wwnn': '20000000c9831b4b',
-                                              'wwpn': '10000000c9831b4b', 'managed': True})
+    adapter = {'type': 'fc_host', 'wwnn': '20000000c9831b4b', 'wwpn': '10000000c9831b4b', 'managed': True}
+    got = build('scsi', 'p', source_adapter=adapter)
     assert got.find('source/adapter').get('managed') == 'yes'
 
 

@@ -288,8 +288,8 @@ class FakeConnection:
         FakeConnection.instances.append(self)
 
     def open(self):
-        if FakeConnection.fail_open:
-            raise FakeConnection.fail_open
+        if FakeConnection.fail_open is not None:
+            raise FakeConnection.fail_open  # pylint: disable=raising-bad-type
         return 'conn'
 
     def close(self):

@@ -291,7 +291,7 @@ def test_changed_target_on_inactive_pool_remote(conn):
 def test_on_change_fail_refuses_and_lists_paths(conn):
     conn.add_pool(dir_pool_xml(mode='0755'), active=True)
     with pytest.raises(RefusedError) as info:
-        plan_for(conn, target_mode='0711', on_change='fail', **dict(DIR_ARGS, target='/srv/new'))
+        plan_for(conn, name='images', type='dir', target='/srv/new', target_mode='0711', on_change='fail')
     assert info.value.details['changed_paths'] == ['target/path', 'target/permissions/mode']
     assert 'target/path' in info.value.msg and 'target/permissions/mode' in info.value.msg
     assert 'on_change=fail' in info.value.msg

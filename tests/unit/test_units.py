@@ -40,7 +40,7 @@ KiB, MiB, GiB, TiB, PiB, EiB = (1024 ** n for n in range(1, 7))
 def test_parse_size(value, expected):
     result = parse_size(value)
     assert result == expected
-    assert type(result) is int
+    assert type(result) is int  # pylint: disable=unidiomatic-typecheck
 
 
 @pytest.mark.parametrize('value, expected', [

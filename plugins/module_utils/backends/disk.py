@@ -35,7 +35,6 @@ class DiskBackend(PoolBackend):
         if devices is not None and len(devices) != 1:
             raise ValidationError('source_dev', 'type disk takes exactly one device in source_dev, got %d' % len(devices))
 
-
     def probe(self, definition):
         devices = self.xml_attr_all(definition, 'source/device', 'path')
         if not devices:
