@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import traceback
 
+from ansible_collections.kvmops.storage.plugins.module_utils.xml import HAS_LXML, LXML_IMPORT_ERROR
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     ConnectionFailedError,
     LibraryMissingError,
@@ -24,13 +25,6 @@ except ImportError:  # pragma: no cover - depends on the managed host
     HAS_LIBVIRT = False
     LIBVIRT_IMPORT_ERROR = traceback.format_exc()
 
-try:
-    from lxml import etree  # noqa: F401  pylint: disable=unused-import
-    HAS_LXML = True
-    LXML_IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - depends on the managed host
-    HAS_LXML = False
-    LXML_IMPORT_ERROR = traceback.format_exc()
 
 INSTALL_HINT = {
     'libvirt': 'the libvirt Python binding: "apt install python3-libvirt" / "dnf install python3-libvirt", '

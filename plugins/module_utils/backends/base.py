@@ -143,6 +143,8 @@ class PoolBackend:
     live_paths = ()
     #: a deleted pool of this type loses its data only if it has none (rmdir)
     delete_refuses_nonempty = False
+    #: list options this type takes one entry of: option -> what the entry is
+    single_entry = {}
     #: volume names that are part of the storage itself, not user data
     ignored_volumes = ()
     #: target path written into a new definition when the task gives none
@@ -203,9 +205,13 @@ class PoolBackend:
             if adapter.get('type') not in ADAPTER_TYPES:
                 raise ValidationError('source_adapter', 'source_adapter.type must be one of: %s'
                                       % ', '.join(ADAPTER_TYPES))
-        for option in ('source_host',):
-            for item in self.params.get(option) or ():
-                parse_host(item, option)
+        for item in self.params.get('source_host') or ():
+            parse_host(item, 'source_host')
+        for option, what in self.single_entry.items():
+            value = self.params.get(option)
+            if value is not None and len(value) != 1:
+                raise ValidationError(option, 'type %s takes exactly one entry in %s (the %s), got %d'
+                                      % (self.type_name, option, what, len(value)))
         self.validate_type(defining)
 
     def validate_type(self, defining):
@@ -308,6 +314,11 @@ class PoolBackend:
     def xml_text(definition, path):
         found = xmlu.find_path(definition, path)
         return found[0].text if found and found[0].text else None
+
+    @classmethod
+    def first_device(cls, definition):
+        devices = cls.xml_attr_all(definition, 'source/device', 'path')
+        return devices[0] if devices else None
 
     @staticmethod
     def xml_attr_all(definition, path, attr):

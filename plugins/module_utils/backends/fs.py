@@ -17,7 +17,6 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     ProbeResult,
     blkid_value,
 )
-from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
 FS_FORMATS = ('auto', 'ext2', 'ext3', 'ext4', 'ufs', 'iso9660', 'udf', 'gfs', 'gfs2', 'vfat',
               'hfs+', 'xfs', 'ocfs2', 'vmfs')
@@ -30,6 +29,7 @@ class FsBackend(PoolBackend):
                'source_dev', 'source_format', 'mount_opts')
     required = ('target', 'source_dev')
     source_formats = FS_FORMATS
+    single_entry = {'source_dev': 'device'}
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone'))
     ignored_volumes = ('lost+found',)
@@ -37,21 +37,16 @@ class FsBackend(PoolBackend):
     build_flags = {'if_missing': BUILD_NO_OVERWRITE, 'no_overwrite': BUILD_NO_OVERWRITE,
                    'overwrite': BUILD_OVERWRITE}
 
-    def validate_type(self, defining):
-        devices = self.params.get('source_dev')
-        if devices is not None and len(devices) != 1:
-            raise ValidationError('source_dev', 'type fs takes exactly one device in source_dev, got %d' % len(devices))
-
     def probe(self, definition):
-        devices = self.xml_attr_all(definition, 'source/device', 'path')
-        if not devices:
+        device = self.first_device(definition)
+        if device is None:
             return None
-        found = blkid_value(devices[0], 'TYPE')
+        found = blkid_value(device, 'TYPE')
         if found is None:
             return None
         wanted = (self.xml_attr_all(definition, 'source/format', 'type') or ['auto'])[0]
         if not found:
-            return ProbeResult(MISSING, 'no file system on %s' % devices[0])
+            return ProbeResult(MISSING, 'no file system on %s' % device)
         if wanted in ('auto', found):
-            return ProbeResult(BUILT, '%s holds %s' % (devices[0], found))
-        return ProbeResult(FOREIGN, '%s holds %s, not %s' % (devices[0], found, wanted))
+            return ProbeResult(BUILT, '%s holds %s' % (device, found))
+        return ProbeResult(FOREIGN, '%s holds %s, not %s' % (device, found, wanted))

@@ -8,7 +8,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
-from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
 
 class IscsiBackend(PoolBackend):
@@ -19,12 +18,5 @@ class IscsiBackend(PoolBackend):
                'auth_type', 'auth_username', 'secret_usage', 'secret_uuid')
     required = ('source_host', 'source_dev')
     auth_types = ('chap',)
+    single_entry = {'source_host': 'portal', 'source_dev': 'target IQN'}
     capabilities = frozenset(('volume_wipe', 'volume_upload'))
-
-    def validate_type(self, defining):
-        for option in ('source_host', 'source_dev'):
-            value = self.params.get(option)
-            if value is not None and len(value) != 1:
-                raise ValidationError(option, 'type %s takes exactly one entry in %s (the %s), got %d'
-                                      % (self.type_name, option,
-                                         'portal' if option == 'source_host' else 'target IQN', len(value)))

@@ -8,7 +8,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
-from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
 
 class NetfsBackend(PoolBackend):
@@ -18,13 +17,9 @@ class NetfsBackend(PoolBackend):
                'source_host', 'source_path', 'source_name', 'source_format', 'mount_opts')
     required = ('target', 'source_host', 'source_path')
     source_formats = ('auto', 'nfs', 'glusterfs', 'cifs')
+    single_entry = {'source_host': 'server'}
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone'))
-
-    def validate_type(self, defining):
-        hosts = self.params.get('source_host')
-        if hosts is not None and len(hosts) != 1:
-            raise ValidationError('source_host', 'type netfs takes exactly one server in source_host, got %d' % len(hosts))
 
     def probe(self, definition):
         return self.probe_dir(self.xml_text(definition, 'target/path'))
