@@ -46,6 +46,15 @@ def test_dir_lifecycle(dir_pool):
         assert result['changed'] is False, result
         assert result['actions'] == []
 
+    # refresh: an operation, not a change; it finds a file put there behind libvirt's back
+    with open(os.path.join(target, 'outside.img'), 'w') as handle:
+        handle.write('x')
+    refreshed = run_module('storage_pool', dict(args, refresh=True))
+    assert refreshed['changed'] is False and refreshed['actions'] == ['refresh']
+    assert 'outside.img' in virsh('vol-list', name)
+    os.remove(os.path.join(target, 'outside.img'))
+    run_module('storage_pool', dict(args, refresh=True))
+
     # a changed option is detected, shown in --diff, and applied
     change = dict(args, target_mode='0750')
     planned = run_module('storage_pool', change, check=True, diff=True)
