@@ -1,48 +1,86 @@
 #!/usr/bin/env bash
-# Set up this Debian machine for the collection: Debian packages, the libvirt users,
-# a virtualenv in .venv with the Python requirements, and a collections path in .build.
-# Idempotent: a second run only checks.
+# Prepare this Debian 12 machine for developing and testing the collection:
+#   - the Debian packages for libvirtd, its storage drivers, tgtd and the tools the tests call;
+#   - a Python 3.11 virtualenv in .venv with requirements-dev.txt;
+#   - .build/collections/ansible_collections/kvmops/storage -> the repo root, so that
+#     ANSIBLE_COLLECTIONS_PATH=$REPO/.build/collections finds kvmops.storage.
+# Idempotent: apt-get runs only for missing packages, pip only when the requirements
+# (or the virtualenv's Python) changed since the last install.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-[ "$(id -u)" -eq 0 ] || { echo "setup.sh: run as root (it installs packages and manages libvirtd)" >&2; exit 1; }
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: must run as root (installs Debian packages; the tests manage libvirtd)" >&2
+  exit 1
+fi
 
-PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-driver-storage-rbd
+# --- Debian packages --------------------------------------------------------------------
+PACKAGES=(
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-driver-storage-rbd
   libvirt-daemon-driver-storage-iscsi-direct libvirt-daemon-driver-storage-gluster
-  libvirt-daemon-driver-storage-zfs libvirt-clients libvirt-dev pkg-config qemu-utils parted tgt
-  e2fsprogs util-linux rsync python3-venv)
+  libvirt-daemon-driver-storage-zfs libvirt-clients libvirt-dev pkg-config qemu-utils parted
+  tgt e2fsprogs util-linux rsync
+  # building libvirt-python (no wheels on PyPI) and creating the virtualenv
+  gcc python3-dev python3-venv
+  # ss, pgrep and useradd, used by scripts/servers.sh
+  iproute2 procps passwd
+  # scripts/test.sh: the sanity copy is a git repository; ansible-test's shellcheck test
+  # skips itself without the shellcheck program
+  git shellcheck
+)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  if ! dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed; then
+    missing+=("$pkg")
+  fi
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
+  echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# libvirtd's QEMU driver resolves its default user and group at start-up, before reading qemu.conf
-getent group kvm >/dev/null || groupadd -r kvm
-getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
-id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+# --- Python virtualenv ------------------------------------------------------------------
+py311_ok() { "$1" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1; }
 
-PYTHON="${PYTHON:-python3.11}"
-command -v "$PYTHON" >/dev/null || PYTHON=python3
-if [ ! -x .venv/bin/python ]; then
-  echo "setup: creating .venv with $($PYTHON --version)"
-  "$PYTHON" -m venv .venv
+if [ -e .venv ] && ! py311_ok .venv/bin/python; then
+  echo "setup: .venv has no working Python 3.11; recreating it"
+  rm -rf .venv
 fi
+if [ ! -e .venv ]; then
+  python=""
+  for candidate in ${PYTHON:-} python3.11 /usr/bin/python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && py311_ok "$candidate"; then python="$candidate"; break; fi
+  done
+  if [ -z "$python" ]; then
+    echo "setup.sh: no Python 3.11 with the venv module found (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+  fi
+  echo "setup: creating .venv with $("$python" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+  "$python" -m venv .venv
+fi
+
+# pip runs only when requirements*.txt or the virtualenv's Python changed
 stamp=.venv/.requirements.sha256
-want="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing Python requirements into .venv"
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r requirements-dev.txt
+want="$( { cat requirements.txt requirements-dev.txt; .venv/bin/python -VV; } | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  echo "setup: installing requirements-dev.txt into .venv"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
+    .venv/bin/python -m pip install -q -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
 
-mkdir -p .build/collections/ansible_collections/kvmops
-ln -sfn "$REPO" .build/collections/ansible_collections/kvmops/storage
-echo "setup: ready (.venv, .build/collections)"
+# --- collections path -------------------------------------------------------------------
+link=.build/collections/ansible_collections/kvmops/storage
+mkdir -p "$(dirname "$link")"
+if [ "$(readlink "$link" 2>/dev/null || true)" != "$REPO" ]; then
+  if [ -e "$link" ] && [ ! -L "$link" ]; then
+    echo "setup.sh: $link exists and is not a symlink; remove it" >&2
+    exit 1
+  fi
+  ln -sfn "$REPO" "$link"
+fi
+
+echo "setup: ready (.venv with $(.venv/bin/python -V); ANSIBLE_COLLECTIONS_PATH=$REPO/.build/collections)"

@@ -1,49 +1,148 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, test servers, unit tests, ansible-test sanity, ansible-lint,
-# integration tests against the real servers. Stops the servers it started. Exit 1 if any step failed.
-set -uo pipefail
+# The whole test suite:
+#   scripts/test.sh [unit] [sanity] [lint] [integration]     (no argument: all four)
+#
+#   unit         pytest tests/unit
+#   sanity       ansible-test sanity on a copy of the collection in .build/sanity
+#   lint         ansible-lint (config: .ansible-lint)
+#   integration  pytest tests/integration against the real libvirtd and tgtd
+#
+# Runs scripts/setup.sh first and, for the integration tests, scripts/servers.sh start all;
+# on exit it stops the servers this run started (a server that was already running is left
+# alone). Every step runs even when an earlier one failed; the summary at the end has one
+# line per step, and the exit status is 1 when any step failed.
+#
+# Environment:
+#   KVMOPS_SANITY_ARGS  more arguments for ansible-test sanity (e.g. "--test pylint")
+#   KVMOPS_PYTEST_ARGS  more arguments for both pytest runs (e.g. "-k dir -x")
+# shellcheck disable=SC2317  # the step functions are called through run_step
+set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-bash scripts/setup.sh || exit 1
+ALL_STEPS=(unit sanity lint integration)
+STEPS=("$@")
+[ "${#STEPS[@]}" -gt 0 ] || STEPS=("${ALL_STEPS[@]}")
+for s in "${STEPS[@]}"; do
+  case " ${ALL_STEPS[*]} " in *" $s "*) ;; *) echo "test.sh: unknown step '$s' (steps: ${ALL_STEPS[*]})" >&2; exit 2 ;; esac
+done
+wants() { case " ${STEPS[*]} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test.sh: must run as root (package installs, libvirtd, tgtd, loop devices)" >&2
+  exit 1
+fi
+
+bash scripts/setup.sh
+
 export PATH="$REPO/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$REPO/.build/collections"
-export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_NOCOLOR=1 PY_COLORS=0
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_NOCOLOR=1 PY_COLORS=0 NO_COLOR=1
+read -r -a PYTEST_ARGS <<< "${KVMOPS_PYTEST_ARGS:-}"
+read -r -a SANITY_ARGS <<< "${KVMOPS_SANITY_ARGS:-}"
 
-trap 'bash "$REPO/scripts/servers.sh" stop all' EXIT
-bash scripts/servers.sh start all || exit 1
+# --- servers: stop on exit only those this run started -----------------------------------
+STARTED=()
+stop_started() {
+  local i
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+    bash "$REPO/scripts/servers.sh" stop "${STARTED[$i]}" || true
+  done
+}
+trap stop_started EXIT
+recorded() { # name: true when servers.sh recorded a live PID for it
+  local pid
+  pid="$(cat "$REPO/.build/run/$1.pid" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+if wants integration; then
+  before=()
+  for s in libvirtd tgtd; do if recorded "$s"; then before+=("$s"); fi; done
+  start_rc=0
+  bash scripts/servers.sh start all || start_rc=$?
+  for s in libvirtd tgtd; do
+    if recorded "$s" && [[ " ${before[*]-} " != *" $s "* ]]; then STARTED+=("$s"); fi
+  done
+  if [ "$start_rc" -ne 0 ]; then
+    echo "test.sh: the test servers did not start" >&2
+    exit 1
+  fi
+fi
 
-declare -a SUMMARY=()
+# --- steps ---------------------------------------------------------------------------------
+SUMMARY=()
 FAILED=0
-step() { # name command...
-  local name=$1 start rc; shift
-  echo; echo "=== $name"
-  start=$(date +%s)
-  "$@"; rc=$?
-  local secs=$(( $(date +%s) - start ))
-  if [ $rc -eq 0 ]; then SUMMARY+=("passed  $name (${secs}s)"); else SUMMARY+=("FAILED  $name (${secs}s, exit $rc)"); FAILED=1; fi
+run_step() { # name function
+  local name=$1 start rc=0 secs
+  echo
+  echo "=== $name"
+  start=$SECONDS
+  "$2" || rc=$?
+  secs=$((SECONDS - start))
+  case "$rc" in
+    0) SUMMARY+=("$(printf '%-12s passed   %4ss' "$name" "$secs")") ;;
+    77) SUMMARY+=("$(printf '%-12s skipped  %4ss  (no test files)' "$name" "$secs")") ;;
+    *) SUMMARY+=("$(printf '%-12s FAILED   %4ss  (exit %s)' "$name" "$secs" "$rc")"); FAILED=1 ;;
+  esac
 }
 
-sanity() {
-  local tree="${TMPDIR:-/tmp}/kvmops-storage-sanity/ansible_collections/kvmops/storage"
+has_tests() { [ -n "$(find "$1" -name 'test_*.py' -o -name '*_test.py' 2>/dev/null | head -n1)" ]; }
+
+# pytest exits 5 when it collected no test: a failure when there are test files
+pytest_dir() { # dir args...
+  local dir=$1; shift
+  if ! has_tests "$dir"; then
+    echo "no test files in $dir"
+    return 77
+  fi
+  python -m pytest "$dir" "$@" -p no:cacheprovider ${PYTEST_ARGS[@]+"${PYTEST_ARGS[@]}"}
+}
+
+step_unit() { pytest_dir tests/unit -q; }
+
+step_integration() { pytest_dir tests/integration -v; }
+
+step_lint() { ansible-lint; }
+
+# ansible-test creates a virtualenv per sanity test (~/.ansible/test/venv) and bootstraps pip
+# into each with get-pip.py, which it downloads once from ci-files.testing.ansible.com into
+# ~/.ansible/test/cache/get_pip_<version>.py. That host is not reachable from here (only the
+# package registries are), so scripts/offline_get_pip.py goes to that path instead: pip from
+# ensurepip, then `pip install pip==<version>` from the package index. Neither --requirements
+# nor --venv avoids that download.
+install_get_pip_stand_in() {
+  local version cache
+  version="$(python -c 'import types
+from ansible_test._internal.python_requirements import get_venv_packages
+print(get_venv_packages(types.SimpleNamespace(version="3.11"))["pip"])')" || return
+  cache="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
+  if ! cmp -s "$REPO/scripts/offline_get_pip.py" "$cache"; then
+    mkdir -p "$(dirname "$cache")"
+    cp "$REPO/scripts/offline_get_pip.py" "$cache"
+  fi
+}
+
+# ansible-test wants the collection at .../ansible_collections/kvmops/storage and resolves
+# symlinks, so it runs on a copy of the work tree (what .gitignore ignores left out). The
+# copy has a git repository of its own: ansible-test lists the files to test with git from
+# the nearest repository upwards, and in this repo's own .build/ that would list none.
+# All of ansible-core 2.19's sanity tests run here (shellcheck needs the shellcheck package;
+# pslint has no .ps1 file to check); none is skipped.
+step_sanity() {
+  local tree="$REPO/.build/sanity/ansible_collections/kvmops/storage"
   mkdir -p "$tree"
-  rsync -a --delete --exclude .git --exclude .venv --exclude .build --exclude tests/output \
-    --exclude .pytest_cache --exclude __pycache__ "$REPO/" "$tree/"
-  # ansible-test bootstraps pip in its sanity virtualenvs with a script it downloads from a host
-  # outside the package registries; give it a stand-in that uses ensurepip and PyPI instead
-  local pip_version
-  pip_version="$(grep -oP "pip='\\K[0-9.]+" "$(python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -1)"
-  mkdir -p ~/.ansible/test/cache
-  cp "$REPO/scripts/offline_get_pip.py" ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"
-  (cd "$tree" && ansible-test sanity --python 3.11 --color no --requirements ${KVMOPS_SANITY_ARGS:-})
+  rsync -a --delete --delete-excluded --filter='P /.git/' --filter='P /tests/output/' \
+    --filter=':- .gitignore' --exclude=/.git --exclude=/.venv --exclude=/.build --exclude=/tests/output \
+    "$REPO/" "$tree/" || return
+  [ -d "$tree/.git" ] || git -C "$tree" init -q || return
+  install_get_pip_stand_in || return
+  (cd "$tree" && ansible-test sanity --python 3.11 --color no ${SANITY_ARGS[@]+"${SANITY_ARGS[@]}"})
 }
 
-step unit python -m pytest tests/unit -q -p no:cacheprovider
-step sanity sanity
-step lint ansible-lint -q
-step integration python -m pytest tests/integration -v -p no:cacheprovider
+for s in "${STEPS[@]}"; do run_step "$s" "step_$s"; done
 
 echo
 echo "=== summary"
 printf '%s\n' "${SUMMARY[@]}"
-exit $FAILED
+printf '%-12s %s   %4ss\n' total "$([ "$FAILED" -eq 0 ] && echo passed || echo FAILED)" "$SECONDS"
+exit "$FAILED"

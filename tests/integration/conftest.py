@@ -1,4 +1,9 @@
-"""Fixtures for the integration tests (real libvirtd, real tgtd, loop devices)."""
+"""Fixtures for the integration tests (real libvirtd, real tgtd, loop devices); helpers are in helpers.py.
+
+Run through scripts/test.sh, which starts the servers (scripts/servers.sh) and sets PATH and
+ANSIBLE_COLLECTIONS_PATH; by hand: `scripts/servers.sh start all`, then
+`.venv/bin/python -m pytest tests/integration`.
+"""
 
 import os
 import subprocess
@@ -7,6 +12,8 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from helpers import mounts_of  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def pytest_configure(config):
@@ -18,19 +25,22 @@ def pytest_configure(config):
 
 @pytest.fixture
 def loopdev(tmp_path):
-    """Factory: loopdev(size_mb) -> /dev/loopN backed by a sparse file; detached afterwards."""
+    """Factory: ``loopdev(size_mb)`` -> ``/dev/loopN`` over a new sparse file, with partition
+    scanning on (``/dev/loopNp1``... after partitioning). At teardown whatever is still mounted
+    from the device or its partitions is unmounted and that device is detached."""
     made = []
 
     def make(size_mb):
         image = tmp_path / ('loop%d.img' % len(made))
-        with open(image, 'wb') as handle:
-            handle.truncate(size_mb * 1024 * 1024)
+        with open(str(image), 'wb') as handle:
+            handle.truncate(int(size_mb) * 1024 * 1024)
         device = subprocess.run(['losetup', '-f', '--show', '-P', str(image)], stdout=subprocess.PIPE,
                                 universal_newlines=True, check=True).stdout.strip()
         made.append(device)
         return device
 
     yield make
-    for device in made:
-        subprocess.run(['umount', device], stderr=subprocess.DEVNULL, check=False)
+    for device in reversed(made):
+        for target in mounts_of(device):
+            subprocess.run(['umount', target], check=False)
         subprocess.run(['losetup', '-d', device], check=False)

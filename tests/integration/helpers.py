@@ -1,78 +1,143 @@
-"""Helpers for the integration tests: run modules through Ansible, call virsh."""
+"""Helpers for the integration tests: run modules and playbooks through Ansible, call virsh.
 
+Modules run the way users run them: `ansible localhost -c local -i localhost, -m FQCN -a JSON`
+and `ansible-playbook`, with the collection found through ANSIBLE_COLLECTIONS_PATH
+(.build/collections, made by scripts/setup.sh) and the task results read as JSON from the
+stdout callback in callback_plugins/result_json.py.
+"""
+
+import collections
 import json
 import os
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MARKER = 'RESULT_JSON '
+REPO = os.path.dirname(os.path.dirname(HERE))
 URI = os.environ.get('KVMOPS_URI', 'qemu:///system')
 
+RESULT_MARKER = 'RESULT_JSON '
+RECAP_MARKER = 'RECAP_JSON '
 
-def _env():
+
+class ModuleResult(dict):
+    """A module's result dict, plus what the `ansible` command printed.
+
+    ``output`` is stdout followed by stderr, ``stdout``/``stderr`` each alone, ``rc`` the exit
+    status and ``command`` the argv.
+    """
+
+    output = stdout = stderr = ''
+    rc = None
+    command = ()
+
+
+PlaybookRun = collections.namedtuple('PlaybookRun', 'tasks recap output rc')
+PlaybookRun.__doc__ = """One ansible-playbook run: ``tasks`` (the results in the order they came, each
+with _status, _host, _task and _action keys), ``recap`` ({host: {ok, changed, failures,
+unreachable, skipped, rescued, ignored}}), ``output`` (stdout then stderr) and ``rc``."""
+
+
+def ansible_env(extra=None):
+    """The environment the ansible commands run with."""
     env = dict(os.environ)
+    env.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.build', 'collections'))
     env.update({
         'ANSIBLE_STDOUT_CALLBACK': 'result_json',
         'ANSIBLE_CALLBACK_PLUGINS': os.path.join(HERE, 'callback_plugins'),
+        # the ad hoc command ignores the stdout callback setting without this
         'ANSIBLE_LOAD_CALLBACK_PLUGINS': '1',
         'ANSIBLE_LOCALHOST_WARNING': 'false',
         'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
         'ANSIBLE_NOCOLOR': '1',
+        'ANSIBLE_RETRY_FILES_ENABLED': 'false',
+        # the modules need the virtualenv's libvirt-python and lxml
         'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
+        'PATH': os.path.dirname(sys.executable) + os.pathsep + os.environ.get('PATH', os.defpath),
     })
+    env.update(extra or {})
     return env
 
 
-def _results(output):
-    return [json.loads(line[len(MARKER):]) for line in output.splitlines() if line.startswith(MARKER)]
+def _run(argv, timeout, env=None):
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          env=ansible_env(env), check=False, timeout=timeout)
 
 
-def run_module(module, args, check=False, diff=False, verbosity=0, raw=False):
-    """Run kvmops.storage.<module> ad hoc on localhost; returns its result dict
-    (with ``_output``: everything Ansible printed, when ``raw``)."""
-    argv = ['ansible', 'localhost', '-c', 'local', '-i', 'localhost,', '-m', 'kvmops.storage.%s' % module,
-            '-a', json.dumps(args)]
+def _marked(stdout, marker):
+    return [json.loads(line[len(marker):]) for line in stdout.splitlines() if line.startswith(marker)]
+
+
+def _options(check, diff, verbosity):
+    options = []
     if check:
-        argv.append('--check')
+        options.append('--check')
     if diff:
-        argv.append('--diff')
+        options.append('--diff')
     if verbosity:
-        argv.append('-' + 'v' * verbosity)
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                          env=_env(), check=False, timeout=600)
-    results = _results(proc.stdout)
+        options.append('-' + 'v' * verbosity)
+    return options
+
+
+def run_module(module, args, check=False, diff=False, verbosity=0, raw=False, env=None, timeout=600):
+    """Run a module ad hoc on localhost and return its result (a ModuleResult).
+
+    ``module`` is a short name in kvmops.storage (``storage_pool``) or a full name
+    (``ansible.builtin.ping``); ``args`` a dict, passed as JSON so types survive. ``failed`` is
+    always set (True for a failed or unreachable result). With ``raw`` the result also carries
+    the command's output under ``_output``.
+    """
+    name = module if '.' in module else 'kvmops.storage.%s' % module
+    argv = ['ansible', 'localhost', '-c', 'local', '-i', 'localhost,', '-m', name,
+            '-a', json.dumps(args or {})] + _options(check, diff, verbosity)
+    proc = _run(argv, timeout, env)
+    output = proc.stdout + proc.stderr
+    results = _marked(proc.stdout, RESULT_MARKER)
     if len(results) != 1:
-        raise AssertionError('expected one result from %s, got:\n%s' % (' '.join(argv), proc.stdout))
-    result = results[0]
-    result['failed'] = bool(result.get('failed')) or result['_status'] == 'failed'
+        raise AssertionError('expected one result from %s (exit %d), got %d:\n%s'
+                             % (' '.join(argv), proc.returncode, len(results), output))
+    result = ModuleResult(results[0])
+    result['failed'] = bool(result.get('failed')) or result['_status'] in ('failed', 'unreachable')
     if raw:
-        result['_output'] = proc.stdout
+        result['_output'] = output
+    result.output, result.stdout, result.stderr = output, proc.stdout, proc.stderr
+    result.rc, result.command = proc.returncode, tuple(argv)
     return result
 
 
-def run_playbook(path, extra_vars=None, check=False, diff=False):
-    """Run a playbook on localhost; returns (results in task order, output text, exit code)."""
-    argv = ['ansible-playbook', '-c', 'local', '-i', 'localhost,', path]
+def run_playbook(path, extra_vars=None, check=False, diff=False, verbosity=0, env=None, timeout=1800):
+    """Run a playbook on localhost (``-c local -i localhost,``); returns a PlaybookRun."""
+    argv = ['ansible-playbook', '-c', 'local', '-i', 'localhost,', path] + _options(check, diff, verbosity)
     if extra_vars:
         argv += ['-e', json.dumps(extra_vars)]
-    if check:
-        argv.append('--check')
-    if diff:
-        argv.append('--diff')
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                          env=_env(), check=False, timeout=1200)
-    return _results(proc.stdout), proc.stdout, proc.returncode
+    proc = _run(argv, timeout, env)
+    recaps = _marked(proc.stdout, RECAP_MARKER)
+    return PlaybookRun(tasks=_marked(proc.stdout, RESULT_MARKER), recap=recaps[-1] if recaps else {},
+                       output=proc.stdout + proc.stderr, rc=proc.returncode)
 
 
-def virsh(*args, check=True):
-    proc = subprocess.run(['virsh', '-c', URI] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, check=False)
+def virsh(*args, check=True, timeout=300):
+    """Run ``virsh -c URI ARGS...`` and return its stdout; raise AssertionError on failure when ``check``."""
+    proc = subprocess.run(['virsh', '-c', URI] + [str(arg) for arg in args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError('virsh %s failed: %s' % (' '.join(args), proc.stderr))
+        raise AssertionError('virsh %s failed (exit %d): %s' % (' '.join(map(str, args)), proc.returncode,
+                                                                proc.stderr.strip()))
     return proc.stdout
 
 
 def pool_defined(name):
+    """True when libvirt knows a pool of that name (active or not)."""
     return subprocess.run(['virsh', '-c', URI, 'pool-info', name], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, check=False).returncode == 0
+
+
+def mounts_of(device):
+    """Mount points of ``device`` and its partitions (``/dev/loop3``, ``/dev/loop3p1``...), innermost first."""
+    found = []
+    with open('/proc/self/mounts') as handle:
+        for line in handle:
+            source, target = line.split()[:2]
+            if source == device or (source.startswith(device + 'p') and source[len(device) + 1:].isdigit()):
+                found.append(target.replace('\\040', ' '))
+    return list(reversed(found))
