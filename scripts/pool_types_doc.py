@@ -33,8 +33,18 @@ def render():
     for name, cls in BACKENDS.items():
         cells = ['yes' if c in cls.capabilities else '-' for c in CAPABILITIES]
         lines.append('| `%s` | ' % name + ' | '.join(cells) + ' |')
-    lines += ['', '`build` is `virsh pool-build`; `delete` is `virsh pool-delete` (used by `state: deleted`).', '',
-              '## Removed types', '']
+    lines += ['', '`build` is `virsh pool-build`; `delete` is `virsh pool-delete` (used by `state: deleted`);',
+              '`volume_backing` is a new volume over a backing store (qcow2 overlay, LVM snapshot).', '',
+              '## Volumes per type', '',
+              'What `kvmops.storage.storage_volume` accepts as `format` (the first is the default), and how far',
+              'above a requested capacity the type may round a new volume (a capacity within it is no change).', '',
+              '| type | format | capacity rounding |', '| --- | --- | --- |']
+    for name, cls in BACKENDS.items():
+        granularity = cls.volume_granularity
+        rounding = '-' if granularity <= 1 else '%d MiB' % (granularity // (1024 * 1024))
+        lines.append('| `%s` | %s | %s |' % (name, ', '.join(cls.volume_formats) or '-', rounding))
+    lines += ['', 'Image formats round too: qcow2 and qed to 512 bytes, vmdk to 64 KiB, vdi to 1 MiB, vpc to',
+              'its disk geometry (up to 16 MiB).', '', '## Removed types', '']
     for name, why in REMOVED_TYPES.items():
         lines.append('- `%s`: %s.' % (name, why))
     return '\n'.join(lines) + '\n'

@@ -21,6 +21,8 @@ PACKAGES=(
   libvirt-daemon-driver-storage-iscsi-direct libvirt-daemon-driver-storage-gluster
   libvirt-daemon-driver-storage-zfs libvirt-clients libvirt-dev pkg-config qemu-utils parted
   tgt e2fsprogs util-linux rsync
+  # the QEMU emulator: libvirt defines a domain only when it finds one (the volume-in-use tests)
+  qemu-system-x86
   # building libvirt-python (no wheels on PyPI) and creating the virtualenv
   gcc python3-dev python3-venv
   # ss, pgrep and useradd, used by scripts/servers.sh

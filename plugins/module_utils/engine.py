@@ -24,37 +24,59 @@ class Step:
     ``action`` is what the result lists (``define``, ``build``, ``start``...);
     ``run`` does it; ``undo`` reverts it when a later step fails (None when the
     step cannot or must not be reverted); ``changes`` is False for steps that
-    alter nothing persistent (a refresh).
+    alter nothing persistent (a refresh); ``subject`` names the object the step
+    works on when one plan handles several (the volumes of a bulk task).
     """
 
-    def __init__(self, action, run, undo=None, changes=True):
+    def __init__(self, action, run, undo=None, changes=True, subject=None):
         self.action = action
         self.run = run
         self.undo = undo
         self.changes = changes
+        self.subject = subject
+        self.owner = subject
+
+    @property
+    def label(self):
+        """``action``, or ``action:subject`` when the step has a subject."""
+        return self.action if self.subject is None else '%s:%s' % (self.action, self.subject)
 
     def __repr__(self):
         return 'Step(%r)' % self.action
 
 
 class Plan:
-    """The ordered steps to reach the desired state, plus the diff and warnings."""
+    """The ordered steps to reach the desired state, plus the diff and warnings.
 
-    def __init__(self):
+    A failed step undoes the steps done before it.  With ``per_subject`` only
+    the steps of the failed step's subject are undone: objects completed
+    earlier in the same plan are whole and stay; actions are then reported as
+    ``action:subject``.
+    """
+
+    def __init__(self, per_subject=False):
         self.steps = []
         self.diff = None
         self.warnings = []
+        self.per_subject = per_subject
 
-    def add(self, action, run, undo=None, changes=True):
-        self.steps.append(Step(action, run, undo, changes))
+    def add(self, action, run, undo=None, changes=True, subject=None):
+        self.steps.append(Step(action, run, undo, changes, subject if self.per_subject else None))
+        self.steps[-1].owner = subject
 
     @property
     def actions(self):
-        return [step.action for step in self.steps]
+        return [step.label for step in self.steps]
 
     @property
     def changed(self):
         return any(step.changes for step in self.steps)
+
+    def actions_of(self, subject):
+        return [step.action for step in self.steps if step.owner == subject]
+
+    def changed_of(self, subject):
+        return any(step.changes for step in self.steps if step.owner == subject)
 
 
 def apply(plan, check_mode):
@@ -66,15 +88,16 @@ def apply(plan, check_mode):
         try:
             step.run()
         except Exception as exc:  # pylint: disable=broad-except
-            rolled_back, rollback_failed = _undo(done)
-            msg = getattr(exc, 'msg', None) or '%s failed: %s' % (step.action, exc)
+            undoable = [s for s in done if s.subject == step.subject] if plan.per_subject else done
+            rolled_back, rollback_failed = _undo(undoable)
+            msg = getattr(exc, 'msg', None) or '%s failed: %s' % (step.label, exc)
             if done:
-                msg += '; steps done before it: %s' % ', '.join(s.action for s in done)
+                msg += '; steps done before it: %s' % ', '.join(s.label for s in done)
             if rolled_back:
                 msg += '; rolled back: %s' % ', '.join(rolled_back)
             if rollback_failed:
                 msg += '; could not roll back: %s' % '; '.join(rollback_failed)
-            raise OperationError(msg, failed_action=step.action, actions_done=[s.action for s in done],
+            raise OperationError(msg, failed_action=step.label, actions_done=[s.label for s in done],
                                  rolled_back=rolled_back, **_extra(exc))
         done.append(step)
 
@@ -91,9 +114,9 @@ def _undo(done):
             continue
         try:
             step.undo()
-            rolled_back.append(step.action)
+            rolled_back.append(step.label)
         except Exception as exc:  # pylint: disable=broad-except
-            failed.append('%s (%s)' % (step.action, getattr(exc, 'msg', None) or exc))
+            failed.append('%s (%s)' % (step.label, getattr(exc, 'msg', None) or exc))
     return rolled_back, failed
 
 
@@ -106,7 +129,7 @@ def reconcile(manager, check_mode, diff_mode):
     result = {
         'changed': plan.changed,
         'actions': plan.actions,
-        manager.result_key: manager.describe(after),
+        manager.result_key: manager.describe(after, plan),
     }
     if diff_mode and plan.diff is not None:
         result['diff'] = plan.diff

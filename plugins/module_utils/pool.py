@@ -133,7 +133,7 @@ class PoolManager:
         pool = self._lookup()
         return LivePool(pool) if pool is not None else None
 
-    def describe(self, live):
+    def describe(self, live, plan=None):  # pylint: disable=unused-argument
         if live is None:
             return {'name': self.name, 'state': 'absent'}
         pool = live.pool

@@ -105,6 +105,15 @@ def run_module(module, args, check=False, diff=False, verbosity=0, raw=False, en
     return result
 
 
+def four_calls(module, args):
+    """check -> apply -> check again -> apply again, all with --diff; returns the four results."""
+    first_check = run_module(module, args, check=True, diff=True)
+    applied = run_module(module, args, diff=True)
+    second_check = run_module(module, args, check=True, diff=True)
+    second = run_module(module, args, diff=True)
+    return first_check, applied, second_check, second
+
+
 def run_playbook(path, extra_vars=None, check=False, diff=False, verbosity=0, env=None, timeout=1800):
     """Run a playbook on localhost (``-c local -i localhost,``); returns a PlaybookRun."""
     argv = ['ansible-playbook', '-c', 'local', '-i', 'localhost,', path] + _options(check, diff, verbosity)

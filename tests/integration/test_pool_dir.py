@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from helpers import pool_defined, run_module, virsh
+from helpers import four_calls, pool_defined, run_module, virsh
 
 pytestmark = pytest.mark.libvirt
 
@@ -16,15 +16,6 @@ def dir_pool(tmp_path):
     yield name, str(tmp_path / 'images')
     virsh('pool-destroy', name, check=False)
     virsh('pool-undefine', name, check=False)
-
-
-def four_calls(module, args):
-    """check -> apply -> check again -> apply again; returns the four results."""
-    first_check = run_module(module, args, check=True, diff=True)
-    applied = run_module(module, args, diff=True)
-    second_check = run_module(module, args, check=True, diff=True)
-    second = run_module(module, args, diff=True)
-    return first_check, applied, second_check, second
 
 
 def test_dir_lifecycle(dir_pool):

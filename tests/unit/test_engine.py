@@ -191,7 +191,7 @@ class FakeManager:
         plan.warnings.extend(self.warnings)
         return plan
 
-    def describe(self, live):
+    def describe(self, live, plan=None):
         self.described.append(live)
         return {'seen': live}
 

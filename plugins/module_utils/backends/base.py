@@ -48,7 +48,15 @@ BUILD_NO_OVERWRITE = 4
 BUILD_OVERWRITE = 8
 
 CAPABILITIES = ('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
-                'volume_wipe', 'volume_upload', 'volume_clone')
+                'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing')
+
+# Volume formats of pools that hold image files (libvirt creates the non-raw ones with qemu-img).
+FILE_VOLUME_FORMATS = ('raw', 'qcow2', 'qed', 'vmdk', 'vpc', 'vdi')
+# Partition types of disk pool volumes (libvirt's virStorageVolFormatDisk).
+DISK_VOLUME_FORMATS = ('none', 'linux', 'fat16', 'fat32', 'linux-swap', 'linux-lvm', 'linux-raid', 'extended')
+# Bytes an image format may round a requested capacity up by.
+FORMAT_GRANULARITY = {'qcow2': 512, 'qed': 512, 'vmdk': 64 * 1024, 'vdi': 1024 * 1024, 'vpc': 16 * 1024 * 1024}
+MIB = 1024 * 1024
 
 _NAME_RE = re.compile(r'^[^/\s][^/]*$')
 _MODE_RE = re.compile(r'^0?[0-7]{3,4}$')
@@ -109,7 +117,7 @@ def parse_host(item, option='source_host'):
     return name, (int(port) if port is not None else None)
 
 
-def _id_number(value, option, lookup):
+def id_number(value, option, lookup):
     text = str(value).strip()
     if re.match(r'^-?[0-9]+$', text):
         return int(text)
@@ -149,6 +157,12 @@ class PoolBackend:
     ignored_volumes = ()
     #: target path written into a new definition when the task gives none
     default_target = None
+    #: volume formats storage_volume accepts (the first is the default); empty: no volumes made
+    volume_formats = ()
+    #: whether new volumes get a <target><format> element (block pools have no image format)
+    volume_format_in_xml = True
+    #: bytes by which this type may round a new volume's capacity up (extents, alignment, objects)
+    volume_granularity = 1
     #: one line for the docs
     summary = ''
 
@@ -280,9 +294,9 @@ class PoolBackend:
             if p.get('target_mode') is not None:
                 xmlu.sub(perms, 'mode', '%04o' % int(str(p['target_mode']), 8))
             if p.get('target_owner') is not None:
-                xmlu.sub(perms, 'owner', _id_number(p['target_owner'], 'target_owner', lambda n: pwd.getpwnam(n).pw_uid))
+                xmlu.sub(perms, 'owner', id_number(p['target_owner'], 'target_owner', lambda n: pwd.getpwnam(n).pw_uid))
             if p.get('target_group') is not None:
-                xmlu.sub(perms, 'group', _id_number(p['target_group'], 'target_group', lambda n: grp.getgrnam(n).gr_gid))
+                xmlu.sub(perms, 'group', id_number(p['target_group'], 'target_group', lambda n: grp.getgrnam(n).gr_gid))
             if p.get('target_label') is not None:
                 xmlu.sub(perms, 'label', p['target_label'])
         return target
@@ -290,6 +304,10 @@ class PoolBackend:
     # ---- what the type can do -----------------------------------------
     def can(self, capability):
         return capability in self.capabilities
+
+    def capacity_tolerance(self, volume_format):
+        """How far above a requested capacity a volume of ``volume_format`` may end up."""
+        return max(self.volume_granularity, FORMAT_GRANULARITY.get(volume_format, 1))
 
     def needs_restart(self, changed_paths):
         """Whether a running pool must restart to use a definition that changed at ``changed_paths``."""

@@ -9,7 +9,9 @@ __metaclass__ = type
 
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
     BUILT,
+    DISK_VOLUME_FORMATS,
     FOREIGN,
+    MIB,
     MISSING,
     PoolBackend,
     ProbeResult,
@@ -29,6 +31,9 @@ class DiskBackend(PoolBackend):
     source_formats = ('dos', 'dvh', 'gpt', 'mac', 'bsd', 'pc98', 'sun', 'lvm2')
     single_entry = {'source_dev': 'device'}
     capabilities = frozenset(('build', 'volume_create', 'volume_delete', 'volume_wipe', 'volume_upload'))
+    volume_formats = DISK_VOLUME_FORMATS
+    # partitions start and end on alignment boundaries (cylinders on dos labels)
+    volume_granularity = 16 * MIB
 
     def probe(self, definition):
         device = self.first_device(definition)

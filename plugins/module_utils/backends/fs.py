@@ -11,6 +11,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     BUILD_NO_OVERWRITE,
     BUILD_OVERWRITE,
     BUILT,
+    FILE_VOLUME_FORMATS,
     FOREIGN,
     MISSING,
     PoolBackend,
@@ -31,7 +32,8 @@ class FsBackend(PoolBackend):
     source_formats = FS_FORMATS
     single_entry = {'source_dev': 'device'}
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
-                              'volume_wipe', 'volume_upload', 'volume_clone'))
+                              'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
+    volume_formats = FILE_VOLUME_FORMATS
     ignored_volumes = ('lost+found',)
     # libvirt makes a file system only when asked not to overwrite, or to overwrite
     build_flags = {'if_missing': BUILD_NO_OVERWRITE, 'no_overwrite': BUILD_NO_OVERWRITE,

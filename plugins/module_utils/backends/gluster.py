@@ -7,7 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
+    FILE_VOLUME_FORMATS,
+    PoolBackend,
+)
 
 
 class GlusterBackend(PoolBackend):
@@ -16,3 +19,4 @@ class GlusterBackend(PoolBackend):
     options = ('source_host', 'source_name', 'source_path')
     required = ('source_host', 'source_name')
     capabilities = frozenset(('volume_delete',))
+    volume_formats = FILE_VOLUME_FORMATS

@@ -10,6 +10,7 @@ __metaclass__ = type
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
     BUILT,
     FOREIGN,
+    MIB,
     MISSING,
     PoolBackend,
     ProbeResult,
@@ -25,7 +26,11 @@ class LogicalBackend(PoolBackend):
     required = ()  # libvirt names the volume group after the pool when source_name is left out
     source_formats = ('lvm2',)
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_wipe',
-                              'volume_upload', 'volume_clone'))
+                              'volume_upload', 'volume_clone', 'volume_backing'))
+    volume_formats = ('raw',)
+    volume_format_in_xml = False
+    # logical volumes are whole extents (4 MiB unless the VG was made otherwise)
+    volume_granularity = 4 * MIB
 
     def probe(self, definition):
         vg_name = self.xml_text(definition, 'source/name') or self.name

@@ -7,7 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
+    FILE_VOLUME_FORMATS,
+    PoolBackend,
+)
 
 
 class NetfsBackend(PoolBackend):
@@ -19,7 +22,8 @@ class NetfsBackend(PoolBackend):
     source_formats = ('auto', 'nfs', 'glusterfs', 'cifs')
     single_entry = {'source_host': 'server'}
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
-                              'volume_wipe', 'volume_upload', 'volume_clone'))
+                              'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
+    volume_formats = FILE_VOLUME_FORMATS
 
     def probe(self, definition):
         return self.probe_dir(self.xml_text(definition, 'target/path'))

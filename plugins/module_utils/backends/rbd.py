@@ -7,7 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
+    MIB,
+    PoolBackend,
+)
 
 
 class RbdBackend(PoolBackend):
@@ -17,3 +20,6 @@ class RbdBackend(PoolBackend):
     required = ('source_host', 'source_name')
     auth_types = ('ceph',)
     capabilities = frozenset(('volume_create', 'volume_delete', 'volume_resize', 'volume_wipe', 'volume_clone'))
+    volume_formats = ('raw',)
+    volume_format_in_xml = False
+    volume_granularity = 4 * MIB  # RBD object size

@@ -7,7 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
+    FILE_VOLUME_FORMATS,
+    PoolBackend,
+)
 
 
 class VstorageBackend(PoolBackend):
@@ -16,7 +19,8 @@ class VstorageBackend(PoolBackend):
     options = ('target', 'target_mode', 'target_owner', 'target_group', 'target_label', 'source_name')
     required = ('target', 'source_name')
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
-                              'volume_wipe', 'volume_upload', 'volume_clone'))
+                              'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
+    volume_formats = FILE_VOLUME_FORMATS
 
     def probe(self, definition):
         return self.probe_dir(self.xml_text(definition, 'target/path'))

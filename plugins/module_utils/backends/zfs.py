@@ -9,6 +9,7 @@ __metaclass__ = type
 
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
     BUILT,
+    MIB,
     MISSING,
     PoolBackend,
     ProbeResult,
@@ -22,6 +23,9 @@ class ZfsBackend(PoolBackend):
     options = ('source_name', 'source_dev')
     required = ('source_name',)
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_upload'))
+    volume_formats = ('raw',)
+    volume_format_in_xml = False
+    volume_granularity = MIB  # zvol block size
 
     def probe(self, definition):
         zpool = self.xml_text(definition, 'source/name') or self.name

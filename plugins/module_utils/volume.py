@@ -1,0 +1,809 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The storage volume manager: reads the volumes of one pool, plans the steps to the desired state.
+
+One task handles one volume or many (``volumes``): one connection, one pool
+lookup, one listing of the pool.  What a pool type can do with volumes comes
+from its backend; the engine applies the plan.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import grp
+import hashlib
+import os
+import pwd
+import re
+import struct
+
+from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
+from ansible_collections.kvmops.storage.plugins.module_utils.backends import backend_class
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import id_number, validate_name
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, libvirt
+from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
+    OperationError,
+    RefusedError,
+    UnsupportedError,
+    ValidationError,
+)
+from ansible_collections.kvmops.storage.plugins.module_utils.units import human_size, parse_size
+
+STATES = ('present', 'absent')
+PREALLOCATION = ('off', 'metadata', 'falloc', 'full')
+# virStorageVolWipeAlgorithm
+WIPE_ALGORITHMS = ('zero', 'nnsa', 'dod', 'bsi', 'gutmann', 'schneier', 'pfitzner7', 'pfitzner33', 'random', 'trim')
+CHECKSUM_ALGORITHMS = ('md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512')
+# options that describe the volume, mutually exclusive with xml
+TYPED_VOLUME_OPTIONS = ('capacity', 'allocation', 'preallocation', 'format', 'backing_store', 'clone_from',
+                        'content', 'mode', 'owner', 'group')
+# formats that can have a backing store
+_BACKED_FORMATS = ('qcow2', 'qed', 'vmdk')
+
+_NO_STORAGE_POOL = 49
+_NO_STORAGE_VOL = 50
+_PREALLOC_METADATA = 1     # VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA
+_RESIZE_SHRINK = 4         # VIR_STORAGE_VOL_RESIZE_SHRINK
+_CHUNK = 1024 * 1024
+_MODE_RE = re.compile(r'^0?[0-7]{3,4}$')
+
+
+def item_options():
+    """The options of one volume (top level, and each item of ``volumes``); none has a default
+    here so that an item can tell "not given" from a value."""
+    return dict(
+        name=dict(type='str'),
+        xml=dict(type='str'),
+        capacity=dict(type='raw'),
+        allocation=dict(type='raw'),
+        preallocation=dict(type='str', choices=list(PREALLOCATION)),
+        format=dict(type='str'),
+        backing_store=dict(type='dict', options=dict(path=dict(type='str', required=True),
+                                                     format=dict(type='str'))),
+        clone_from=dict(type='dict', options=dict(name=dict(type='str', required=True),
+                                                  pool=dict(type='str'))),
+        content=dict(type='dict', options=dict(src=dict(type='path', required=True),
+                                               checksum=dict(type='str'))),
+        mode=dict(type='raw'),
+        owner=dict(type='raw'),
+        group=dict(type='raw'),
+        state=dict(type='str', choices=list(STATES)),
+        wipe=dict(type='str', choices=list(WIPE_ALGORITHMS)),
+        allow_shrink=dict(type='bool'),
+        force=dict(type='bool'),
+    )
+
+
+def volume_argument_spec():
+    """The module's options that are not connection options."""
+    spec = item_options()
+    items = item_options()
+    items['name']['required'] = True
+    spec.update(
+        pool=dict(type='str', required=True),
+        volumes=dict(type='list', elements='dict', options=items),
+        state=dict(type='str', default='present', choices=list(STATES)),
+        allow_shrink=dict(type='bool', default=False),
+        force=dict(type='bool', default=False),
+    )
+    return spec
+
+
+MUTUALLY_EXCLUSIVE = ([['name', 'volumes']] + [['xml', option] for option in TYPED_VOLUME_OPTIONS]
+                      + [['allocation', 'preallocation'], ['clone_from', 'content'],
+                         ['clone_from', 'backing_store'], ['content', 'backing_store']])
+REQUIRED_ONE_OF = [['name', 'volumes']]
+
+
+def sniff_image(path):
+    """(format, virtual size) of an image file, read from its header; raw images are their own size."""
+    size = os.path.getsize(path)
+    with open(path, 'rb') as handle:
+        head = handle.read(512)
+    if head[:4] == b'QFI\xfb' and len(head) >= 32:
+        return 'qcow2', struct.unpack('>Q', head[24:32])[0]
+    for magic, fmt in ((b'QED\x00', 'qed'), (b'KDMV', 'vmdk'), (b'conectix', 'vpc'), (b'vhdxfile', 'vhdx')):
+        if head.startswith(magic):
+            return fmt, None
+    if head[64:68] == b'\x7f\x10\xda\xbe':
+        return 'vdi', None
+    return 'raw', size
+
+
+def _checksum(value, option):
+    """``algorithm:hexdigest`` -> (algorithm, hexdigest)."""
+    if ':' not in value:
+        raise ValidationError(option, '%s %r: write it as ALGORITHM:HEXDIGEST, e.g. sha256:9f86d08...; algorithms: %s'
+                              % (option, value, ', '.join(CHECKSUM_ALGORITHMS)))
+    algorithm, digest = value.split(':', 1)
+    algorithm, digest = algorithm.strip().lower(), digest.strip().lower()
+    if algorithm not in CHECKSUM_ALGORITHMS:
+        raise ValidationError(option, '%s: unknown algorithm %r; accepted: %s'
+                              % (option, algorithm, ', '.join(CHECKSUM_ALGORITHMS)))
+    if not re.match(r'^[0-9a-f]+$', digest) or len(digest) != hashlib.new(algorithm).digest_size * 2:
+        raise ValidationError(option, '%s: %r is not a %s hex digest' % (option, digest, algorithm))
+    return algorithm, digest
+
+
+def file_digest(path, algorithm):
+    digest = hashlib.new(algorithm)
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _size(el):
+    """A <capacity>/<allocation> element in bytes."""
+    if el is None or el.text is None:
+        return None
+    return parse_size('%s%s' % (el.text.strip(), el.get('unit') or ''), xmlu.local_name(el))
+
+
+class LiveVolume:
+    """What libvirt says about a volume right now (from its XML only: one call per volume)."""
+
+    def __init__(self, vol, text):
+        self.vol = vol
+        self.xml = xmlu.parse(text)
+        root = self.xml
+        self.name = self._text('name')
+        self.type = root.get('type')
+        self.key = self._text('key')
+        self.path = self._text('target/path')
+        self.format = self._attr('target/format', 'type')
+        self.capacity = _size(self._first('capacity'))
+        self.allocation = _size(self._first('allocation'))
+        backing = self._text('backingStore/path')
+        self.backing_store = ({'path': backing, 'format': self._attr('backingStore/format', 'type')}
+                              if backing else None)
+        self.mode = self._text('target/permissions/mode')
+        self.owner = self._text('target/permissions/owner')
+        self.group = self._text('target/permissions/group')
+
+    def _first(self, path):
+        found = xmlu.find_path(self.xml, path)
+        return found[0] if found else None
+
+    def _text(self, path):
+        el = self._first(path)
+        return el.text.strip() if el is not None and el.text else None
+
+    def _attr(self, path, attr):
+        el = self._first(path)
+        return el.get(attr) if el is not None else None
+
+    def describe(self, pool_name):
+        return {
+            'name': self.name,
+            'pool': pool_name,
+            'state': 'present',
+            'type': self.type,
+            'path': self.path,
+            'key': self.key,
+            'format': self.format,
+            'capacity': self.capacity,
+            'allocation': self.allocation,
+            'backing_store': self.backing_store,
+            'mode': self.mode,
+            'owner': self.owner,
+            'group': self.group,
+        }
+
+
+class LivePoolVolumes:
+    """The pool of the task and its volumes that the task names."""
+
+    def __init__(self, pool, pool_xml, volumes):
+        self.pool = pool
+        self.type = pool_xml.get('type')
+        self.volumes = volumes
+
+
+class Request:
+    """One volume as the task asks for it, validated against the pool's backend."""
+
+    def __init__(self, values, prefix, backend, pool_name, is_local, single):
+        self.values = values
+        self.prefix = prefix
+        self.backend = backend
+        self.pool_name = pool_name
+        self.is_local = is_local
+        self.name = values.get('name')
+        self.state = values.get('state') or 'present'
+        self.force = bool(values.get('force'))
+        self.allow_shrink = bool(values.get('allow_shrink'))
+        self.wipe = values.get('wipe')
+        self.capacity = None
+        self.allocation = None
+        self.prealloc_metadata = False
+        self.format = None
+        self.backing_store = None
+        self.clone_from = values.get('clone_from')
+        self.content = values.get('content')
+        self.image = None  # (format, virtual size, file size) of content.src
+        self.checksum = None
+        self.mode = self.owner = self.group = None
+        self.raw_xml = None
+        validate_name(self.name, self.opt('name'))
+        if single and self.wipe and self.state != 'absent':
+            raise ValidationError('wipe', 'wipe runs before a volume is deleted: it needs state=absent')
+        if values.get('xml'):
+            self._from_xml(values['xml'])
+        else:
+            self._typed()
+
+    def opt(self, option):
+        return '%s.%s' % (self.prefix, option) if self.prefix else option
+
+    # ---- validation ---------------------------------------------------------
+    def _typed(self):
+        v = self.values
+        if v.get('capacity') is not None:
+            self.capacity = self._positive_size('capacity')
+        if v.get('allocation') is not None:
+            self.allocation = parse_size(v['allocation'], self.opt('allocation'))
+        prealloc = v.get('preallocation')
+        if prealloc in ('falloc', 'full'):
+            self.allocation = self.capacity
+        elif prealloc == 'off':
+            self.allocation = 0
+        self.prealloc_metadata = prealloc == 'metadata'
+        fmt = v.get('format')
+        formats = self.backend.volume_formats
+        if fmt is not None and fmt not in formats:
+            raise ValidationError(self.opt('format'), '%s %r is not a volume format of %s pools; accepted: %s'
+                                  % (self.opt('format'), fmt, self.backend.type_name, ', '.join(formats) or 'none'))
+        self.format = fmt
+        backing = v.get('backing_store')
+        if backing:
+            self.backing_store = {'path': backing['path'], 'format': backing.get('format')}
+            if fmt is None:
+                self.format = 'qcow2' if 'qcow2' in formats else None
+            if self.format is not None and self.format not in _BACKED_FORMATS and self.backend.volume_format_in_xml:
+                raise ValidationError(self.opt('format'), '%s %r cannot have a backing store; use one of: %s'
+                                      % (self.opt('format'), self.format, ', '.join(_BACKED_FORMATS)))
+        clone = self.clone_from
+        if clone is not None:
+            validate_name(clone['name'], self.opt('clone_from.name'))
+        if self.content is not None:
+            self._check_content()
+        mode = v.get('mode')
+        if mode is not None:
+            if isinstance(mode, int) and not isinstance(mode, bool):
+                raise ValidationError(self.opt('mode'), '%s %r is a number; quote the mode in YAML, e.g. "0600"'
+                                      % (self.opt('mode'), mode))
+            if not _MODE_RE.match(str(mode)):
+                raise ValidationError(self.opt('mode'), '%s %r is not an octal mode such as "0600"'
+                                      % (self.opt('mode'), mode))
+            self.mode = '%04o' % int(str(mode), 8)
+        if v.get('owner') is not None:
+            self.owner = str(id_number(v['owner'], self.opt('owner'), lambda n: pwd.getpwnam(n).pw_uid))
+        if v.get('group') is not None:
+            self.group = str(id_number(v['group'], self.opt('group'), lambda n: grp.getgrnam(n).gr_gid))
+
+    def _positive_size(self, option):
+        size = parse_size(self.values[option], self.opt(option))
+        if size <= 0:
+            raise ValidationError(self.opt(option), '%s %r: a volume needs a size above 0'
+                                  % (self.opt(option), self.values[option]))
+        return size
+
+    def _check_content(self):
+        src = self.content['src']
+        option = self.opt('content.src')
+        if not os.path.isfile(src):
+            raise ValidationError(option, '%s %r: no such file on the host running the module' % (option, src))
+        if not os.access(src, os.R_OK):
+            raise ValidationError(option, '%s %r is not readable' % (option, src))
+        if self.content.get('checksum'):
+            self.checksum = _checksum(self.content['checksum'], self.opt('content.checksum'))
+        fmt, virtual = sniff_image(src)
+        file_size = os.path.getsize(src)
+        if file_size == 0:
+            raise ValidationError(option, '%s %r is empty' % (option, src))
+        if self.backend.volume_format_in_xml and self.backend.volume_formats and 'raw' in self.backend.volume_formats:
+            # file pools keep the image as it is: its format is the volume's format
+            if self.format is not None and self.format != fmt:
+                raise ValidationError(self.opt('format'), '%s is %s but %s %r is a %s image'
+                                      % (self.opt('format'), self.format, option, src, fmt))
+            self.format = fmt
+        self.image = (fmt, virtual if virtual is not None else file_size, file_size)
+
+    def _from_xml(self, text):
+        option = self.opt('xml')
+        root = xmlu.parse(text, option)
+        if xmlu.local_name(root) != 'volume':
+            raise ValidationError(option, '%s: the root element must be <volume>, not <%s>'
+                                  % (option, xmlu.local_name(root)))
+        names = xmlu.find_path(root, 'name')
+        xml_name = names[0].text if names else None
+        if xml_name != self.name:
+            raise ValidationError(option, '%s: its <name> is %r but the task says name=%r; they must match'
+                                  % (option, xml_name, self.name))
+        capacity = xmlu.find_path(root, 'capacity')
+        if not capacity:
+            raise ValidationError(option, '%s: a volume needs <capacity>' % option)
+        self.capacity = _size(capacity[0])
+        if not self.capacity:
+            raise ValidationError(option, '%s: <capacity> must be above 0' % option)
+        fmt = xmlu.find_path(root, 'target/format')
+        self.format = fmt[0].get('type') if fmt else None
+        backing = xmlu.find_path(root, 'backingStore/path')
+        if backing and backing[0].text:
+            self.backing_store = {'path': backing[0].text.strip(), 'format': None}
+        self.raw_xml = root
+
+    # ---- desired definition -------------------------------------------------
+    def effective_format(self):
+        """The format the new volume will have."""
+        if self.format is not None:
+            return self.format
+        return self.backend.volume_formats[0] if self.backend.volume_formats else None
+
+    def to_xml(self, capacity, fmt):
+        """The XML of the new volume."""
+        if self.raw_xml is not None:
+            return self.raw_xml
+        root = xmlu.element('volume')
+        xmlu.sub(root, 'name', self.name)
+        xmlu.sub(root, 'capacity', str(capacity), unit='bytes')
+        allocation = self.allocation
+        if allocation is None and self.backend.volume_format_in_xml and 'raw' in self.backend.volume_formats:
+            allocation = 0  # image files are sparse unless the task asks for preallocation
+        if allocation is not None:
+            xmlu.sub(root, 'allocation', str(min(allocation, capacity)), unit='bytes')
+        target = xmlu.sub(root, 'target')
+        if fmt is not None and self.backend.volume_format_in_xml:
+            xmlu.sub(target, 'format', type=fmt)
+        if self.mode or self.owner or self.group:
+            perms = xmlu.sub(target, 'permissions')
+            for tag in ('mode', 'owner', 'group'):
+                if getattr(self, tag) is not None:
+                    xmlu.sub(perms, tag, getattr(self, tag))
+        if self.backing_store:
+            backing = xmlu.sub(root, 'backingStore')
+            xmlu.sub(backing, 'path', self.backing_store['path'])
+            if self.backing_store.get('format'):
+                xmlu.sub(backing, 'format', type=self.backing_store['format'])
+        return root
+
+
+def _props(desc):
+    """Diff text of a volume description (sizes in bytes and for people)."""
+    if desc is None:
+        return ''
+    lines = []
+    for key in ('name', 'pool', 'format', 'capacity', 'allocation', 'backing_store', 'mode', 'owner', 'group', 'source'):
+        value = desc.get(key)
+        if value is None:
+            continue
+        if key in ('capacity', 'allocation'):
+            value = '%d (%s)' % (value, human_size(value))
+        elif isinstance(value, dict):
+            value = ', '.join('%s=%s' % (k, v) for k, v in sorted(value.items()) if v is not None)
+        lines.append('%s: %s' % (key, value))
+    return '\n'.join(lines) + '\n'
+
+
+class VolumeManager:
+    """Plans one task of storage_volume: a single volume, or the items of ``volumes``."""
+
+    def __init__(self, conn, params, is_local=True):
+        self.conn = conn
+        self.params = params
+        self.is_local = is_local
+        self.pool_name = params['pool']
+        validate_name(self.pool_name, 'pool')
+        self.bulk = params.get('volumes') is not None
+        self.result_key = 'volumes' if self.bulk else 'volume'
+        if self.bulk:
+            defaults = dict((key, params.get(key)) for key in item_options() if key != 'name')
+            self.items = []
+            seen = {}
+            for index, item in enumerate(params['volumes']):
+                values = dict(defaults)
+                values.update((key, value) for key, value in item.items() if value is not None)
+                name = values.get('name')
+                if name in seen:
+                    raise ValidationError('volumes', 'volumes: %r is named twice (items %d and %d)'
+                                          % (name, seen[name], index))
+                seen[name] = index
+                self.items.append(('volumes[%d]' % index, values))
+            if not self.items:
+                raise ValidationError('volumes', 'volumes is empty; give at least one volume')
+        else:
+            self.items = [('', dict((key, params.get(key)) for key in item_options()))]
+        self.requests = None
+        self._domain_disks = None
+        self._pool_backing = None
+
+    # ---- reading -----------------------------------------------------------------
+    def _lookup_pool(self, name, option='pool'):
+        try:
+            return self.conn.storagePoolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if error_code(exc) == _NO_STORAGE_POOL:
+                raise ValidationError(option, '%s %r: no such storage pool; define it first (kvmops.storage.storage_pool)'
+                                      % (option, name))
+            raise OperationError('looking up pool %s failed: %s' % (name, exc))
+
+    def read(self):
+        pool = self._lookup_pool(self.pool_name)
+        pool_xml = xmlu.parse(call('reading the pool definition', pool.XMLDesc, 0))
+        if not call('reading the pool state', pool.isActive):
+            raise RefusedError('pool %s is not active, so its volumes cannot be read or changed; start it first '
+                               '(kvmops.storage.storage_pool state=active)' % self.pool_name)
+        if self.requests is None:
+            backend = backend_class(pool_xml.get('type'))({'name': self.pool_name})
+            self.requests = [Request(values, prefix, backend, self.pool_name, self.is_local, not self.bulk)
+                             for prefix, values in self.items]
+        wanted = set(request.name for request in self.requests)
+        by_name = self._list(pool)
+        if wanted - set(by_name):
+            # a file put there outside libvirt is known only after a refresh
+            call('refreshing pool %s' % self.pool_name, pool.refresh, 0)
+            by_name = self._list(pool)
+        volumes = {}
+        for name in wanted:
+            vol = by_name.get(name)
+            if vol is not None:
+                volumes[name] = LiveVolume(vol, call('reading volume %s' % name, vol.XMLDesc, 0))
+        return LivePoolVolumes(pool, pool_xml, volumes)
+
+    def _list(self, pool):
+        return dict((vol.name(), vol) for vol in call('listing the volumes of pool %s' % self.pool_name,
+                                                      pool.listAllVolumes, 0))
+
+    # ---- result --------------------------------------------------------------------
+    def describe(self, live, plan=None):
+        described = []
+        for request in self.requests or ():
+            vol = live.volumes.get(request.name) if live is not None else None
+            desc = vol.describe(self.pool_name) if vol is not None else {
+                'name': request.name, 'pool': self.pool_name, 'state': 'absent'}
+            if self.bulk and plan is not None:
+                desc['changed'] = plan.changed_of(request.name)
+                desc['actions'] = plan.actions_of(request.name)
+            described.append(desc)
+        if self.bulk:
+            return described
+        return described[0] if described else {'name': self.params.get('name'), 'pool': self.pool_name}
+
+    # ---- planning ------------------------------------------------------------------
+    def plan(self, live):
+        plan = Plan(per_subject=self.bulk)
+        diffs = []
+        for request in self.requests:
+            vol = live.volumes.get(request.name)
+            before = vol.describe(self.pool_name) if vol is not None else None
+            if request.state == 'absent':
+                after = self._plan_removal(plan, live, request, vol)
+            elif vol is None:
+                after = self._plan_create(plan, live, request)
+            else:
+                after = self._plan_update(plan, live, request, vol)
+            if plan.actions_of(request.name):
+                diffs.append({'before': _props(before), 'after': _props(after),
+                              'before_header': 'volume %s/%s (live)' % (self.pool_name, request.name),
+                              'after_header': 'volume %s/%s (desired)' % (self.pool_name, request.name)})
+        if self.bulk:
+            plan.diff = diffs or None
+        else:
+            plan.diff = diffs[0] if diffs else {'before': '', 'after': ''}
+        return plan
+
+    def _require(self, request, capability, what):
+        if not request.backend.can(capability):
+            raise UnsupportedError('volume %s: %s pools cannot %s (pool %s); nothing was changed'
+                                   % (request.name, request.backend.type_name, what, self.pool_name))
+
+    def _plan_create(self, plan, live, request):
+        name = request.name
+        fmt = request.effective_format()
+        if request.clone_from is not None:
+            return self._plan_clone(plan, live, request, fmt)
+        if request.content is not None:
+            return self._plan_upload(plan, live, request, fmt)
+        self._require(request, 'volume_create', 'create volumes')
+        capacity = request.capacity
+        if request.backing_store:
+            self._require(request, 'volume_backing', 'make volumes over a backing store')
+            backing_capacity = self._backing_capacity(request)
+            capacity = capacity or backing_capacity
+        if capacity is None:
+            raise ValidationError(request.opt('capacity'), 'volume %s does not exist, so %s is needed to create it '
+                                  '(or clone_from, content or backing_store)' % (name, request.opt('capacity')))
+        definition = request.to_xml(capacity, fmt)
+        flags = _PREALLOC_METADATA if request.prealloc_metadata else 0
+        plan.add('create', lambda: self._create(live.pool, definition, flags), undo=lambda: self._delete(live.pool, name),
+                 subject=name)
+        return self._predicted(request, capacity, fmt, backing=request.backing_store)
+
+    def _plan_clone(self, plan, live, request, fmt):
+        self._require(request, 'volume_clone', 'clone volumes')
+        source_pool_name = request.clone_from.get('pool') or self.pool_name
+        source_pool = live.pool if source_pool_name == self.pool_name else self._lookup_pool(
+            source_pool_name, request.opt('clone_from.pool'))
+        try:
+            source = source_pool.storageVolLookupByName(request.clone_from['name'])
+        except libvirt.libvirtError as exc:
+            if error_code(exc) != _NO_STORAGE_VOL:
+                raise OperationError('looking up volume %s failed: %s' % (request.clone_from['name'], exc))
+            raise ValidationError(request.opt('clone_from.name'), '%s %r: pool %s has no such volume'
+                                  % (request.opt('clone_from.name'), request.clone_from['name'], source_pool_name))
+        source_live = LiveVolume(source, call('reading volume %s' % request.clone_from['name'], source.XMLDesc, 0))
+        if request.format is None and source_live.format and source_live.format in request.backend.volume_formats:
+            fmt = source_live.format
+        capacity = source_live.capacity or 0
+        definition = request.to_xml(capacity, fmt)
+        name = request.name
+        plan.add('clone', lambda: self._clone(live.pool, definition, source), undo=lambda: self._delete(live.pool, name),
+                 subject=name)
+        if request.capacity is not None and request.capacity > capacity:
+            # libvirt copies at the source's size; a larger capacity is a resize of the copy
+            self._require(request, 'volume_resize', 'resize volumes')
+            plan.add('resize', lambda: self._resize(live.pool, name, request.capacity, 0), subject=name)
+            capacity = request.capacity
+        return self._predicted(request, capacity, fmt, source='%s/%s' % (source_pool_name, request.clone_from['name']))
+
+    def _plan_upload(self, plan, live, request, fmt):
+        self._require(request, 'volume_upload', 'upload into volumes')
+        self._require(request, 'volume_create', 'create volumes')
+        image_format, virtual, file_size = request.image
+        src = request.content['src']
+        if request.checksum:
+            algorithm, expected = request.checksum
+            found = file_digest(src, algorithm)
+            if found != expected:
+                raise ValidationError(request.opt('content.checksum'), '%s: %s has %s %s, not %s; nothing was changed'
+                                      % (request.opt('content.checksum'), src, algorithm, found, expected))
+        file_pool = request.backend.volume_format_in_xml and 'raw' in request.backend.volume_formats
+        name = request.name
+        if file_pool:
+            # the file goes in as it is; libvirt reads its format and virtual size at the next refresh
+            capacity = virtual
+            if request.capacity is not None and request.capacity < virtual:
+                raise ValidationError(request.opt('capacity'), '%s %s is less than the %s image in %s (%s)'
+                                      % (request.opt('capacity'), human_size(request.capacity), image_format, src,
+                                         human_size(virtual)))
+            definition = request.to_xml(file_size, 'raw')
+        else:
+            capacity = max(request.capacity or 0, file_size)
+            definition = request.to_xml(capacity, fmt)
+        plan.add('create', lambda: self._create(live.pool, definition, 0), undo=lambda: self._delete(live.pool, name),
+                 subject=name)
+        plan.add('upload', lambda: self._upload(live.pool, request, file_size, refresh=file_pool and image_format != 'raw'),
+                 subject=name)
+        if file_pool and request.capacity is not None and request.capacity > capacity:
+            self._require(request, 'volume_resize', 'resize volumes')
+            plan.add('resize', lambda: self._resize(live.pool, name, request.capacity, 0), subject=name)
+            capacity = request.capacity
+        return self._predicted(request, capacity, image_format if file_pool else fmt, source=src)
+
+    def _predicted(self, request, capacity, fmt, backing=None, source=None):
+        return {'name': request.name, 'pool': self.pool_name, 'format': fmt, 'capacity': capacity,
+                'backing_store': backing, 'mode': request.mode, 'owner': request.owner, 'group': request.group,
+                'source': source}
+
+    def _backing_capacity(self, request):
+        path = request.backing_store['path']
+        option = request.opt('backing_store.path')
+        try:
+            backing = self.conn.storageVolLookupByPath(path)
+        except libvirt.libvirtError:
+            backing = None
+        if backing is not None:
+            info = call('reading volume %s' % path, backing.info)
+            if request.backing_store.get('format') is None:
+                found = LiveVolume(backing, call('reading volume %s' % path, backing.XMLDesc, 0)).format
+                request.backing_store['format'] = found
+            return int(info[1])
+        if self.is_local and os.path.exists(path):
+            fmt, virtual = sniff_image(path)
+            if request.backing_store.get('format') is None:
+                request.backing_store['format'] = fmt
+            return virtual
+        raise ValidationError(option, '%s %r: no volume of any pool has that path%s'
+                              % (option, path, '' if not self.is_local else ' and no such file exists'))
+
+    def _plan_update(self, plan, live, request, vol):
+        name = request.name
+        after = vol.describe(self.pool_name)
+        live_format = vol.format or ('raw' if not request.backend.volume_format_in_xml else None)
+        if request.format is not None and live_format is not None and request.format != live_format \
+                and request.content is None:
+            raise RefusedError('volume %s exists with format %s, not %s; images are not converted. Nothing was '
+                               'changed' % (name, live_format, request.format))
+        if request.backing_store and (vol.backing_store or {}).get('path') != request.backing_store['path']:
+            raise RefusedError('volume %s exists with backing store %s, not %s; a backing store is set only when '
+                               'the volume is created. Nothing was changed'
+                               % (name, (vol.backing_store or {}).get('path') or 'none', request.backing_store['path']))
+        if request.capacity is not None and vol.capacity is not None and request.content is None:
+            self._plan_resize(plan, live, request, vol, after)
+        self._plan_permissions(plan, live, request, vol, after)
+        return after
+
+    def _plan_resize(self, plan, live, request, vol, after):
+        name = request.name
+        wanted, current = request.capacity, vol.capacity
+        tolerance = request.backend.capacity_tolerance(vol.format)
+        if wanted <= current < wanted + tolerance:
+            return
+        if wanted > current:
+            self._require(request, 'volume_resize', 'resize volumes')
+            flags = 0
+            action = 'resize'
+        else:
+            if not request.allow_shrink:
+                raise RefusedError('volume %s is %s and capacity asks for %s: shrinking loses the data past the new '
+                                   'end, so it is refused; set allow_shrink=true to shrink it'
+                                   % (name, human_size(current), human_size(wanted)),
+                                   capacity=current)
+            self._require(request, 'volume_resize', 'resize volumes')
+            self._refuse_in_use(request, vol, 'shrink')
+            flags = _RESIZE_SHRINK
+            action = 'shrink'
+        plan.add(action, lambda: self._resize(live.pool, name, wanted, flags), subject=name)
+        after['capacity'] = wanted
+
+    def _plan_permissions(self, plan, live, request, vol, after):
+        changes = dict((key, getattr(request, key)) for key in ('mode', 'owner', 'group')
+                       if getattr(request, key) is not None and getattr(request, key) != getattr(vol, key))
+        if not changes:
+            return
+        if not self.is_local or not vol.path or not os.path.exists(vol.path):
+            raise UnsupportedError('volume %s has %s; libvirt cannot change the permissions of an existing volume, '
+                                   'and the module can only when it runs on the hypervisor that holds the file'
+                                   % (request.name, ', '.join('%s %s' % (k, getattr(vol, k)) for k in sorted(changes))))
+        after.update(changes)
+        plan.add('chmod' if set(changes) == {'mode'} else 'chown' if 'mode' not in changes else 'chmod_chown',
+                 lambda: self._set_permissions(live.pool, vol.path, changes), subject=request.name)
+
+    def _plan_removal(self, plan, live, request, vol):
+        if vol is None:
+            return None
+        self._require(request, 'volume_delete', 'delete volumes')
+        if request.wipe:
+            self._require(request, 'volume_wipe', 'wipe volumes')
+        self._refuse_in_use(request, vol, 'wipe and delete' if request.wipe else 'delete')
+        name = request.name
+        if request.wipe:
+            algorithm = WIPE_ALGORITHMS.index(request.wipe)
+            plan.add('wipe', lambda: call('wiping volume %s' % name, self._vol(live.pool, name).wipePattern, algorithm, 0),
+                     subject=name)
+        plan.add('delete', lambda: self._delete(live.pool, name), subject=name)
+        return None
+
+    # ---- what uses a volume ------------------------------------------------------
+    def _refuse_in_use(self, request, vol, what):
+        if request.force:
+            return
+        users = self._domains_using(vol)
+        if users:
+            raise RefusedError('volume %s is used by domain(s) %s; set force=true to %s it anyway'
+                               % (request.name, ', '.join(users), what), domains=users)
+        backed = self._volumes_backed_by(vol)
+        if backed:
+            raise RefusedError('volume %s is the backing store of volume(s) %s; set force=true to %s it anyway'
+                               % (request.name, ', '.join(backed), what), volumes=backed)
+
+    def _domains_using(self, vol):
+        if self._domain_disks is None:
+            self._domain_disks = []
+            for dom in call('listing domains', self.conn.listAllDomains, 0):
+                try:
+                    root = xmlu.parse(dom.XMLDesc(0))
+                except libvirt.libvirtError:
+                    continue  # the domain went away meanwhile
+                for source in root.iterfind('devices/disk/source'):
+                    self._domain_disks.append((dom.name(), dict(source.attrib)))
+                for source in root.iterfind('devices/disk/backingStore//source'):
+                    self._domain_disks.append((dom.name(), dict(source.attrib)))
+        users = set()
+        for domain, attrs in self._domain_disks:
+            if vol.path and vol.path in (attrs.get('file'), attrs.get('dev'), attrs.get('name')):
+                users.add(domain)
+            elif attrs.get('pool') == self.pool_name and attrs.get('volume') == vol.name:
+                users.add(domain)
+        return sorted(users)
+
+    def _volumes_backed_by(self, vol):
+        if not vol.path:
+            return []
+        if self._pool_backing is None:
+            self._pool_backing = []
+            pool = self._lookup_pool(self.pool_name)
+            for other in call('listing the volumes of pool %s' % self.pool_name, pool.listAllVolumes, 0):
+                try:
+                    found = LiveVolume(other, other.XMLDesc(0))
+                except libvirt.libvirtError:
+                    continue
+                if found.backing_store:
+                    self._pool_backing.append((found.name, found.backing_store['path']))
+        return sorted(name for name, path in self._pool_backing if path == vol.path)
+
+    # ---- libvirt operations ------------------------------------------------------
+    def _vol(self, pool, name):
+        return call('looking up volume %s' % name, pool.storageVolLookupByName, name)
+
+    def _create(self, pool, definition, flags):
+        call('creating volume %s' % xmlu.find_path(definition, 'name')[0].text, pool.createXML,
+             xmlu.to_string(definition, pretty=False), flags)
+
+    def _clone(self, pool, definition, source):
+        call('cloning volume %s' % source.name(), pool.createXMLFrom, xmlu.to_string(definition, pretty=False), source, 0)
+
+    def _delete(self, pool, name):
+        call('deleting volume %s' % name, self._vol(pool, name).delete, 0)
+
+    def _resize(self, pool, name, capacity, flags):
+        call('resizing volume %s' % name, self._vol(pool, name).resize, capacity, flags)
+
+    def _set_permissions(self, pool, path, changes):
+        try:
+            if 'mode' in changes:
+                os.chmod(path, int(changes['mode'], 8))
+            if 'owner' in changes or 'group' in changes:
+                os.chown(path, int(changes.get('owner', -1)), int(changes.get('group', -1)))
+        except OSError as exc:
+            raise OperationError('changing the permissions of %s failed: %s' % (path, exc))
+        # libvirt reads permissions when it refreshes the pool
+        call('refreshing pool %s' % self.pool_name, pool.refresh, 0)
+
+    def _upload(self, pool, request, size, refresh):
+        """Send content.src through a libvirt stream; with a checksum, read the volume back and compare."""
+        name, src = request.name, request.content['src']
+        vol = self._vol(pool, name)
+        digest = hashlib.new(request.checksum[0]) if request.checksum else None
+        stream = call('opening a stream', self.conn.newStream, 0)
+        try:
+            call('starting the upload into volume %s' % name, vol.upload, stream, 0, size, 0)
+            with open(src, 'rb') as handle:
+                def _source(_stream, nbytes, _opaque):
+                    data = handle.read(min(nbytes, _CHUNK))
+                    if digest is not None:
+                        digest.update(data)
+                    return data
+                call('uploading %s into volume %s' % (src, name), stream.sendAll, _source, None)
+            call('finishing the upload into volume %s' % name, stream.finish)
+        except Exception:
+            _abort(stream)
+            raise
+        if digest is not None:
+            algorithm, expected = request.checksum
+            if digest.hexdigest() != expected:
+                raise OperationError('content.src %s changed while it was uploaded: %s %s, not %s'
+                                     % (src, algorithm, digest.hexdigest(), expected))
+            stored = self._download_digest(vol, size, algorithm)
+            if stored != expected:
+                raise OperationError('volume %s does not hold what was uploaded: its first %d bytes have %s %s, not %s'
+                                     % (name, size, algorithm, stored, expected))
+        if refresh:
+            call('refreshing pool %s' % self.pool_name, pool.refresh, 0)
+
+    def _download_digest(self, vol, size, algorithm):
+        digest = hashlib.new(algorithm)
+        stream = call('opening a stream', self.conn.newStream, 0)
+        try:
+            call('starting to read volume %s back' % vol.name(), vol.download, stream, 0, size, 0)
+
+            def _sink(_stream, data, _opaque):
+                digest.update(data)
+                return len(data)
+            call('reading volume %s back' % vol.name(), stream.recvAll, _sink, None)
+            call('finishing the read of volume %s' % vol.name(), stream.finish)
+        except Exception:
+            _abort(stream)
+            raise
+        return digest.hexdigest()
+
+
+def _abort(stream):
+    try:
+        stream.abort()
+    except Exception:  # pylint: disable=broad-except
+        pass

@@ -1,0 +1,471 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: storage_volume
+short_description: Manage libvirt storage volumes, one or a thousand per task
+version_added: 0.1.0
+description:
+  - Creates, clones, uploads, grows, shrinks, wipes and deletes the volumes of a libvirt storage pool.
+  - Option names follow C(virsh vol-create-as), so the module works from ad-hoc commands with C(key=value) arguments.
+  - One task handles one volume (O(name)) or many (O(volumes)) over one connection and one listing of the pool;
+    a no-op run over a thousand volumes takes about a second.
+  - A volume that exists is compared with the task. O(capacity) above the live capacity grows it in place.
+    A capacity within the rounding of the pool type (LVM extents, partition alignment, RBD objects, qcow2
+    clusters) is no change, so a second run never reports drift.
+  - Nothing destroys data unless the task says so. Shrinking needs O(allow_shrink=true). Deleting, wiping or
+    shrinking a volume that a defined domain uses, or that another volume of the pool has as its backing store,
+    needs O(force=true).
+  - An operation the pool type cannot do (for example resizing on V(logical), V(disk), V(iscsi)) is refused
+    before anything changes, naming the pool type.
+  - A failure half-way deletes the volume the task was creating (a failed or mismatched upload included);
+    volumes completed earlier in the same task stay.
+  - The pool must be active.
+author:
+  - kvmops.storage contributors (@kvmops)
+extends_documentation_fragment:
+  - kvmops.storage.connection
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Check mode reports the same C(changed), C(actions) and C(diff) as the real run, and changes nothing.
+      - It reads O(content.src) to verify O(content.checksum), as the real run does before it uploads.
+  diff_mode:
+    support: full
+    description: Shows each changed volume's format, capacity, backing store and permissions before and after.
+  idempotent:
+    support: full
+    description: A second identical run reports C(changed=false) on every pool type.
+options:
+  pool:
+    description: Name of the storage pool that holds the volumes. It must exist and be active.
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the volume. It must not contain C(/).
+      - Exactly one of O(name) and O(volumes) is required.
+      - For V(disk) pools libvirt names partitions after the device (C(sdb1)); for V(logical) pools it is the LV name.
+    type: str
+  volumes:
+    description:
+      - Many volumes in one task. Each item takes the per-volume options of this module (O(name) is required in each).
+      - An option given at the top level (beside O(volumes)) is the default of every item that does not give it.
+      - Each volume is reported in RV(volumes) with its own C(changed) and C(actions).
+      - When one item fails, its own steps are rolled back, the items done before it stay, and the task fails
+        naming what was done.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the volume.
+        type: str
+        required: true
+      xml:
+        description: Same as O(xml).
+        type: str
+      capacity:
+        description: Same as O(capacity).
+        type: raw
+      allocation:
+        description: Same as O(allocation).
+        type: raw
+      preallocation:
+        description: Same as O(preallocation).
+        type: str
+        choices: [off, metadata, falloc, full]
+      format:
+        description: Same as O(format).
+        type: str
+      backing_store:
+        description: Same as O(backing_store).
+        type: dict
+        suboptions:
+          path:
+            description: Same as O(backing_store.path).
+            type: str
+            required: true
+          format:
+            description: Same as O(backing_store.format).
+            type: str
+      clone_from:
+        description: Same as O(clone_from).
+        type: dict
+        suboptions:
+          name:
+            description: Same as O(clone_from.name).
+            type: str
+            required: true
+          pool:
+            description: Same as O(clone_from.pool).
+            type: str
+      content:
+        description: Same as O(content).
+        type: dict
+        suboptions:
+          src:
+            description: Same as O(content.src).
+            type: path
+            required: true
+          checksum:
+            description: Same as O(content.checksum).
+            type: str
+      mode:
+        description: Same as O(mode).
+        type: raw
+      owner:
+        description: Same as O(owner).
+        type: raw
+      group:
+        description: Same as O(group).
+        type: raw
+      state:
+        description: Same as O(state).
+        type: str
+        choices: [present, absent]
+      wipe:
+        description: Same as O(wipe).
+        type: str
+        choices: [zero, nnsa, dod, bsi, gutmann, schneier, pfitzner7, pfitzner33, random, trim]
+      allow_shrink:
+        description: Same as O(allow_shrink).
+        type: bool
+      force:
+        description: Same as O(force).
+        type: bool
+  xml:
+    description:
+      - A whole libvirt volume XML document, instead of the typed options (mutually exclusive with them).
+      - Its C(<name>) must equal O(name). It is used as it is to create the volume; for a volume that exists,
+        its C(<capacity>) and C(<target><format>) are compared as O(capacity) and O(format) are.
+    type: str
+  capacity:
+    description:
+      - Size of the volume. A number of bytes, or a number with a unit in libvirt's convention -
+        C(K)/C(KiB), C(M)/C(MiB), C(G)/C(GiB), C(T)/C(TiB) are powers of 1024, C(KB), C(MB), C(GB), C(TB) powers of 1000;
+        for example V(40G), V(40GiB), V(1.5 TB), V(42949672960).
+      - Required to create a volume, unless O(clone_from), O(content) or O(backing_store) gives the size.
+      - For a volume that exists, a larger capacity grows it in place (where the pool type can resize);
+        a smaller one is refused unless O(allow_shrink=true).
+    type: raw
+  allocation:
+    description:
+      - How much to allocate when the volume is created, in the units of O(capacity). Ignored for a volume that exists.
+      - Image files (V(dir), V(fs), V(netfs), V(gluster), V(vstorage) pools) are sparse by default (allocation 0);
+        block pools allocate the whole capacity by default (a smaller allocation makes libvirt create a thin LV
+        on V(logical) pools).
+    type: raw
+  preallocation:
+    description:
+      - Preallocation of a new volume, instead of O(allocation).
+      - V(off) allocates nothing; V(metadata) preallocates qcow2 metadata only; V(falloc) and V(full) allocate the
+        whole capacity (libvirt uses fallocate where the file system has it and writes zeroes where not).
+    type: str
+    choices: [off, metadata, falloc, full]
+  format:
+    description:
+      - Format of a new volume. For image-file pools V(raw) (the default), V(qcow2), V(qed), V(vmdk), V(vpc), V(vdi);
+        for V(disk) pools the partition type, V(none) (the default), V(linux), V(fat16), V(fat32), V(linux-swap),
+        V(linux-lvm), V(linux-raid), V(extended); V(raw) for V(logical), V(rbd) and V(zfs) pools.
+      - With O(backing_store) the default is V(qcow2). With O(clone_from) the default is the source's format.
+        With O(content) on an image-file pool the format is the image's, read from its header.
+      - A volume that exists with another format is refused; images are not converted.
+    type: str
+  backing_store:
+    description:
+      - Create the volume as an overlay on a base image (a qcow2 volume with a backing file), or as an LVM snapshot
+        on V(logical) pools.
+      - Set only when the volume is created; a volume that exists with another backing store is refused.
+    type: dict
+    suboptions:
+      path:
+        description:
+          - Path of the base image. It must be a volume of a pool (or, when the module runs on the hypervisor, a file).
+          - When O(capacity) is left out, the overlay has the base image's capacity.
+        type: str
+        required: true
+      format:
+        description: Format of the base image; read from the base volume when left out.
+        type: str
+  clone_from:
+    description:
+      - Create the volume as a copy of another volume (libvirt C(createXMLFrom)), in this pool or another where
+        the pool types allow it.
+      - Used only when the volume is created; a volume that exists is not copied over.
+      - With O(capacity) larger than the source's, the copy gets that capacity.
+    type: dict
+    suboptions:
+      name:
+        description: Name of the source volume.
+        type: str
+        required: true
+      pool:
+        description: Pool of the source volume; this O(pool) when left out.
+        type: str
+  content:
+    description:
+      - Upload a file into a new volume through a libvirt stream. The file is on the host that runs the module
+        (the hypervisor, or the controller with a remote O(uri)).
+      - Used only when the volume is created; a volume that exists is not uploaded to again.
+      - On image-file pools the file goes in as it is, and the volume gets the image's format and virtual size
+        (a larger O(capacity) then grows it after the upload). On block pools (V(disk), V(logical)...) the volume is
+        made O(capacity) or the file's size, whichever is larger, and the file's bytes are written at its start.
+      - A failed upload, or one whose bytes read back from the volume do not match O(content.checksum), deletes
+        the new volume.
+    type: dict
+    suboptions:
+      src:
+        description: Path of the file to upload.
+        type: path
+        required: true
+      checksum:
+        description:
+          - V(ALGORITHM:HEXDIGEST) of the file, with ALGORITHM one of V(md5), V(sha1), V(sha224), V(sha256),
+            V(sha384), V(sha512).
+          - The file is checked before anything is created (in check mode too), the bytes sent are hashed during
+            the upload, and the volume is read back and compared before it is reported as made.
+        type: str
+  mode:
+    description:
+      - Permissions of the volume file, an octal string such as V("0600") (quote it in YAML).
+      - Applied by libvirt when the volume is created; for a volume that exists, changed by the module when it runs
+        on the hypervisor that holds the file, and refused otherwise.
+    type: raw
+  owner:
+    description: Owner of the volume file, a user name or uid; applied as O(mode) is.
+    type: raw
+  group:
+    description: Group of the volume file, a group name or gid; applied as O(mode) is.
+    type: raw
+  state:
+    description:
+      - V(present) makes the volume exist as described; V(absent) deletes it (after O(wipe), when given).
+    type: str
+    choices: [present, absent]
+    default: present
+  wipe:
+    description:
+      - With O(state=absent), overwrite the volume's data with this algorithm (libvirt C(vol-wipe)) before deleting it.
+        V(zero) writes zeroes; V(random) random data; V(trim) discards the blocks; the others are the multi-pass
+        patterns of their standards.
+    type: str
+    choices: [zero, nnsa, dod, bsi, gutmann, schneier, pfitzner7, pfitzner33, random, trim]
+  allow_shrink:
+    description: Allow a smaller O(capacity) to shrink a volume that exists. The data past the new end is lost.
+    type: bool
+    default: false
+  force:
+    description:
+      - Delete, wipe or shrink a volume even though a defined domain uses it (as a disk or in a disk's backing
+        chain) or another volume of the pool has it as its backing store.
+    type: bool
+    default: false
+notes:
+  - Volumes of V(iscsi), V(iscsi-direct), V(scsi) and V(mpath) pools are LUNs or devices; they cannot be created,
+    deleted or resized through libvirt, only wiped (and uploaded to, except V(iscsi-direct)).
+  - Permissions of existing volumes are changed with chmod/chown and the pool is refreshed so libvirt sees them.
+seealso:
+  - module: kvmops.storage.storage_pool
+  - name: libvirt storage volume XML
+    description: The volume XML format.
+    link: https://libvirt.org/formatstorage.html#storage-volume-xml
+'''
+
+EXAMPLES = r'''
+- name: A 40 GiB qcow2 disk image
+  kvmops.storage.storage_volume:
+    pool: images
+    name: vm1.qcow2
+    capacity: 40GiB
+    format: qcow2
+    mode: "0600"
+
+- name: Grow it to 60 GiB (in place; shrinking would need allow_shrink)
+  kvmops.storage.storage_volume:
+    pool: images
+    name: vm1.qcow2
+    capacity: 60GiB
+
+- name: An overlay on a golden image
+  kvmops.storage.storage_volume:
+    pool: images
+    name: vm2.qcow2
+    backing_store:
+      path: /var/lib/libvirt/images/debian-12-golden.qcow2
+      format: qcow2
+
+- name: A full copy of the golden image in another pool
+  kvmops.storage.storage_volume:
+    pool: fast
+    name: vm3.qcow2
+    clone_from:
+      pool: images
+      name: debian-12-golden.qcow2
+
+- name: Import a cloud image that is on the hypervisor, verified
+  kvmops.storage.storage_volume:
+    pool: images
+    name: debian-12-genericcloud.qcow2
+    content:
+      src: /srv/images/debian-12-genericcloud-amd64.qcow2
+      checksum: "sha512:{{ debian_image_sha512 }}"
+    capacity: 20GiB
+
+- name: Write a raw image onto a new LV
+  kvmops.storage.storage_volume:
+    pool: vg_kvm
+    name: vm4-root
+    capacity: 20G
+    content:
+      src: /srv/images/vm4-root.raw
+
+- name: Many volumes in one task (one connection, one listing of the pool)
+  kvmops.storage.storage_volume:
+    pool: images
+    format: qcow2          # default for every item
+    volumes:
+      - {name: web1.qcow2, capacity: 20G}
+      - {name: web2.qcow2, capacity: 20G}
+      - {name: db1.qcow2, capacity: 100G, preallocation: metadata}
+      - {name: old.qcow2, state: absent}
+
+- name: Wipe and delete a volume
+  kvmops.storage.storage_volume:
+    pool: images
+    name: scratch.raw
+    state: absent
+    wipe: zero
+
+- name: A partition on a disk pool
+  kvmops.storage.storage_volume:
+    pool: sdb
+    name: sdb1
+    capacity: 10G
+    format: linux
+
+# ad hoc: ansible hv1 -m kvmops.storage.storage_volume -a "pool=images name=t.qcow2 capacity=10G format=qcow2"
+'''
+
+RETURN = r'''
+actions:
+  description:
+    - The libvirt operations performed, in order; in check mode, the ones the real run would perform.
+    - For one volume, among C(create), C(clone), C(upload), C(resize), C(shrink), C(chmod), C(chown),
+      C(chmod_chown), C(wipe), C(delete). With O(volumes), each is C(ACTION:VOLUME).
+  returned: always
+  type: list
+  elements: str
+  sample: [create]
+volume:
+  description: The volume after the task (in check mode, before it), when O(name) is given.
+  returned: when O(name) is given
+  type: dict
+  contains:
+    name:
+      description: Volume name.
+      type: str
+      returned: always
+      sample: vm1.qcow2
+    pool:
+      description: Pool name.
+      type: str
+      returned: always
+      sample: images
+    state:
+      description: V(present) or V(absent).
+      type: str
+      returned: always
+      sample: present
+    type:
+      description: libvirt's volume type (V(file), V(block), V(network), V(netdir)...).
+      type: str
+      returned: when present
+      sample: file
+    path:
+      description: Path of the volume (for V(rbd), C(POOL/IMAGE)).
+      type: str
+      returned: when present
+      sample: /var/lib/libvirt/images/vm1.qcow2
+    key:
+      description: libvirt's key of the volume.
+      type: str
+      returned: when present
+    format:
+      description: Format of the volume (image format, or partition type on V(disk) pools); null when libvirt has none.
+      type: str
+      returned: when present
+      sample: qcow2
+    capacity:
+      description: Capacity in bytes.
+      type: int
+      returned: when present
+      sample: 42949672960
+    allocation:
+      description: Allocated bytes.
+      type: int
+      returned: when present
+      sample: 200704
+    backing_store:
+      description: C(path) and C(format) of the backing store, or null.
+      type: dict
+      returned: when present
+    mode:
+      description: Permissions, octal.
+      type: str
+      returned: when present
+      sample: "0600"
+    owner:
+      description: Owner uid.
+      type: str
+      returned: when present
+      sample: "0"
+    group:
+      description: Group gid.
+      type: str
+      returned: when present
+      sample: "0"
+volumes:
+  description:
+    - With O(volumes), one entry per item in the order given, each as RV(volume) describes, plus its own
+      C(changed) (bool) and C(actions) (list).
+  returned: when O(volumes) is given
+  type: list
+  elements: dict
+  sample: [{name: web1.qcow2, state: present, capacity: 21474836480, changed: true, actions: [create]}]
+diff:
+  description:
+    - In diff mode, the volume before and after; with O(volumes), a list with one entry per changed volume.
+  returned: when diff mode is on and something changes
+  type: raw
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import connection_argument_spec
+from ansible_collections.kvmops.storage.plugins.module_utils.engine import run_module
+from ansible_collections.kvmops.storage.plugins.module_utils.volume import (
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_ONE_OF,
+    VolumeManager,
+    volume_argument_spec,
+)
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(volume_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=MUTUALLY_EXCLUSIVE,
+                           required_one_of=REQUIRED_ONE_OF, supports_check_mode=True)
+    run_module(module, VolumeManager)
+
+
+if __name__ == '__main__':
+    main()
