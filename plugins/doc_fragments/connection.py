@@ -17,7 +17,8 @@ options:
       - The libvirt connection URI.
       - The default manages the libvirtd of the host the module runs on. A remote URI such as
         C(qemu+ssh://root@host/system) manages another host from the controller; the probes that
-        tell whether a pool's storage is already built then cannot run, see O(build).
+        tell whether a pool's storage is already built then cannot run,
+        see the O(kvmops.storage.storage_pool#module:build) option of M(kvmops.storage.storage_pool).
       - Set it once for all modules with C(module_defaults) and the action group
         C(group/kvmops.storage.libvirt).
     type: str

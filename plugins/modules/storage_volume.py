@@ -81,7 +81,7 @@ options:
       preallocation:
         description: Same as O(preallocation).
         type: str
-        choices: [off, metadata, falloc, full]
+        choices: ['off', metadata, falloc, full]
       format:
         description: Same as O(format).
         type: str
@@ -169,7 +169,7 @@ options:
       - V(off) allocates nothing; V(metadata) preallocates qcow2 metadata only; V(falloc) and V(full) allocate the
         whole capacity (libvirt uses fallocate where the file system has it and writes zeroes where not).
     type: str
-    choices: [off, metadata, falloc, full]
+    choices: ['off', metadata, falloc, full]
   format:
     description:
       - Format of a new volume. For image-file pools V(raw) (the default), V(qcow2), V(qed), V(vmdk), V(vpc), V(vdi);
