@@ -206,11 +206,11 @@ class LivePoolVolumes:
 class Request:
     """One volume as the task asks for it, validated against the pool's backend."""
 
-    def __init__(self, values, prefix, backend, pool_name, is_local, single):
+    def __init__(self, values, prefix, backend, pool_xml, is_local, single):
         self.values = values
         self.prefix = prefix
         self.backend = backend
-        self.pool_name = pool_name
+        self.pool_xml = pool_xml
         self.is_local = is_local
         self.name = values.get('name')
         self.state = values.get('state') or 'present'
@@ -420,6 +420,7 @@ class VolumeManager:
         self.requests = None
         self._domain_disks = None
         self._pool_backing = None
+        self._listed = set()
 
     # ---- reading -----------------------------------------------------------------
     def _lookup_pool(self, name, option='pool'):
@@ -439,7 +440,7 @@ class VolumeManager:
                                '(kvmops.storage.storage_pool state=active)' % self.pool_name)
         if self.requests is None:
             backend = backend_class(pool_xml.get('type'))({'name': self.pool_name})
-            self.requests = [Request(values, prefix, backend, self.pool_name, self.is_local, not self.bulk)
+            self.requests = [Request(values, prefix, backend, pool_xml, self.is_local, not self.bulk)
                              for prefix, values in self.items]
         wanted = set(request.name for request in self.requests)
         by_name = self._list(pool)
@@ -447,6 +448,7 @@ class VolumeManager:
             # a file put there outside libvirt is known only after a refresh
             call('refreshing pool %s' % self.pool_name, pool.refresh, 0)
             by_name = self._list(pool)
+        self._listed = set(by_name)
         volumes = {}
         for name in wanted:
             vol = by_name.get(name)
@@ -503,6 +505,9 @@ class VolumeManager:
 
     def _plan_create(self, plan, live, request):
         name = request.name
+        problem = request.backend.volume_name_problem(name, request.pool_xml)
+        if problem:
+            raise ValidationError(request.opt('name'), '%s %r: %s' % (request.opt('name'), name, problem))
         fmt = request.effective_format()
         if request.clone_from is not None:
             return self._plan_clone(plan, live, request, fmt)
@@ -519,7 +524,7 @@ class VolumeManager:
                                   '(or clone_from, content or backing_store)' % (name, request.opt('capacity')))
         definition = request.to_xml(capacity, fmt)
         flags = _PREALLOC_METADATA if request.prealloc_metadata else 0
-        plan.add('create', lambda: self._create(live.pool, definition, flags), undo=lambda: self._delete(live.pool, name),
+        plan.add('create', lambda: self._create(live.pool, definition, flags, request.backend), undo=lambda: self._delete(live.pool, name),
                  subject=name)
         return self._predicted(request, capacity, fmt, backing=request.backing_store)
 
@@ -574,7 +579,7 @@ class VolumeManager:
         else:
             capacity = max(request.capacity or 0, file_size)
             definition = request.to_xml(capacity, fmt)
-        plan.add('create', lambda: self._create(live.pool, definition, 0), undo=lambda: self._delete(live.pool, name),
+        plan.add('create', lambda: self._create(live.pool, definition, 0, request.backend), undo=lambda: self._delete(live.pool, name),
                  subject=name)
         plan.add('upload', lambda: self._upload(live.pool, request, file_size, refresh=file_pool and image_format != 'raw'),
                  subject=name)
@@ -615,14 +620,14 @@ class VolumeManager:
         after = vol.describe(self.pool_name)
         live_format = vol.format or ('raw' if not request.backend.volume_format_in_xml else None)
         if request.format is not None and live_format is not None and request.format != live_format \
-                and request.content is None:
+                and request.backend.volume_format_read_back:
             raise RefusedError('volume %s exists with format %s, not %s; images are not converted. Nothing was '
                                'changed' % (name, live_format, request.format))
         if request.backing_store and (vol.backing_store or {}).get('path') != request.backing_store['path']:
             raise RefusedError('volume %s exists with backing store %s, not %s; a backing store is set only when '
                                'the volume is created. Nothing was changed'
                                % (name, (vol.backing_store or {}).get('path') or 'none', request.backing_store['path']))
-        if request.capacity is not None and vol.capacity is not None and request.content is None:
+        if request.capacity is not None and vol.capacity is not None:
             self._plan_resize(plan, live, request, vol, after)
         self._plan_permissions(plan, live, request, vol, after)
         return after
@@ -730,9 +735,25 @@ class VolumeManager:
     def _vol(self, pool, name):
         return call('looking up volume %s' % name, pool.storageVolLookupByName, name)
 
-    def _create(self, pool, definition, flags):
-        call('creating volume %s' % xmlu.find_path(definition, 'name')[0].text, pool.createXML,
-             xmlu.to_string(definition, pretty=False), flags)
+    def _create(self, pool, definition, flags, backend=None):
+        name = xmlu.find_path(definition, 'name')[0].text
+        try:
+            call('creating volume %s' % name, pool.createXML, xmlu.to_string(definition, pretty=False), flags)
+        except OperationError:
+            if backend is not None and backend.volume_create_may_leave:
+                self._remove_left_behind(pool)
+            raise
+        self._listed.add(name)
+
+    def _remove_left_behind(self, pool):
+        """Delete what a failed creation left (a partition libvirt made, then refused to name)."""
+        try:
+            pool.refresh(0)
+            for vol in pool.listAllVolumes(0):
+                if vol.name() not in self._listed:
+                    vol.delete(0)
+        except libvirt.libvirtError:
+            pass
 
     def _clone(self, pool, definition, source):
         call('cloning volume %s' % source.name(), pool.createXMLFrom, xmlu.to_string(definition, pretty=False), source, 0)

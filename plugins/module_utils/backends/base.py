@@ -305,6 +305,15 @@ class PoolBackend:
     def can(self, capability):
         return capability in self.capabilities
 
+    def volume_name_problem(self, name, definition):
+        """Why ``name`` cannot name a new volume of the pool ``definition`` describes, or None."""
+        return None
+
+    #: a failed volume creation may leave a volume behind (libvirt made it, then refused it)
+    volume_create_may_leave = False
+    #: whether libvirt reads the format of an existing volume back (so a differing one can be refused)
+    volume_format_read_back = True
+
     def capacity_tolerance(self, volume_format):
         """How far above a requested capacity a volume of ``volume_format`` may end up."""
         return max(self.volume_granularity, FORMAT_GRANULARITY.get(volume_format, 1))

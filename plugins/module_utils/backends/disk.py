@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
     BUILT,
     DISK_VOLUME_FORMATS,
@@ -34,6 +36,21 @@ class DiskBackend(PoolBackend):
     volume_formats = DISK_VOLUME_FORMATS
     # partitions start and end on alignment boundaries (cylinders on dos labels)
     volume_granularity = 16 * MIB
+
+    volume_create_may_leave = True
+    # after a pool refresh libvirt reports partitions of gpt disks as format none, whatever their type
+    volume_format_read_back = False
+
+    def volume_name_problem(self, name, definition):
+        device = self.first_device(definition)
+        if device is None:
+            return None
+        base = os.path.basename(device)
+        stem = base + 'p' if base[-1:].isdigit() else base
+        if name.startswith(stem) and name[len(stem):].isdigit():
+            return None
+        return ('volumes of disk pools are partitions, named after the device and the number libvirt gives '
+                'the next partition: %sN, e.g. %s1' % (stem, stem))
 
     def probe(self, definition):
         device = self.first_device(definition)
