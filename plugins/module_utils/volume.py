@@ -421,6 +421,7 @@ class VolumeManager:
         self._domain_disks = None
         self._pool_backing = None
         self._listed = set()
+        self._planned = {}
 
     # ---- reading -----------------------------------------------------------------
     def _lookup_pool(self, name, option='pool'):
@@ -590,6 +591,10 @@ class VolumeManager:
         return self._predicted(request, capacity, image_format if file_pool else fmt, source=src)
 
     def _predicted(self, request, capacity, fmt, backing=None, source=None):
+        target = xmlu.find_path(request.pool_xml, 'target/path')
+        if target and target[0].text and request.backend.volume_format_in_xml and 'raw' in request.backend.volume_formats:
+            # image-file pools: the path a later item of this task can use as its backing store
+            self._planned[os.path.join(target[0].text.strip(), request.name)] = (capacity, fmt)
         return {'name': request.name, 'pool': self.pool_name, 'format': fmt, 'capacity': capacity,
                 'backing_store': backing, 'mode': request.mode, 'owner': request.owner, 'group': request.group,
                 'source': source}
@@ -597,6 +602,12 @@ class VolumeManager:
     def _backing_capacity(self, request):
         path = request.backing_store['path']
         option = request.opt('backing_store.path')
+        if path in self._planned:
+            # made earlier in this task
+            capacity, fmt = self._planned[path]
+            if request.backing_store.get('format') is None:
+                request.backing_store['format'] = fmt
+            return capacity
         try:
             backing = self.conn.storageVolLookupByPath(path)
         except libvirt.libvirtError:

@@ -226,6 +226,19 @@ def test_bulk_four_calls(pool):
     assert_no_change(second_check, second)
     assert [v['changed'] for v in second['volumes']] == [False] * 6
 
+    # an item can use a volume made earlier in the same task as its backing store
+    layered = {'pool': name, 'volumes': [{'name': 'base2.qcow2', 'capacity': '6M', 'format': 'qcow2'},
+                                         {'name': 'top2.qcow2',
+                                          'backing_store': {'path': os.path.join(path, 'base2.qcow2')}}]}
+    planned = run_module('storage_volume', layered, check=True)
+    assert planned['actions'] == ['create:base2.qcow2', 'create:top2.qcow2'], planned.get('msg')
+    made = run_module('storage_volume', layered)
+    assert made['actions'] == planned['actions'], made.get('msg')
+    assert image_info(os.path.join(path, 'top2.qcow2'))['virtual-size'] == 6 * MIB
+    assert_no_change(run_module('storage_volume', layered))
+    run_module('storage_volume', {'pool': name, 'state': 'absent', 'force': True,
+                                  'volumes': [{'name': 'top2.qcow2'}, {'name': 'base2.qcow2'}]})
+
     # one item changes: only that one reports it
     bulk['volumes'][2]['capacity'] = '32M'
     bulk['volumes'].append({'name': 'v0.qcow2', 'state': 'absent'})
