@@ -102,7 +102,9 @@ step_unit() { pytest_dir tests/unit -q; }
 
 step_integration() { pytest_dir tests/integration -v; }
 
-step_lint() { ansible-lint; }
+# ansible-lint puts its cache dir ($ANSIBLE_HOME, default ~/.ansible) first in the collections
+# path, so a kvmops.storage installed there by hand would shadow the work tree: give it its own.
+step_lint() { ANSIBLE_HOME="$REPO/.build/ansible-lint-home" ansible-lint; }
 
 # ansible-test creates a virtualenv per sanity test (~/.ansible/test/venv) and bootstraps pip
 # into each with get-pip.py, which it downloads once from ci-files.testing.ansible.com into

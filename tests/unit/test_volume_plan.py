@@ -1,0 +1,696 @@
+"""VolumeManager.read/plan with fake libvirt pools, volumes and domains, then engine.apply on the fakes."""
+
+import hashlib
+import struct
+
+import libvirt
+import pytest
+from lxml import etree
+
+from fakes import dir_pool_xml, libvirt_error
+from volume_fakes import GIB, MIB, FakeVolConn, logical_pool_xml, volume_params, volume_xml
+from ansible_collections.kvmops.storage.plugins.module_utils import engine
+from ansible_collections.kvmops.storage.plugins.module_utils import volume as volmod
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
+    OperationError,
+    RefusedError,
+    UnsupportedError,
+    ValidationError,
+)
+from ansible_collections.kvmops.storage.plugins.module_utils.volume import (
+    VolumeManager,
+    item_options,
+    sniff_image,
+    volume_argument_spec,
+)
+
+POOL = 'images'
+DIR = '/var/lib/libvirt/images'
+
+
+@pytest.fixture
+def conn():
+    return FakeVolConn()
+
+
+@pytest.fixture
+def pool(conn):
+    return conn.add_pool(dir_pool_xml(name=POOL, path=DIR), active=True)
+
+
+@pytest.fixture
+def lvm(conn):
+    return conn.add_pool(logical_pool_xml('vg0'), active=True)
+
+
+def make(conn, is_local=False, **given):
+    given.setdefault('pool', POOL)
+    manager = VolumeManager(conn, volume_params(**given), is_local)
+    return manager, manager.read()
+
+
+def plan_for(conn, is_local=False, **given):
+    manager, live = make(conn, is_local, **given)
+    return manager.plan(live)
+
+
+def created_xml(conn, name):
+    """The XML the manager handed to createXML for ``name``, parsed."""
+    found = [args[1] for method, args in conn.calls if method == 'createXML' and args[0] == name]
+    assert len(found) == 1, conn.calls
+    return etree.fromstring(found[0].encode())
+
+
+def calls_of(conn, method):
+    return [args for name, args in conn.calls if name == method]
+
+
+def qcow2_header(virtual_size):
+    """The first bytes of a qcow2 v3 image: magic, version, backing offset/size, cluster bits, size."""
+    return b'QFI\xfb' + struct.pack('>IQII', 3, 0, 0, 16) + struct.pack('>Q', virtual_size) + b'\0' * 72
+
+
+# ---- argument spec ---------------------------------------------------------------------------------
+
+def _defaults(options, prefix=''):
+    found = []
+    for key, spec in options.items():
+        if 'default' in spec:
+            found.append(prefix + key)
+        if spec.get('options'):
+            found.extend(_defaults(spec['options'], '%s%s.' % (prefix, key)))
+    return found
+
+
+def test_volumes_suboptions_have_no_defaults():
+    items = volume_argument_spec()['volumes']['options']
+    assert set(items) == set(item_options())
+    assert _defaults(items) == []
+    assert items['name'].get('required') is True
+
+
+def test_top_level_defaults():
+    spec = volume_argument_spec()
+    defaults = dict((key, option['default']) for key, option in spec.items() if 'default' in option)
+    assert defaults == {'state': 'present', 'allow_shrink': False, 'force': False}
+    assert spec['pool'].get('required') is True
+    assert spec['name'].get('required') is not True  # volumes may stand in for it
+
+
+def test_libvirt_flag_values():
+    assert volmod._RESIZE_SHRINK == libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK
+    assert volmod._PREALLOC_METADATA == libvirt.VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA
+    for index, algorithm in enumerate(volmod.WIPE_ALGORITHMS):
+        assert getattr(libvirt, 'VIR_STORAGE_VOL_WIPE_ALG_' + algorithm.upper()) == index
+
+
+# ---- planning on a dir pool ------------------------------------------------------------------------
+
+@pytest.mark.parametrize('fmt', ['raw', 'qcow2'])
+def test_missing_volume_is_created(conn, pool, fmt):
+    plan = plan_for(conn, name='web1', capacity='10G', format=fmt)
+    assert plan.actions == ['create']
+    assert plan.changed
+    assert conn.mutations() == []
+    engine.apply(plan, False)
+    root = created_xml(conn, 'web1')
+    assert root.findtext('name') == 'web1'
+    assert root.find('capacity').get('unit') == 'bytes'
+    assert int(root.findtext('capacity')) == 10 * GIB
+    assert int(root.findtext('allocation')) == 0  # image files are sparse by default
+    assert root.find('target/format').get('type') == fmt
+    assert calls_of(conn, 'createXML')[0][2] == 0
+    assert 'web1' in pool.volumes
+
+
+def test_missing_volume_default_format_is_the_first_of_the_backend(conn, pool):
+    plan = plan_for(conn, name='web1', capacity='1G')
+    engine.apply(plan, False)
+    assert created_xml(conn, 'web1').find('target/format').get('type') == 'raw'
+
+
+def test_preallocation_metadata_flag_and_full_allocation(conn, pool):
+    engine.apply(plan_for(conn, name='a', capacity='1G', format='qcow2', preallocation='metadata'), False)
+    assert calls_of(conn, 'createXML')[0][2] == libvirt.VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA
+    engine.apply(plan_for(conn, name='b', capacity='1G', preallocation='full'), False)
+    assert int(created_xml(conn, 'b').findtext('allocation')) == GIB
+
+
+def test_missing_volume_needs_capacity(conn, pool):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='web1')
+    assert info.value.option == 'capacity'
+    assert conn.mutations() == []
+
+
+def test_same_volume_no_steps(conn, pool):
+    pool.add(volume_xml('web1', 10 * GIB, 'qcow2'))
+    manager, live = make(conn, name='web1', capacity='10G', format='qcow2')
+    plan = manager.plan(live)
+    assert plan.steps == [] and plan.actions == []
+    assert not plan.changed
+    assert plan.diff == {'before': '', 'after': ''}
+    desc = manager.describe(live, plan)
+    assert desc['capacity'] == 10 * GIB and desc['format'] == 'qcow2' and desc['state'] == 'present'
+
+
+def test_larger_capacity_resizes(conn, pool):
+    pool.add(volume_xml('web1', 10 * GIB, 'qcow2'))
+    plan = plan_for(conn, name='web1', capacity='20G')
+    assert plan.actions == ['resize']
+    assert '21474836480' in plan.diff['after'] and '10737418240' in plan.diff['before']
+    engine.apply(plan, False)
+    assert calls_of(conn, 'resize') == [('web1', 20 * GIB, 0)]
+
+
+def test_smaller_capacity_refused(conn, pool):
+    pool.add(volume_xml('web1', 10 * GIB, 'qcow2'))
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, name='web1', capacity='5G')
+    assert 'allow_shrink' in info.value.msg
+    assert info.value.details['capacity'] == 10 * GIB
+    assert conn.mutations() == []
+
+
+def test_smaller_capacity_with_allow_shrink(conn, pool):
+    pool.add(volume_xml('web1', 10 * GIB, 'raw'))
+    plan = plan_for(conn, name='web1', capacity='5G', allow_shrink=True)
+    assert plan.actions == ['shrink']
+    engine.apply(plan, False)
+    assert calls_of(conn, 'resize') == [('web1', 5 * GIB, libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK)]
+    assert calls_of(conn, 'resize')[0][2] == 4
+
+
+def test_absent_deletes(conn, pool):
+    pool.add(volume_xml('web1', GIB))
+    plan = plan_for(conn, name='web1', state='absent')
+    assert plan.actions == ['delete']
+    assert conn.mutations() == []
+    engine.apply(plan, False)
+    assert conn.mutations() == ['vol.delete']
+    assert 'web1' not in pool.volumes
+
+
+def test_absent_with_wipe(conn, pool):
+    pool.add(volume_xml('web1', GIB))
+    plan = plan_for(conn, name='web1', state='absent', wipe='dod')
+    assert plan.actions == ['wipe', 'delete']
+    engine.apply(plan, False)
+    assert conn.mutations() == ['wipePattern', 'vol.delete']
+    assert calls_of(conn, 'wipePattern') == [('web1', libvirt.VIR_STORAGE_VOL_WIPE_ALG_DOD, 0)]
+
+
+def test_wipe_needs_state_absent(conn, pool):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='web1', capacity='1G', wipe='zero')
+    assert info.value.option == 'wipe'
+
+
+def test_absent_of_a_missing_volume_is_nothing(conn, pool):
+    manager, live = make(conn, name='web1', state='absent')
+    plan = manager.plan(live)
+    assert plan.actions == [] and not plan.changed
+    assert manager.describe(live, plan) == {'name': 'web1', 'pool': POOL, 'state': 'absent'}
+
+
+def test_reconcile_check_mode_changes_nothing(conn, pool):
+    manager = VolumeManager(conn, volume_params(pool=POOL, name='web1', capacity='1G'), False)
+    result = engine.reconcile(manager, True, True)
+    assert result['changed'] is True and result['actions'] == ['create']
+    assert result['volume']['state'] == 'absent'
+    assert 'capacity: 1073741824 (1 GiB)' in result['diff']['after']
+    assert conn.mutations() == [] and pool.volumes == {}
+
+
+# ---- capacity tolerance ------------------------------------------------------------------------------
+
+def test_logical_volume_rounded_up_to_extents_is_no_change(conn, lvm):
+    lvm.add(volume_xml('lv1', 12 * MIB, fmt=None, path='/dev/vg0/lv1', vol_type='block'))
+    plan = plan_for(conn, pool='vg0', name='lv1', capacity='10M')
+    assert plan.actions == []
+
+
+def test_logical_volume_cannot_grow(conn, lvm):
+    lvm.add(volume_xml('lv1', 12 * MIB, fmt=None, path='/dev/vg0/lv1', vol_type='block'))
+    with pytest.raises(UnsupportedError) as info:
+        plan_for(conn, pool='vg0', name='lv1', capacity='13M')
+    assert 'logical' in info.value.msg and 'resize' in info.value.msg
+    assert conn.mutations() == []
+
+
+def test_logical_volume_created_without_format(conn, lvm):
+    plan = plan_for(conn, pool='vg0', name='lv1', capacity='10M')
+    assert plan.actions == ['create']
+    engine.apply(plan, False)
+    root = created_xml(conn, 'lv1')
+    assert root.find('target/format') is None
+    assert root.find('allocation') is None  # block volumes are not made sparse by default
+    assert int(root.findtext('capacity')) == 10 * MIB
+
+
+def test_qcow2_rounded_up_is_no_change(conn, pool):
+    asked = 10 * GIB + 100
+    pool.add(volume_xml('web1', asked + 300, 'qcow2'))
+    assert plan_for(conn, name='web1', capacity=asked).actions == []
+
+
+def test_raw_one_byte_larger_is_a_shrink(conn, pool):
+    asked = 10 * GIB
+    pool.add(volume_xml('web1', asked + 1, 'raw'))
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, name='web1', capacity=asked)
+    assert 'allow_shrink' in info.value.msg
+
+
+def test_format_mismatch_refused(conn, pool):
+    pool.add(volume_xml('web1', 10 * GIB, 'qcow2'))
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, name='web1', capacity='10G', format='raw')
+    assert 'not converted' in info.value.msg
+    assert 'qcow2' in info.value.msg
+
+
+# ---- bulk ----------------------------------------------------------------------------------------
+
+def test_bulk_top_level_options_are_defaults_and_item_values_win(conn, pool):
+    manager, live = make(conn, capacity='1G', format='qcow2',
+                         volumes=[{'name': 'a'}, {'name': 'b', 'capacity': '2G', 'format': 'raw'}])
+    plan = manager.plan(live)
+    assert plan.actions == ['create:a', 'create:b']
+    engine.apply(plan, False)
+    a, b = created_xml(conn, 'a'), created_xml(conn, 'b')
+    assert int(a.findtext('capacity')) == GIB and a.find('target/format').get('type') == 'qcow2'
+    assert int(b.findtext('capacity')) == 2 * GIB and b.find('target/format').get('type') == 'raw'
+
+
+def test_bulk_item_state_wins_over_top_level(conn, pool):
+    pool.add(volume_xml('a', GIB))
+    pool.add(volume_xml('b', GIB))
+    plan = plan_for(conn, state='absent', volumes=[{'name': 'a'}, {'name': 'b', 'state': 'present'}])
+    assert plan.actions == ['delete:a']
+
+
+def test_bulk_item_allow_shrink_false_wins_over_top_level_true(conn, pool):
+    pool.add(volume_xml('a', 2 * GIB))
+    pool.add(volume_xml('b', 2 * GIB))
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, allow_shrink=True, capacity='1G',
+                 volumes=[{'name': 'a'}, {'name': 'b', 'allow_shrink': False}])
+    assert 'volume b' in info.value.msg
+
+
+def test_bulk_duplicate_names(conn, pool):
+    with pytest.raises(ValidationError) as info:
+        VolumeManager(conn, volume_params(pool=POOL, capacity='1G', volumes=[{'name': 'a'}, {'name': 'a'}]))
+    assert info.value.option == 'volumes'
+    assert "'a'" in info.value.msg and '0' in info.value.msg and '1' in info.value.msg
+    assert conn.calls == []
+
+
+def test_bulk_empty_list(conn, pool):
+    with pytest.raises(ValidationError) as info:
+        VolumeManager(conn, volume_params(pool=POOL, volumes=[]))
+    assert info.value.option == 'volumes'
+
+
+def test_bulk_describe_per_item(conn, pool):
+    pool.add(volume_xml('a', GIB))
+    pool.add(volume_xml('b', GIB))
+    manager, live = make(conn, capacity='1G',
+                         volumes=[{'name': 'a'}, {'name': 'b', 'capacity': '2G'}, {'name': 'c'}])
+    plan = manager.plan(live)
+    assert plan.actions == ['resize:b', 'create:c']
+    described = manager.describe(live, plan)
+    assert [(d['name'], d['changed'], d['actions']) for d in described] == [
+        ('a', False, []), ('b', True, ['resize']), ('c', True, ['create'])]
+    assert described[2]['state'] == 'absent'
+    assert [diff['after_header'] for diff in plan.diff] == ['volume images/b (desired)', 'volume images/c (desired)']
+
+
+def test_bulk_reconcile_result(conn, pool):
+    manager = VolumeManager(conn, volume_params(pool=POOL, capacity='1G', volumes=[{'name': 'a'}, {'name': 'b'}]),
+                            False)
+    result = engine.reconcile(manager, False, False)
+    assert result['changed'] and result['actions'] == ['create:a', 'create:b']
+    assert [(v['name'], v['state'], v['capacity']) for v in result['volumes']] == [
+        ('a', 'present', GIB), ('b', 'present', GIB)]
+
+
+def test_bulk_second_create_fails_first_volume_stays(conn, pool):
+    conn.fail_on[('createXML', 'b')] = libvirt_error('no space left on device', libvirt.VIR_ERR_INTERNAL_ERROR)
+    plan = plan_for(conn, capacity='1G', volumes=[{'name': 'a'}, {'name': 'b'}, {'name': 'c'}])
+    assert plan.per_subject
+    with pytest.raises(OperationError) as info:
+        engine.apply(plan, False)
+    exc = info.value
+    assert set(pool.volumes) == {'a'}  # a is whole and stays; c was never tried
+    assert 'vol.delete' not in conn.mutations()
+    assert exc.details['failed_action'] == 'create:b'
+    assert exc.details['actions_done'] == ['create:a']
+    assert exc.details['rolled_back'] == []
+    assert 'creating volume b failed' in exc.msg and 'no space left on device' in exc.msg
+    assert 'steps done before it: create:a' in exc.msg
+    assert 'rolled back' not in exc.msg
+
+
+def test_bulk_failing_item_undoes_its_own_steps_only(conn, pool):
+    pool.add(volume_xml('base', GIB, 'qcow2'))
+    conn.fail_on[('resize', 'b')] = libvirt_error('resize failed', libvirt.VIR_ERR_INTERNAL_ERROR)
+    plan = plan_for(conn, volumes=[{'name': 'a', 'capacity': '1G'},
+                                   {'name': 'b', 'clone_from': {'name': 'base'}, 'capacity': '2G'}])
+    assert plan.actions == ['create:a', 'clone:b', 'resize:b']
+    with pytest.raises(OperationError) as info:
+        engine.apply(plan, False)
+    assert set(pool.volumes) == {'base', 'a'}
+    assert calls_of(conn, 'vol.delete') == [('b', 0)]
+    assert info.value.details['rolled_back'] == ['clone:b']
+    assert 'steps done before it: create:a, clone:b' in info.value.msg
+    assert 'rolled back: clone:b' in info.value.msg
+
+
+def test_bulk_failed_upload_undoes_the_create(conn, pool, tmp_path):
+    src = tmp_path / 'disk.img'
+    src.write_bytes(b'x' * 4096)
+    conn.fail_on[('upload', 'b')] = libvirt_error('stream broke', libvirt.VIR_ERR_INTERNAL_ERROR)
+    plan = plan_for(conn, is_local=True, volumes=[{'name': 'a', 'capacity': '1G'},
+                                                  {'name': 'b', 'content': {'src': str(src)}}])
+    assert plan.actions == ['create:a', 'create:b', 'upload:b']
+    with pytest.raises(OperationError) as info:
+        engine.apply(plan, False)
+    assert set(pool.volumes) == {'a'}
+    assert info.value.details['rolled_back'] == ['create:b']
+    assert ('stream.abort', ()) in conn.calls
+
+
+def test_single_volume_failure_reports_plain_actions(conn, pool):
+    pool.add(volume_xml('base', GIB, 'qcow2'))
+    conn.fail_on[('resize', 'b')] = libvirt_error('resize failed', libvirt.VIR_ERR_INTERNAL_ERROR)
+    plan = plan_for(conn, name='b', clone_from={'name': 'base', 'pool': None}, capacity='2G')
+    assert plan.actions == ['clone', 'resize']
+    with pytest.raises(OperationError) as info:
+        engine.apply(plan, False)
+    assert info.value.details['rolled_back'] == ['clone']
+    assert 'b' not in pool.volumes
+
+
+# ---- validation errors name the option ------------------------------------------------------------
+
+@pytest.mark.parametrize('given, option, words', [
+    (dict(name='v', capacity=0), 'capacity', ['above 0']),
+    (dict(name='v', capacity='0G'), 'capacity', ['above 0']),
+    (dict(name='v', capacity='-1G'), 'capacity', ['-1G']),
+    (dict(name='v', capacity=-1), 'capacity', ['negative']),
+    (dict(name='v', capacity='lots'), 'capacity', ['lots']),
+    (dict(name='v', capacity='1G', format='qcow3'), 'format', ['qcow3', 'raw', 'qcow2', 'vmdk', 'vdi']),
+    (dict(name='a/b', capacity='1G'), 'name', ['/']),
+    (dict(name='v', capacity='1G', mode=600), 'mode', ['quote']),
+    (dict(name='v', capacity='1G', mode='0999'), 'mode', ['octal']),
+    (dict(name='v', capacity='1G', allocation='x'), 'allocation', ['x']),
+    (dict(name='v', clone_from={'name': 'a/b', 'pool': None}), 'clone_from.name', ['/']),
+    (dict(name='v', xml='<pool/>'), 'xml', ['<volume>']),
+    (dict(name='v', xml='<volume><name>w</name><capacity>1</capacity></volume>'), 'xml', ["'w'"]),
+    (dict(name='v', xml='<volume><name>v</name></volume>'), 'xml', ['<capacity>']),
+])
+def test_validation_names_the_option(conn, pool, given, option, words):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, **given)
+    assert info.value.option == option
+    assert info.value.msg.startswith(option) or option in info.value.msg
+    for word in words:
+        assert word in info.value.msg
+    assert conn.mutations() == []
+
+
+def test_bulk_item_errors_are_prefixed(conn, pool):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, volumes=[{'name': 'a', 'capacity': '1G'}, {'name': 'b', 'capacity': '0'}])
+    assert info.value.option == 'volumes[1].capacity'
+    assert info.value.msg.startswith('volumes[1].capacity')
+
+
+def test_bulk_item_bad_name_is_prefixed(conn, pool):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, capacity='1G', volumes=[{'name': 'a'}, {'name': 'b/c'}])
+    assert info.value.option == 'volumes[1].name'
+
+
+def test_content_src_missing(conn, pool, tmp_path):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='v', content={'src': str(tmp_path / 'nope.img'), 'checksum': None})
+    assert info.value.option == 'content.src'
+    assert 'nope.img' in info.value.msg
+
+
+def test_content_src_empty(conn, pool, tmp_path):
+    src = tmp_path / 'empty.img'
+    src.write_bytes(b'')
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='v', content={'src': str(src), 'checksum': None})
+    assert info.value.option == 'content.src' and 'empty' in info.value.msg
+
+
+@pytest.mark.parametrize('checksum, words', [
+    ('9f86d081884c7d65', ['ALGORITHM:HEXDIGEST']),
+    ('crc32:abcd', ['unknown algorithm', 'sha256']),
+    ('sha256:xyz', ['sha256 hex digest']),
+    ('sha256:abcd', ['sha256 hex digest']),
+])
+def test_content_checksum_format(conn, pool, tmp_path, checksum, words):
+    src = tmp_path / 'disk.img'
+    src.write_bytes(b'data')
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='v', content={'src': str(src), 'checksum': checksum})
+    assert info.value.option == 'content.checksum'
+    for word in words:
+        assert word in info.value.msg
+
+
+@pytest.mark.xfail(strict=True, reason='a bad <capacity> in xml is reported as option "capacity", not "xml"')
+def test_xml_with_unreadable_capacity_names_xml(conn, pool):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, volumes=[{'name': 'v', 'xml': '<volume><name>v</name><capacity>lots</capacity></volume>'}])
+    assert info.value.option == 'volumes[0].xml'
+
+
+# ---- content -------------------------------------------------------------------------------------
+
+def test_sniff_qcow2(tmp_path):
+    path = tmp_path / 'disk.qcow2'
+    path.write_bytes(qcow2_header(20 * GIB) + b'\0' * 4096)
+    assert sniff_image(str(path)) == ('qcow2', 20 * GIB)
+
+
+def test_sniff_raw(tmp_path):
+    path = tmp_path / 'disk.img'
+    path.write_bytes(b'\x55' * 12345)
+    assert sniff_image(str(path)) == ('raw', 12345)
+
+
+def test_sniff_short_file_is_raw(tmp_path):
+    path = tmp_path / 'short'
+    path.write_bytes(b'QFI\xfb')  # a magic without a header
+    assert sniff_image(str(path)) == ('raw', 4)
+
+
+def test_checksum_mismatch_plans_nothing(conn, pool, tmp_path):
+    src = tmp_path / 'disk.img'
+    src.write_bytes(b'the real content')
+    wrong = 'sha256:' + hashlib.sha256(b'something else').hexdigest()
+    manager, live = make(conn, is_local=True, name='v', content={'src': str(src), 'checksum': wrong})
+    with pytest.raises(ValidationError) as info:
+        manager.plan(live)
+    assert info.value.option == 'content.checksum'
+    assert hashlib.sha256(b'the real content').hexdigest() in info.value.msg
+    assert 'nothing was changed' in info.value.msg
+    assert conn.mutations() == [] and 'newStream' not in conn.methods()
+
+
+def test_upload_raw_with_checksum(conn, pool, tmp_path):
+    data = b'\x01\x02' * 3000
+    src = tmp_path / 'disk.img'
+    src.write_bytes(data)
+    checksum = 'sha256:' + hashlib.sha256(data).hexdigest()
+    plan = plan_for(conn, is_local=True, name='v', content={'src': str(src), 'checksum': checksum})
+    assert plan.actions == ['create', 'upload']
+    engine.apply(plan, False)
+    root = created_xml(conn, 'v')
+    assert int(root.findtext('capacity')) == len(data)
+    assert root.find('target/format').get('type') == 'raw'
+    assert pool.volumes['v'].content == data
+    assert calls_of(conn, 'upload') == [('v', 0, len(data), 0)]
+    assert calls_of(conn, 'download') == [('v', 0, len(data), 0)]  # read back and compared
+    assert conn.methods().count('refresh') == 1  # the one of read(): a raw image needs no refresh after upload
+
+
+def test_upload_qcow2_into_dir_pool(conn, pool, tmp_path):
+    image = qcow2_header(20 * GIB) + b'\0' * 1000
+    src = tmp_path / 'disk.qcow2'
+    src.write_bytes(image)
+    manager, live = make(conn, is_local=True, name='v', capacity='30G', content={'src': str(src), 'checksum': None})
+    plan = manager.plan(live)
+    assert plan.actions == ['create', 'upload', 'resize']
+    assert 'format: qcow2' in plan.diff['after'] and 'capacity: %d ' % (30 * GIB) in plan.diff['after']
+    engine.apply(plan, False)
+    root = created_xml(conn, 'v')
+    # the file goes in as it is, into a raw volume of the file's size; libvirt reads the format at the refresh
+    assert int(root.findtext('capacity')) == len(image)
+    assert root.find('target/format').get('type') == 'raw'
+    methods = conn.methods()
+    assert methods.count('refresh') == 2 and methods[::-1].index('refresh') < methods[::-1].index('upload')
+    assert calls_of(conn, 'resize') == [('v', 30 * GIB, 0)]
+
+
+def test_upload_capacity_below_image_size(conn, pool, tmp_path):
+    src = tmp_path / 'disk.qcow2'
+    src.write_bytes(qcow2_header(20 * GIB))
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, is_local=True, name='v', capacity='10G', content={'src': str(src), 'checksum': None})
+    assert info.value.option == 'capacity'
+
+
+def test_content_format_must_match_image(conn, pool, tmp_path):
+    src = tmp_path / 'disk.qcow2'
+    src.write_bytes(qcow2_header(GIB))
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='v', format='raw', content={'src': str(src), 'checksum': None})
+    assert info.value.option == 'format' and 'qcow2' in info.value.msg
+
+
+# ---- what uses a volume ----------------------------------------------------------------------------
+
+def test_delete_refused_when_a_domain_uses_the_file(conn, pool):
+    pool.add(volume_xml('web1', GIB))
+    conn.add_domain('web', {'file': '%s/web1' % DIR})
+    conn.add_domain('other', {'file': '%s/else' % DIR})
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, name='web1', state='absent')
+    assert 'web' in info.value.msg and 'other' not in info.value.msg
+    assert 'force=true' in info.value.msg
+    assert info.value.details['domains'] == ['web']
+    assert conn.mutations() == []
+
+
+def test_delete_refused_when_a_domain_uses_the_pool_volume(conn, pool):
+    pool.add(volume_xml('web1', GIB))
+    conn.add_domain('web', {'pool': POOL, 'volume': 'web1'})
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, name='web1', state='absent', wipe='zero')
+    assert 'web' in info.value.msg and 'wipe and delete' in info.value.msg
+
+
+def test_delete_with_force_ignores_users(conn, pool):
+    pool.add(volume_xml('web1', GIB))
+    conn.add_domain('web', {'file': '%s/web1' % DIR})
+    assert plan_for(conn, name='web1', state='absent', force=True).actions == ['delete']
+    assert 'listAllDomains' not in conn.methods()
+
+
+def test_shrink_refused_when_a_domain_uses_the_volume(conn, pool):
+    pool.add(volume_xml('web1', 2 * GIB))
+    conn.add_domain('web', {'file': '%s/web1' % DIR})
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, name='web1', capacity='1G', allow_shrink=True)
+    assert 'web' in info.value.msg and 'shrink' in info.value.msg
+
+
+def test_delete_refused_when_another_volume_is_backed_by_it(conn, pool):
+    pool.add(volume_xml('base', GIB, 'qcow2'))
+    pool.add(volume_xml('overlay', GIB, 'qcow2', backing='%s/base' % DIR))
+    pool.add(volume_xml('unrelated', GIB, 'qcow2', backing='%s/other' % DIR))
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, name='base', state='absent')
+    assert 'overlay' in info.value.msg and 'unrelated' not in info.value.msg
+    assert info.value.details['volumes'] == ['overlay']
+
+
+def test_delete_of_an_unused_volume_looks_at_domains_and_pool(conn, pool):
+    pool.add(volume_xml('web1', GIB))
+    conn.add_domain('web', {'file': '%s/web2' % DIR})
+    assert plan_for(conn, name='web1', state='absent').actions == ['delete']
+    assert 'listAllDomains' in conn.methods()
+
+
+# ---- the pool ------------------------------------------------------------------------------------
+
+def test_pool_missing(conn):
+    with pytest.raises(ValidationError) as info:
+        make(conn, pool='nope', name='v', capacity='1G')
+    assert info.value.option == 'pool'
+    assert "'nope'" in info.value.msg
+
+
+def test_pool_lookup_failure_is_an_operation_error(conn):
+    def broken(name):
+        raise libvirt_error('connection reset', libvirt.VIR_ERR_INTERNAL_ERROR)
+    conn.storagePoolLookupByName = broken
+    with pytest.raises(OperationError):
+        make(conn, name='v', capacity='1G')
+
+
+def test_pool_inactive(conn):
+    conn.add_pool(dir_pool_xml(name=POOL, path=DIR), active=False)
+    with pytest.raises(RefusedError) as info:
+        make(conn, name='v', capacity='1G')
+    assert 'not active' in info.value.msg
+    assert 'listAllVolumes' not in conn.methods()
+
+
+def test_bad_pool_name(conn):
+    with pytest.raises(ValidationError) as info:
+        VolumeManager(conn, volume_params(pool='a/b', name='v'))
+    assert info.value.option == 'pool'
+    assert conn.calls == []
+
+
+def test_clone_from_missing_volume(conn, pool):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='v', clone_from={'name': 'nope', 'pool': None})
+    assert info.value.option == 'clone_from.name'
+
+
+def test_clone_from_missing_pool(conn, pool):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='v', clone_from={'name': 'base', 'pool': 'elsewhere'})
+    assert info.value.option == 'clone_from.pool'
+
+
+# ---- read() ------------------------------------------------------------------------------------
+
+def test_read_refreshes_once_when_a_volume_is_not_listed(conn, pool):
+    pool.add(volume_xml('a', GIB))
+    pool.add(volume_xml('outside', GIB, 'qcow2'), hidden=True)  # copied into the directory by hand
+    _manager, live = make(conn, volumes=[{'name': 'a'}, {'name': 'outside'}])
+    listing = [m for m in conn.methods() if m in ('listAllVolumes', 'refresh')]
+    assert listing == ['listAllVolumes', 'refresh', 'listAllVolumes']
+    assert set(live.volumes) == {'a', 'outside'}
+    assert live.volumes['outside'].format == 'qcow2'
+
+
+def test_read_refreshes_once_even_if_still_missing(conn, pool):
+    _manager, live = make(conn, name='v', capacity='1G')
+    assert [m for m in conn.methods() if m in ('listAllVolumes', 'refresh')] == [
+        'listAllVolumes', 'refresh', 'listAllVolumes']
+    assert live.volumes == {}
+
+
+def test_read_no_refresh_when_all_listed(conn, pool):
+    pool.add(volume_xml('a', GIB))
+    pool.add(volume_xml('b', GIB))
+    pool.add(volume_xml('c', GIB))
+    _manager, live = make(conn, volumes=[{'name': 'a'}, {'name': 'b'}])
+    assert 'refresh' not in conn.methods()
+    assert conn.methods().count('listAllVolumes') == 1
+    assert set(live.volumes) == {'a', 'b'}
+    # only the named volumes are read
+    assert sorted(args[0] for args in calls_of(conn, 'vol.XMLDesc')) == ['a', 'b']
+
+
+def test_live_volume_fields(conn, pool):
+    pool.add(volume_xml('web1', 5 * GIB, 'qcow2', allocation=GIB, backing='%s/base' % DIR, mode='0644',
+                        owner='107', group='108'))
+    manager, live = make(conn, name='web1')
+    desc = manager.describe(live)
+    assert desc == {'name': 'web1', 'pool': POOL, 'state': 'present', 'type': 'file', 'path': '%s/web1' % DIR,
+                    'key': '%s/web1' % DIR, 'format': 'qcow2', 'capacity': 5 * GIB, 'allocation': GIB,
+                    'backing_store': {'path': '%s/base' % DIR, 'format': 'qcow2'},
+                    'mode': '0644', 'owner': '107', 'group': '108'}
