@@ -136,11 +136,13 @@ def file_digest(path, algorithm):
     return digest.hexdigest()
 
 
-def _size(el):
-    """A <capacity>/<allocation> element in bytes."""
+def _size(el, option=None):
+    """A <capacity>/<allocation> element in bytes; errors name ``option`` (an ``xml`` option) when given."""
     if el is None or el.text is None:
         return None
-    return parse_size('%s%s' % (el.text.strip(), el.get('unit') or ''), xmlu.local_name(el))
+    tag = xmlu.local_name(el)
+    return parse_size('%s%s' % (el.text.strip(), el.get('unit') or ''),
+                      tag if option is None else '%s <%s>' % (option, tag))
 
 
 class LiveVolume:
@@ -327,7 +329,10 @@ class Request:
         capacity = xmlu.find_path(root, 'capacity')
         if not capacity:
             raise ValidationError(option, '%s: a volume needs <capacity>' % option)
-        self.capacity = _size(capacity[0])
+        try:
+            self.capacity = _size(capacity[0], option)
+        except ValidationError as exc:
+            raise ValidationError(option, exc.msg)
         if not self.capacity:
             raise ValidationError(option, '%s: <capacity> must be above 0' % option)
         fmt = xmlu.find_path(root, 'target/format')

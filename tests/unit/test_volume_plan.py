@@ -465,11 +465,11 @@ def test_content_checksum_format(conn, pool, tmp_path, checksum, words):
         assert word in info.value.msg
 
 
-@pytest.mark.xfail(strict=True, reason='a bad <capacity> in xml is reported as option "capacity", not "xml"')
 def test_xml_with_unreadable_capacity_names_xml(conn, pool):
     with pytest.raises(ValidationError) as info:
         plan_for(conn, volumes=[{'name': 'v', 'xml': '<volume><name>v</name><capacity>lots</capacity></volume>'}])
     assert info.value.option == 'volumes[0].xml'
+    assert '<capacity>' in info.value.msg and 'lots' in info.value.msg
 
 
 # ---- content -------------------------------------------------------------------------------------
