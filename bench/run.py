@@ -1,0 +1,508 @@
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Side-by-side benchmarks of kvmops.storage and community.libvirt on the local libvirtd.
+
+Run through bench/run.sh, which prepares the machine, the peer virtualenv and libvirtd;
+see bench/README.md for the scenarios and how each figure is measured.
+"""
+
+import argparse
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+import libvirt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+URI = 'qemu:///system'
+
+POOL_VOLS = 'bench-vols'
+POOL_DIR = 'bench-pool'
+POOL_FACTS = 'bench-facts'
+VOLUME_CAPACITY_MIB = 1
+RECAP_RE = re.compile(r'^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
+
+
+class BenchError(Exception):
+    """A run that did not do what the scenario expects (failed, or changed something)."""
+
+
+# ---- helpers -------------------------------------------------------------------------------
+def _now():
+    return time.perf_counter()
+
+
+def _median(values):
+    return statistics.median(values) if values else None
+
+
+def _fmt_s(value):
+    if value is None:
+        return 'n/a'
+    return '%.3f s' % value if value < 10 else '%.1f s' % value
+
+
+def _load():
+    with open('/proc/loadavg') as handle:
+        return ' '.join(handle.read().split()[:3])
+
+
+class Side:
+    """One side of a comparison: an ansible installation, its python and its collections."""
+
+    def __init__(self, label, venv, collections_path, workdir):
+        self.label = label
+        self.python = os.path.join(venv, 'bin', 'python')
+        self.bindir = os.path.join(venv, 'bin')
+        self.collections_path = collections_path
+        self.workdir = workdir
+
+    def env(self, extra=None):
+        env = dict(os.environ)
+        for key in list(env):
+            if key.startswith('ANSIBLE_') or key in ('PYTHONPATH', 'VIRTUAL_ENV'):
+                del env[key]
+        env.update({
+            'PATH': self.bindir + os.pathsep + os.environ.get('PATH', os.defpath),
+            'ANSIBLE_COLLECTIONS_PATH': self.collections_path,
+            'ANSIBLE_PYTHON_INTERPRETER': self.python,
+            'ANSIBLE_LOCALHOST_WARNING': 'false',
+            'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
+            'ANSIBLE_NOCOLOR': '1',
+            'ANSIBLE_RETRY_FILES_ENABLED': 'false',
+            'ANSIBLE_PIPELINING': 'false',
+            'PYTHONDONTWRITEBYTECODE': '1',
+        })
+        env.update(extra or {})
+        return env
+
+    def version(self):
+        out = subprocess.run([os.path.join(self.bindir, 'ansible'), '--version'], stdout=subprocess.PIPE,
+                             universal_newlines=True, env=self.env(), check=False).stdout
+        return out.splitlines()[0].strip() if out else 'unknown'
+
+    def playbook(self, path, extra_env=None, expect_changed=False):
+        """Run a playbook on localhost; returns the wall time. Raises BenchError on a failed run,
+        or on a change when none is expected."""
+        argv = [os.path.join(self.bindir, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', path]
+        start = _now()
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                              env=self.env(extra_env), check=False)
+        elapsed = _now() - start
+        recap = RECAP_RE.search(proc.stdout)
+        if proc.returncode != 0 or recap is None or int(recap.group(4)) or int(recap.group(3)):
+            raise BenchError('%s: %s failed (exit %d):\n%s' % (self.label, path, proc.returncode, proc.stdout[-4000:]))
+        if not expect_changed and int(recap.group(2)):
+            raise BenchError('%s: %s changed something on a run that must be a no-op:\n%s'
+                             % (self.label, path, proc.stdout[-4000:]))
+        return elapsed
+
+    def capture_module(self, path, name):
+        """Run a one-task playbook with ANSIBLE_KEEP_REMOTE_FILES=1 and return the AnsiballZ file
+        ansible built and executed for it (the module, its module_utils and its arguments)."""
+        tmp = os.path.join(self.workdir, 'remote-tmp-%s' % name)
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        self.playbook(path, {'ANSIBLE_KEEP_REMOTE_FILES': '1', 'ANSIBLE_REMOTE_TMP': tmp,
+                             'ANSIBLE_REMOTE_TEMP': tmp})
+        found = glob.glob(os.path.join(tmp, 'ansible-tmp-*', 'AnsiballZ_*.py'))
+        if len(found) != 1:
+            raise BenchError('%s: expected one AnsiballZ file under %s, found %d' % (self.label, tmp, len(found)))
+        return found[0]
+
+    def module_time(self, ansiballz, runs, check=None):
+        """Median wall time of executing the AnsiballZ file as ansible does (its python, no arguments)."""
+        times = []
+        for _ in range(runs):
+            start = _now()
+            proc = subprocess.run([self.python, ansiballz], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True, env=self.env(), check=False,
+                                  cwd=os.path.dirname(ansiballz))
+            times.append(_now() - start)
+            try:
+                result = json.loads(proc.stdout)
+            except ValueError:
+                raise BenchError('%s: %s printed no JSON result:\n%s%s' % (self.label, ansiballz, proc.stdout[-2000:],
+                                                                          proc.stderr[-2000:]))
+            if result.get('failed') or result.get('changed'):
+                raise BenchError('%s: %s failed or changed something: %s' % (self.label, ansiballz,
+                                                                            json.dumps(result)[:2000]))
+            if check is not None:
+                check(result)
+        return _median(times)
+
+
+def write_playbook(path, tasks):
+    """A playbook on localhost without fact gathering. JSON is YAML."""
+    play = [{'name': 'bench', 'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}]
+    with open(path, 'w') as handle:
+        json.dump(play, handle, indent=1)
+    return path
+
+
+# ---- libvirt set-up ---------------------------------------------------------------------------
+def ensure_dir_pool(conn, name, target, autostart=False):
+    """A persistent, active dir pool NAME on TARGET (defined and started when missing)."""
+    os.makedirs(target, exist_ok=True)
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        xml = ("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>" % (name, target))
+        pool = conn.storagePoolDefineXML(xml, 0)
+    if not pool.isActive():
+        pool.create(0)
+    if autostart and not pool.autostart():
+        pool.setAutostart(1)
+    return pool
+
+
+def remove_pool(conn, name, directory):
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        pool = None
+    if pool is not None:
+        if pool.isActive():
+            pool.destroy()
+        pool.undefine()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+# ---- scenarios -------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, args, ours, peer, conn):
+        self.args = args
+        self.ours = ours
+        self.peer = peer
+        self.conn = conn
+        self.rows = []
+        self.notes = []
+
+    def row(self, scenario, what, ours, peer, ratio, target='', met=''):
+        self.rows.append((scenario, what, ours, peer, ratio, target, met))
+        print('  %-4s %-58s %-26s %-30s %s %s %s' % (scenario, what, ours, peer, ratio, target, met), flush=True)
+
+    def timed(self, side, path, runs, **kwargs):
+        return _median([side.playbook(path, **kwargs) for _ in range(runs)])
+
+    def _path(self, name):
+        return os.path.join(self.args.workdir, name)
+
+    def baseline(self):
+        """ansible-playbook start-up on each side: a play with one debug task (an action that runs no module)."""
+        path = write_playbook(self._path('base.yml'), [{'name': 'no module',
+                                                                  'ansible.builtin.debug': {'msg': 'start-up'}}])
+        ours = self.timed(self.ours, path, self.args.runs)
+        peer = self.timed(self.peer, path, self.args.runs)
+        self.row('-', 'ansible-playbook start-up (one debug task)', '%s (n=%d)' % (_fmt_s(ours), self.args.runs),
+                 '%s (n=%d)' % (_fmt_s(peer), self.args.runs), '%.2fx' % (ours / peer))
+
+    # (b) -----------------------------------------------------------------------------------
+    def scenario_b(self):
+        args = self.args
+        target = os.path.join(args.base_dir, POOL_VOLS)
+        ensure_dir_pool(self.conn, POOL_VOLS, target)
+        names = ['bench-%04d.img' % i for i in range(args.volumes)]
+        bulk = write_playbook(self._path('b-bulk.yml'), [{
+            'name': '%d volumes in one task' % len(names),
+            'kvmops.storage.storage_volume': {
+                'pool': POOL_VOLS, 'format': 'raw', 'capacity': '%dM' % VOLUME_CAPACITY_MIB,
+                'volumes': [{'name': name} for name in names]}}])
+        print('(b) %d volumes in one storage_volume task vs a loop of virt_volume over %d of them'
+              % (len(names), args.loop_volumes), flush=True)
+        create = self.ours.playbook(bulk, expect_changed=True)
+        self.notes.append('(b) making the %d volumes (or finding them there, after a --keep run) took %.1f s end to end '
+                          'in one storage_volume task.' % (len(names), create))
+        ansiballz = self.ours.capture_module(bulk, 'b-bulk')
+
+        def all_listed(result):
+            if len(result.get('volumes', ())) != len(names):
+                raise BenchError('storage_volume reported %d volumes, not %d' % (len(result.get('volumes', ())), len(names)))
+        ours_module = self.ours.module_time(ansiballz, args.runs, all_listed)
+        ours_e2e = self.timed(self.ours, bulk, args.runs)
+
+        xml = ("<volume><name>{{ item }}</name><capacity unit='M'>%d</capacity>"
+               "<target><format type='raw'/></target></volume>" % VOLUME_CAPACITY_MIB)
+        loop_names = names[:args.loop_volumes]
+        loop = write_playbook(self._path('b-loop.yml'), [{
+            'name': 'virt_volume loop over %d volumes' % len(loop_names),
+            'community.libvirt.virt_volume': {'pool': POOL_VOLS, 'state': 'present', 'xml': xml},
+            'loop': loop_names}])
+        one = write_playbook(self._path('b-loop-one.yml'), [{
+            'name': 'virt_volume, one volume',
+            'community.libvirt.virt_volume': {'pool': POOL_VOLS, 'state': 'present',
+                                              'xml': xml.replace('{{ item }}', names[0])}}])
+        peer_item = self.peer.module_time(self.peer.capture_module(one, 'b-one'), args.runs)
+        peer_e2e = self.timed(self.peer, loop, args.loop_runs)
+
+        scale = float(len(names)) / len(loop_names)
+        peer_full = peer_e2e * scale
+        measured = ('loop of %d, n=%d' % (len(loop_names), args.loop_runs))
+        if len(loop_names) != len(names):
+            measured += ', x%g = %s for %d (estimate)' % (scale, _fmt_s(peer_full), len(names))
+        ratio = peer_full / ours_e2e
+        self.row('b', 'no-op, %d volumes: module time' % len(names), '%s (n=%d)' % (_fmt_s(ours_module), args.runs),
+                 '%s per item x %d = %s (estimate)' % (_fmt_s(peer_item), len(names), _fmt_s(peer_item * len(names))),
+                 '%.1fx faster' % (peer_item * len(names) / ours_module), 'ours < 2 s',
+                 'yes' if ours_module < 2 else 'NO')
+        self.row('b', 'no-op, %d volumes: end to end (ansible-playbook)' % len(names),
+                 '%s (n=%d)' % (_fmt_s(ours_e2e), args.runs), '%s (%s)' % (_fmt_s(peer_e2e), measured),
+                 '%.1fx faster' % ratio, '>= 50x', 'yes' if ratio >= 50 else 'NO')
+
+    # (c) -----------------------------------------------------------------------------------
+    def scenario_c(self):
+        args = self.args
+        target = os.path.join(args.base_dir, POOL_DIR)
+        ensure_dir_pool(self.conn, POOL_DIR, target, autostart=True)
+        print('(c) no-op on an active, autostarted dir pool', flush=True)
+        ours = write_playbook(self._path('c-ours.yml'), [{
+            'name': 'storage_pool no-op',
+            'kvmops.storage.storage_pool': {'name': POOL_DIR, 'type': 'dir', 'target': target,
+                                            'state': 'active', 'autostart': True}}])
+        peer_state = {'name': 'virt_pool state', 'community.libvirt.virt_pool': {'name': POOL_DIR, 'state': 'active'}}
+        peer_auto = {'name': 'virt_pool autostart', 'community.libvirt.virt_pool': {'name': POOL_DIR, 'autostart': True}}
+        peer = write_playbook(self._path('c-peer.yml'), [peer_state, peer_auto])
+        peer_one = write_playbook(self._path('c-peer-state.yml'), [peer_state])
+        peer_two = write_playbook(self._path('c-peer-autostart.yml'), [peer_auto])
+
+        ours_module = self.ours.module_time(self.ours.capture_module(ours, 'c-ours'), args.runs)
+        peer_state_module = self.peer.module_time(self.peer.capture_module(peer_one, 'c-state'), args.runs)
+        peer_auto_module = self.peer.module_time(self.peer.capture_module(peer_two, 'c-autostart'), args.runs)
+        # warm both sides' ansible (page cache), then time them turn by turn
+        self.ours.playbook(ours)
+        self.peer.playbook(peer)
+        ours_times, peer_times, peer_one_times = [], [], []
+        for _ in range(args.runs):
+            ours_times.append(self.ours.playbook(ours))
+            peer_times.append(self.peer.playbook(peer))
+            peer_one_times.append(self.peer.playbook(peer_one))
+        ours_e2e, peer_e2e, peer_one_e2e = _median(ours_times), _median(peer_times), _median(peer_one_times)
+        peer_module = peer_state_module + peer_auto_module
+        self.row('c', 'no-op pool: module time', '%s (n=%d)' % (_fmt_s(ours_module), args.runs),
+                 '%s + %s = %s (2 tasks)' % (_fmt_s(peer_state_module), _fmt_s(peer_auto_module), _fmt_s(peer_module)),
+                 '%.2fx' % (ours_module / peer_module), 'ours <= 1x', 'yes' if ours_module <= peer_module else 'NO')
+        self.row('c', 'no-op pool: module time vs virt_pool state task alone', _fmt_s(ours_module),
+                 _fmt_s(peer_state_module), '%.2fx' % (ours_module / peer_state_module), 'ours <= 1x',
+                 'yes' if ours_module <= peer_state_module else 'NO')
+        self.row('c', 'no-op pool: end to end', '%s (n=%d)' % (_fmt_s(ours_e2e), args.runs),
+                 '%s (2 tasks, n=%d)' % (_fmt_s(peer_e2e), args.runs), '%.2fx' % (ours_e2e / peer_e2e),
+                 'ours <= 1x', 'yes' if ours_e2e <= peer_e2e else 'NO')
+        self.row('c', 'no-op pool: end to end vs virt_pool state task alone', _fmt_s(ours_e2e),
+                 '%s (1 task, n=%d)' % (_fmt_s(peer_one_e2e), args.runs), '%.2fx' % (ours_e2e / peer_one_e2e),
+                 'ours <= 1x', 'yes' if ours_e2e <= peer_one_e2e else 'NO')
+
+    # (a) -----------------------------------------------------------------------------------
+    def _facts_pool(self, count):
+        target = os.path.join(self.args.base_dir, POOL_FACTS)
+        pool = ensure_dir_pool(self.conn, POOL_FACTS, target)
+        wanted = set('bench-f%05d.img' % i for i in range(count))
+        present = set(os.listdir(target))
+        for name in present - wanted:
+            os.unlink(os.path.join(target, name))
+        for name in wanted - present:
+            with open(os.path.join(target, name), 'wb') as handle:
+                handle.truncate(VOLUME_CAPACITY_MIB * 1024 * 1024)
+        pool.refresh(0)
+        if pool.numOfVolumes() != count:
+            raise BenchError('pool %s lists %d volumes, not %d' % (POOL_FACTS, pool.numOfVolumes(), count))
+
+    def _raw_loop(self, runs):
+        script = ('import json, sys, time\n'
+                  'start = time.perf_counter()\n'
+                  'import libvirt\n'
+                  'conn = libvirt.open(sys.argv[1])\n'
+                  'vols = conn.storagePoolLookupByName(sys.argv[2]).listAllVolumes(0)\n'
+                  'loop = time.perf_counter()\n'
+                  'data = [(vol.name(), vol.info(), vol.XMLDesc(0)) for vol in vols]\n'
+                  'end = time.perf_counter()\n'
+                  'conn.close()\n'
+                  'print(json.dumps({"count": len(data), "loop": end - loop, "inside": end - start}))\n')
+        process, loops = [], []
+        for _ in range(runs):
+            start = _now()
+            out = subprocess.run([self.ours.python, '-c', script, URI, POOL_FACTS], stdout=subprocess.PIPE,
+                                 universal_newlines=True, check=True, env=self.ours.env()).stdout
+            process.append(_now() - start)
+            loops.append(json.loads(out)['loop'])
+        return _median(process), _median(loops)
+
+    def scenario_a(self):
+        args = self.args
+        count = args.facts_volumes
+        print('(a) facts on one dir pool with %d volumes' % count, flush=True)
+        self._facts_pool(count)
+        raw_process, raw_loop = self._raw_loop(args.runs)
+        peer = write_playbook(self._path('a-peer.yml'), [{
+            'name': 'virt_pool facts', 'community.libvirt.virt_pool': {'command': 'facts'}}])
+        peer_module = self.peer.module_time(self.peer.capture_module(peer, 'a-peer'), args.runs)
+        pools = len(self.conn.listAllStoragePools(0))
+        self.notes.append('(a) virt_pool command=facts has no pool filter: it read all %d pools of this libvirtd '
+                          '(pool info and volume names, no volume details).' % pools)
+        self.notes.append('(a) the raw loop is one python process (start-up, import libvirt, connect, listAllVolumes, '
+                          'info() and XMLDesc() on each volume); the loop alone took %s.' % _fmt_s(raw_loop))
+
+        if not self._has_facts():
+            self.row('a', 'facts, %d volumes: module time' % count, 'n/a (storage_facts not installed)',
+                     'raw loop %s; virt_pool facts %s' % (_fmt_s(raw_process), _fmt_s(peer_module)), '-',
+                     'ours <= 0.5x raw', 'n/a')
+            return
+        ours = write_playbook(self._path('a-ours.yml'), [{
+            'name': 'storage_facts volumes',
+            'kvmops.storage.storage_facts': {'gather': ['pools', 'volumes'], 'pools': [POOL_FACTS]}}])
+
+        def all_volumes(result):
+            vols = result['ansible_facts']['libvirt_storage']['pools'][POOL_FACTS]['volumes']
+            if len(vols) != count:
+                raise BenchError('storage_facts returned %d volumes, not %d' % (len(vols), count))
+        ours_module = self.ours.module_time(self.ours.capture_module(ours, 'a-ours'), args.runs, all_volumes)
+        ratio = ours_module / raw_process
+        self.row('a', 'facts, %d volumes: module time' % count, '%s (n=%d)' % (_fmt_s(ours_module), args.runs),
+                 'raw loop %s; virt_pool facts %s' % (_fmt_s(raw_process), _fmt_s(peer_module)),
+                 '%.2fx of raw' % ratio, 'ours <= 0.5x raw', 'yes' if ratio <= 0.5 else 'NO')
+
+    def _has_facts(self):
+        for path in self.ours.collections_path.split(os.pathsep):
+            if os.path.exists(os.path.join(path, 'ansible_collections', 'kvmops', 'storage', 'plugins', 'modules',
+                                           'storage_facts.py')):
+                return True
+        return False
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--runs', type=int, default=5, help='runs per figure; the table shows the median (default 5)')
+    parser.add_argument('--volumes', type=int, default=1000, help='(b) volumes in the bulk task (default 1000)')
+    parser.add_argument('--loop-volumes', type=int, help='(b) volumes in the virt_volume loop (default: --volumes)')
+    parser.add_argument('--loop-runs', type=int, default=1, help='(b) runs of the virt_volume loop (default 1)')
+    parser.add_argument('--quick', action='store_true',
+                        help='(b) loop over 100 volumes and scale its time to --volumes (an estimate)')
+    parser.add_argument('--facts-volumes', type=int, default=5000, help='(a) volumes in the facts pool (default 5000)')
+    parser.add_argument('--scenarios', default='b,c,a', help='comma-separated scenarios to run (default b,c,a)')
+    parser.add_argument('--keep', action='store_true', help='keep the bench- pools and their directories')
+    parser.add_argument('--base-dir', default='/var/lib/kvmops-bench', help='where the pools keep their files')
+    parser.add_argument('--peer-venv', default=os.path.join(REPO, '.build', 'bench-venv-ansible12'),
+                        help='virtualenv with the ansible 12 package (community.libvirt)')
+    parser.add_argument('--collections', default=os.path.join(REPO, '.build', 'collections'),
+                        help='ANSIBLE_COLLECTIONS_PATH for kvmops.storage (default .build/collections)')
+    parser.add_argument('--output', default=os.path.join(HERE, 'results'),
+                        help='directory for the results as markdown (default bench/results)')
+    args = parser.parse_args(argv)
+    if args.loop_volumes is None:
+        args.loop_volumes = 100 if args.quick else args.volumes
+    args.loop_volumes = min(args.loop_volumes, args.volumes)
+    args.scenarios = [s.strip() for s in args.scenarios.split(',') if s.strip()]
+    unknown = set(args.scenarios) - set('abc')
+    if unknown or args.runs < 1 or args.loop_runs < 1 or args.loop_volumes < 1:
+        parser.error('scenarios are a, b, c; runs, loop runs and loop volumes are at least 1')
+    args.workdir = os.path.join(REPO, '.build', 'bench')
+    return args
+
+
+def header(ours, peer):
+    return ['date: %s' % time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+            'host: %s, %d cores, Python %s' % (platform.node(), os.cpu_count() or 0, platform.python_version()),
+            'libvirt: %s (daemon), libvirt-python %s' % (_libvirt_version(), metadata.version('libvirt-python')),
+            'ours: kvmops.storage %s (%s), %s' % (_galaxy_version(), _git_head(), ours.version()),
+            'peer: community.libvirt %s, %s' % (_peer_version(peer), peer.version())]
+
+
+def _version_text(number):
+    return '%d.%d.%d' % (number // 1000000, number // 1000 % 1000, number % 1000)
+
+
+def _libvirt_version():
+    conn = libvirt.open(URI)
+    try:
+        return _version_text(conn.getLibVersion())
+    finally:
+        conn.close()
+
+
+def _galaxy_version():
+    with open(os.path.join(REPO, 'galaxy.yml')) as handle:
+        match = re.search(r'^version:\s*(\S+)', handle.read(), re.M)
+    return match.group(1) if match else 'unknown'
+
+
+def _git_head():
+    proc = subprocess.run(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'], stdout=subprocess.PIPE,
+                          universal_newlines=True, check=False)
+    return proc.stdout.strip() or 'unknown'
+
+
+def _peer_version(peer):
+    script = ('import json, os, ansible_collections.community.libvirt as c\n'
+              'print(json.load(open(os.path.join(list(c.__path__)[0], "MANIFEST.json")))'
+              '["collection_info"]["version"])\n')
+    proc = subprocess.run([peer.python, '-c', script], stdout=subprocess.PIPE, universal_newlines=True, check=False)
+    return proc.stdout.strip() or 'unknown'
+
+
+def render(lines, rows, notes):
+    out = ['```'] + lines + ['```', '',
+                             '| scenario | measurement | kvmops.storage | community.libvirt / raw | ratio | target | met |',
+                             '| --- | --- | --- | --- | --- | --- | --- |']
+    out += ['| %s |' % ' | '.join(row) for row in rows]
+    if notes:
+        out += [''] + ['- %s' % note for note in notes]
+    return '\n'.join(out) + '\n'
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.makedirs(args.workdir, exist_ok=True)
+    ours = Side('kvmops.storage', os.path.join(REPO, '.venv'), args.collections, args.workdir)
+    # an empty collections path: the peer finds only the community.libvirt of its ansible package
+    empty = os.path.join(args.workdir, 'no-collections')
+    os.makedirs(empty, exist_ok=True)
+    peer = Side('community.libvirt', args.peer_venv, empty, args.workdir)
+    lines = header(ours, peer)
+    load_start = _load()
+    for line in lines:
+        print(line)
+    # lookups of pools that are not there yet are expected; libvirt would print each to stderr
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    conn = libvirt.open(URI)
+    bench = Bench(args, ours, peer, conn)
+    status = 0
+    try:
+        for name in ['baseline'] + args.scenarios:
+            try:
+                getattr(bench, name if name == 'baseline' else 'scenario_%s' % name)()
+            except BenchError as exc:
+                status = 1
+                bench.notes.append('(%s) did not complete: %s' % (name, str(exc).splitlines()[0]))
+                print('(%s) FAILED: %s' % (name, exc), file=sys.stderr)
+    finally:
+        if args.keep:
+            bench.notes.append('the bench- pools were kept (--keep)')
+        else:
+            for name in (POOL_VOLS, POOL_DIR, POOL_FACTS):
+                remove_pool(conn, name, os.path.join(args.base_dir, name))
+            if os.path.isdir(args.base_dir) and not os.listdir(args.base_dir):
+                os.rmdir(args.base_dir)
+        conn.close()
+    lines.append('runs: median of %d (virt_volume loop: %d run(s)); load average at start %s, at end %s'
+                 % (args.runs, args.loop_runs, load_start, _load()))
+    text = render(lines, bench.rows, bench.notes)
+    print()
+    print(text)
+    os.makedirs(args.output, exist_ok=True)
+    path = os.path.join(args.output, time.strftime('%Y%m%dT%H%M%SZ.md', time.gmtime()))
+    with open(path, 'w') as handle:
+        handle.write(text)
+    print('results written to %s' % path)
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main())
