@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,6 +50,11 @@ def _fmt_s(value):
     if value is None:
         return 'n/a'
     return '%.3f s' % value if value < 10 else '%.1f s' % value
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _load():
@@ -119,26 +125,37 @@ class Side:
             raise BenchError('%s: expected one AnsiballZ file under %s, found %d' % (self.label, tmp, len(found)))
         return found[0]
 
-    def module_time(self, ansiballz, runs, check=None):
-        """Median wall time of executing the AnsiballZ file as ansible does (its python, no arguments)."""
-        times = []
-        for _ in range(runs):
-            start = _now()
-            proc = subprocess.run([self.python, ansiballz], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  universal_newlines=True, env=self.env(), check=False,
-                                  cwd=os.path.dirname(ansiballz))
-            times.append(_now() - start)
-            try:
-                result = json.loads(proc.stdout)
-            except ValueError:
-                raise BenchError('%s: %s printed no JSON result:\n%s%s' % (self.label, ansiballz, proc.stdout[-2000:],
-                                                                          proc.stderr[-2000:]))
-            if result.get('failed') or result.get('changed'):
-                raise BenchError('%s: %s failed or changed something: %s' % (self.label, ansiballz,
-                                                                            json.dumps(result)[:2000]))
-            if check is not None:
-                check(result)
-        return _median(times)
+    def run_module(self, ansiballz, check=None):
+        """Execute the AnsiballZ file once as ansible does (its python, no arguments, the
+        arguments are inside); returns (wall time, CPU time of the process)."""
+        cpu = _children_cpu()
+        start = _now()
+        proc = subprocess.run([self.python, ansiballz], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, env=self.env(), check=False, cwd=os.path.dirname(ansiballz))
+        wall = _now() - start
+        cpu = _children_cpu() - cpu
+        try:
+            result = json.loads(proc.stdout)
+        except ValueError:
+            raise BenchError('%s: %s printed no JSON result:\n%s%s' % (self.label, ansiballz, proc.stdout[-2000:],
+                                                                      proc.stderr[-2000:]))
+        if result.get('failed') or result.get('changed'):
+            raise BenchError('%s: %s failed or changed something: %s' % (self.label, ansiballz,
+                                                                        json.dumps(result)[:2000]))
+        if check is not None:
+            check(result)
+        return wall, cpu
+
+
+def module_times(runs, *measured):
+    """Median (wall, CPU) time of each measurement in MEASURED: a (side, AnsiballZ file, check)
+    or a function returning (wall, CPU). They run in turn, RUNS times, so that a burst of load
+    from elsewhere falls on every side alike."""
+    samples = [[] for _ in measured]
+    for _ in range(runs):
+        for index, what in enumerate(measured):
+            samples[index].append(what() if callable(what) else what[0].run_module(what[1], what[2]))
+    return [(_median([s[0] for s in sample]), _median([s[1] for s in sample])) for sample in samples]
 
 
 def write_playbook(path, tasks):
@@ -227,7 +244,6 @@ class Bench:
         def all_listed(result):
             if len(result.get('volumes', ())) != len(names):
                 raise BenchError('storage_volume reported %d volumes, not %d' % (len(result.get('volumes', ())), len(names)))
-        ours_module = self.ours.module_time(ansiballz, args.runs, all_listed)
         ours_e2e = self.timed(self.ours, bulk, args.runs)
 
         xml = ("<volume><name>{{ item }}</name><capacity unit='M'>%d</capacity>"
@@ -241,7 +257,10 @@ class Bench:
             'name': 'virt_volume, one volume',
             'community.libvirt.virt_volume': {'pool': POOL_VOLS, 'state': 'present',
                                               'xml': xml.replace('{{ item }}', names[0])}}])
-        peer_item = self.peer.module_time(self.peer.capture_module(one, 'b-one'), args.runs)
+        (ours_module, ours_cpu), (peer_item, peer_item_cpu) = module_times(
+            args.runs, (self.ours, ansiballz, all_listed), (self.peer, self.peer.capture_module(one, 'b-one'), None))
+        self.notes.append('(b) CPU time of the module process (medians): storage_volume %s for %d volumes; virt_volume '
+                          '%s for one.' % (_fmt_s(ours_cpu), len(names), _fmt_s(peer_item_cpu)))
         peer_e2e = self.timed(self.peer, loop, args.loop_runs)
 
         scale = float(len(names)) / len(loop_names)
@@ -274,9 +293,12 @@ class Bench:
         peer_one = write_playbook(self._path('c-peer-state.yml'), [peer_state])
         peer_two = write_playbook(self._path('c-peer-autostart.yml'), [peer_auto])
 
-        ours_module = self.ours.module_time(self.ours.capture_module(ours, 'c-ours'), args.runs)
-        peer_state_module = self.peer.module_time(self.peer.capture_module(peer_one, 'c-state'), args.runs)
-        peer_auto_module = self.peer.module_time(self.peer.capture_module(peer_two, 'c-autostart'), args.runs)
+        measured = module_times(args.runs, (self.ours, self.ours.capture_module(ours, 'c-ours'), None),
+                                (self.peer, self.peer.capture_module(peer_one, 'c-state'), None),
+                                (self.peer, self.peer.capture_module(peer_two, 'c-autostart'), None))
+        (ours_module, ours_cpu), (peer_state_module, state_cpu), (peer_auto_module, auto_cpu) = measured
+        self.notes.append('(c) CPU time of the module process (medians): storage_pool %s; virt_pool state %s, '
+                          'autostart %s.' % (_fmt_s(ours_cpu), _fmt_s(state_cpu), _fmt_s(auto_cpu)))
         # warm both sides' ansible (page cache), then time them turn by turn
         self.ours.playbook(ours)
         self.peer.playbook(peer)
@@ -315,59 +337,69 @@ class Bench:
         if pool.numOfVolumes() != count:
             raise BenchError('pool %s lists %d volumes, not %d' % (POOL_FACTS, pool.numOfVolumes(), count))
 
-    def _raw_loop(self, runs):
+    def _raw_loop(self, loops):
+        """One run of the naive loop in its own python process; returns (wall, CPU) and appends
+        the time of the loop alone to LOOPS."""
         script = ('import json, sys, time\n'
-                  'start = time.perf_counter()\n'
                   'import libvirt\n'
                   'conn = libvirt.open(sys.argv[1])\n'
                   'vols = conn.storagePoolLookupByName(sys.argv[2]).listAllVolumes(0)\n'
-                  'loop = time.perf_counter()\n'
+                  'start = time.perf_counter()\n'
                   'data = [(vol.name(), vol.info(), vol.XMLDesc(0)) for vol in vols]\n'
                   'end = time.perf_counter()\n'
                   'conn.close()\n'
-                  'print(json.dumps({"count": len(data), "loop": end - loop, "inside": end - start}))\n')
-        process, loops = [], []
-        for _ in range(runs):
-            start = _now()
-            out = subprocess.run([self.ours.python, '-c', script, URI, POOL_FACTS], stdout=subprocess.PIPE,
-                                 universal_newlines=True, check=True, env=self.ours.env()).stdout
-            process.append(_now() - start)
-            loops.append(json.loads(out)['loop'])
-        return _median(process), _median(loops)
+                  'print(json.dumps({"count": len(data), "loop": end - start}))\n')
+        cpu = _children_cpu()
+        start = _now()
+        out = subprocess.run([self.ours.python, '-c', script, URI, POOL_FACTS], stdout=subprocess.PIPE,
+                             universal_newlines=True, check=True, env=self.ours.env()).stdout
+        wall = _now() - start
+        cpu = _children_cpu() - cpu
+        result = json.loads(out)
+        if result['count'] != self.args.facts_volumes:
+            raise BenchError('the raw loop saw %d volumes, not %d' % (result['count'], self.args.facts_volumes))
+        loops.append(result['loop'])
+        return wall, cpu
 
     def scenario_a(self):
         args = self.args
         count = args.facts_volumes
         print('(a) facts on one dir pool with %d volumes' % count, flush=True)
         self._facts_pool(count)
-        raw_process, raw_loop = self._raw_loop(args.runs)
         peer = write_playbook(self._path('a-peer.yml'), [{
             'name': 'virt_pool facts', 'community.libvirt.virt_pool': {'command': 'facts'}}])
-        peer_module = self.peer.module_time(self.peer.capture_module(peer, 'a-peer'), args.runs)
+        loops = []
+        measured = [lambda: self._raw_loop(loops), (self.peer, self.peer.capture_module(peer, 'a-peer'), None)]
+        has_facts = self._has_facts()
+        if has_facts:
+            ours = write_playbook(self._path('a-ours.yml'), [{
+                'name': 'storage_facts volumes',
+                'kvmops.storage.storage_facts': {'gather': ['pools', 'volumes'], 'pools': [POOL_FACTS]}}])
+
+            def all_volumes(result):
+                vols = result['ansible_facts']['libvirt_storage']['pools'][POOL_FACTS]['volumes']
+                if len(vols) != count:
+                    raise BenchError('storage_facts returned %d volumes, not %d' % (len(vols), count))
+            measured.append((self.ours, self.ours.capture_module(ours, 'a-ours'), all_volumes))
+        times = module_times(args.runs, *measured)
+        (raw, raw_cpu), (peer_module, peer_cpu) = times[:2]
         pools = len(self.conn.listAllStoragePools(0))
         self.notes.append('(a) virt_pool command=facts has no pool filter: it read all %d pools of this libvirtd '
                           '(pool info and volume names, no volume details).' % pools)
         self.notes.append('(a) the raw loop is one python process (start-up, import libvirt, connect, listAllVolumes, '
-                          'info() and XMLDesc() on each volume); the loop alone took %s.' % _fmt_s(raw_loop))
-
-        if not self._has_facts():
-            self.row('a', 'facts, %d volumes: module time' % count, 'n/a (storage_facts not installed)',
-                     'raw loop %s; virt_pool facts %s' % (_fmt_s(raw_process), _fmt_s(peer_module)), '-',
+                          'info() and XMLDesc() on each volume); the loop alone took %s (median).' % _fmt_s(_median(loops)))
+        others = 'raw loop %s; virt_pool facts %s (n=%d)' % (_fmt_s(raw), _fmt_s(peer_module), args.runs)
+        if not has_facts:
+            self.notes.append('(a) CPU time (medians): raw loop %s; virt_pool facts %s.' % (_fmt_s(raw_cpu), _fmt_s(peer_cpu)))
+            self.row('a', 'facts, %d volumes: module time' % count, 'n/a (storage_facts not installed)', others, '-',
                      'ours <= 0.5x raw', 'n/a')
             return
-        ours = write_playbook(self._path('a-ours.yml'), [{
-            'name': 'storage_facts volumes',
-            'kvmops.storage.storage_facts': {'gather': ['pools', 'volumes'], 'pools': [POOL_FACTS]}}])
-
-        def all_volumes(result):
-            vols = result['ansible_facts']['libvirt_storage']['pools'][POOL_FACTS]['volumes']
-            if len(vols) != count:
-                raise BenchError('storage_facts returned %d volumes, not %d' % (len(vols), count))
-        ours_module = self.ours.module_time(self.ours.capture_module(ours, 'a-ours'), args.runs, all_volumes)
-        ratio = ours_module / raw_process
+        ours_module, ours_cpu = times[2]
+        self.notes.append('(a) CPU time (medians): storage_facts %s; raw loop %s; virt_pool facts %s.'
+                          % (_fmt_s(ours_cpu), _fmt_s(raw_cpu), _fmt_s(peer_cpu)))
+        ratio = ours_module / raw
         self.row('a', 'facts, %d volumes: module time' % count, '%s (n=%d)' % (_fmt_s(ours_module), args.runs),
-                 'raw loop %s; virt_pool facts %s' % (_fmt_s(raw_process), _fmt_s(peer_module)),
-                 '%.2fx of raw' % ratio, 'ours <= 0.5x raw', 'yes' if ratio <= 0.5 else 'NO')
+                 others, '%.2fx of raw' % ratio, 'ours <= 0.5x raw', 'yes' if ratio <= 0.5 else 'NO')
 
     def _has_facts(self):
         for path in self.ours.collections_path.split(os.pathsep):
@@ -411,7 +443,7 @@ def header(ours, peer):
     return ['date: %s' % time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
             'host: %s, %d cores, Python %s' % (platform.node(), os.cpu_count() or 0, platform.python_version()),
             'libvirt: %s (daemon), libvirt-python %s' % (_libvirt_version(), metadata.version('libvirt-python')),
-            'ours: kvmops.storage %s (%s), %s' % (_galaxy_version(), _git_head(), ours.version()),
+            'ours: kvmops.storage %s (%s), %s' % (_galaxy_version(ours), _git_head(ours), ours.version()),
             'peer: community.libvirt %s, %s' % (_peer_version(peer), peer.version())]
 
 
@@ -427,16 +459,26 @@ def _libvirt_version():
         conn.close()
 
 
-def _galaxy_version():
-    with open(os.path.join(REPO, 'galaxy.yml')) as handle:
+def _collection_dir(side):
+    for path in side.collections_path.split(os.pathsep):
+        found = os.path.join(path, 'ansible_collections', 'kvmops', 'storage')
+        if os.path.isdir(found):
+            return os.path.realpath(found)
+    return REPO
+
+
+def _galaxy_version(side):
+    with open(os.path.join(_collection_dir(side), 'galaxy.yml')) as handle:
         match = re.search(r'^version:\s*(\S+)', handle.read(), re.M)
     return match.group(1) if match else 'unknown'
 
 
-def _git_head():
-    proc = subprocess.run(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD'], stdout=subprocess.PIPE,
+def _git_head(side):
+    directory = _collection_dir(side)
+    proc = subprocess.run(['git', '-C', directory, 'log', '-1', '--format=%h %s'], stdout=subprocess.PIPE,
                           universal_newlines=True, check=False)
-    return proc.stdout.strip() or 'unknown'
+    head = proc.stdout.strip()[:60] or 'unknown'
+    return head if directory == REPO else '%s in %s' % (head, directory)
 
 
 def _peer_version(peer):
