@@ -137,11 +137,11 @@ class Side:
         try:
             result = json.loads(proc.stdout)
         except ValueError:
-            raise BenchError('%s: %s printed no JSON result:\n%s%s' % (self.label, ansiballz, proc.stdout[-2000:],
-                                                                      proc.stderr[-2000:]))
+            raise BenchError('%s: %s printed no JSON result:\n%s%s'
+                             % (self.label, ansiballz, proc.stdout[-2000:], proc.stderr[-2000:]))
         if result.get('failed') or result.get('changed'):
-            raise BenchError('%s: %s failed or changed something: %s' % (self.label, ansiballz,
-                                                                        json.dumps(result)[:2000]))
+            raise BenchError('%s: %s failed or changed something: %s'
+                             % (self.label, ansiballz, json.dumps(result)[:2000]))
         if check is not None:
             check(result)
         return wall, cpu
@@ -151,8 +151,8 @@ def module_times(runs, *measured):
     """Median (wall, CPU) time of each measurement in MEASURED: a (side, AnsiballZ file, check)
     or a function returning (wall, CPU). They run in turn, RUNS times, so that a burst of load
     from elsewhere falls on every side alike."""
-    samples = [[] for _ in measured]
-    for _ in range(runs):
+    samples = [[] for dummy in measured]
+    for dummy in range(runs):
         for index, what in enumerate(measured):
             samples[index].append(what() if callable(what) else what[0].run_module(what[1], what[2]))
     return [(_median([s[0] for s in sample]), _median([s[1] for s in sample])) for sample in samples]
@@ -209,17 +209,19 @@ class Bench:
         print('  %-4s %-58s %-26s %-30s %s %s %s' % (scenario, what, ours, peer, ratio, target, met), flush=True)
 
     def timed(self, side, path, runs, **kwargs):
-        return _median([side.playbook(path, **kwargs) for _ in range(runs)])
+        return _median([side.playbook(path, **kwargs) for dummy in range(runs)])
 
     def _path(self, name):
         return os.path.join(self.args.workdir, name)
 
     def baseline(self):
         """ansible-playbook start-up on each side: a play with one debug task (an action that runs no module)."""
-        path = write_playbook(self._path('base.yml'), [{'name': 'no module',
-                                                                  'ansible.builtin.debug': {'msg': 'start-up'}}])
-        ours = self.timed(self.ours, path, self.args.runs)
-        peer = self.timed(self.peer, path, self.args.runs)
+        path = write_playbook(self._path('base.yml'), [{'name': 'no module', 'ansible.builtin.debug': {'msg': 'start-up'}}])
+        ours_times, peer_times = [], []
+        for dummy in range(self.args.runs):
+            ours_times.append(self.ours.playbook(path))
+            peer_times.append(self.peer.playbook(path))
+        ours, peer = _median(ours_times), _median(peer_times)
         self.row('-', 'ansible-playbook start-up (one debug task)', '%s (n=%d)' % (_fmt_s(ours), self.args.runs),
                  '%s (n=%d)' % (_fmt_s(peer), self.args.runs), '%.2fx' % (ours / peer))
 
@@ -303,7 +305,7 @@ class Bench:
         self.ours.playbook(ours)
         self.peer.playbook(peer)
         ours_times, peer_times, peer_one_times = [], [], []
-        for _ in range(args.runs):
+        for dummy in range(args.runs):
             ours_times.append(self.ours.playbook(ours))
             peer_times.append(self.peer.playbook(peer))
             peer_one_times.append(self.peer.playbook(peer_one))
