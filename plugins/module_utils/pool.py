@@ -399,7 +399,24 @@ class PoolManager:
         call('undefining pool %s' % self.name, self._pool().undefine)
 
     def _start(self):
-        call('starting pool %s' % self.name, self._pool().create, 0)
+        pool = self._pool()
+        try:
+            call('starting pool %s' % self.name, pool.create, 0)
+        except OperationError as exc:
+            self._explain_start_failure(pool, exc)
+            raise
+
+    def _explain_start_failure(self, pool, exc):
+        """Add the backend's reading of a failed start to ``exc`` (libvirt's own text can mislead)."""
+        try:
+            definition = xmlu.parse(pool.XMLDesc(_XML_INACTIVE))
+        except libvirt.libvirtError:
+            return
+        backend = backend_class(definition.get('type'))({'name': self.name})
+        hint = backend.start_failure_hint(definition, exc.msg, self.is_local)
+        if hint:
+            exc.msg = '%s (%s)' % (exc.msg, hint)
+            exc.args = (exc.msg,)
 
     def _stop(self):
         call('stopping pool %s' % self.name, self._pool().destroy)

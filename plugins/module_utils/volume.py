@@ -775,7 +775,16 @@ class VolumeManager:
         call('cloning volume %s' % source.name(), pool.createXMLFrom, xmlu.to_string(definition, pretty=False), source, 0)
 
     def _delete(self, pool, name):
-        call('deleting volume %s' % name, self._vol(pool, name).delete, 0)
+        backend = self.requests[0].backend if self.requests else None
+        flags = backend.volume_delete_flags if backend is not None else 0
+        try:
+            call('deleting volume %s' % name, self._vol(pool, name).delete, flags)
+        except OperationError as exc:
+            hint = backend.volume_delete_failure_hint(name, exc.msg) if backend is not None else None
+            if hint:
+                exc.msg = '%s (%s)' % (exc.msg, hint)
+                exc.args = (exc.msg,)
+            raise
 
     def _resize(self, pool, name, capacity, flags):
         call('resizing volume %s' % name, self._vol(pool, name).resize, capacity, flags)

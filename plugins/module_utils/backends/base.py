@@ -313,6 +313,16 @@ class PoolBackend:
     volume_create_may_leave = False
     #: whether libvirt reads the format of an existing volume back (so a differing one can be refused)
     volume_format_read_back = True
+    #: virStorageVolDeleteFlags used when deleting a volume of this type
+    volume_delete_flags = 0
+
+    def start_failure_hint(self, definition, message, is_local):
+        """What most likely made starting the pool ``definition`` fail with ``message``, or None."""
+        return None
+
+    def volume_delete_failure_hint(self, name, message):
+        """What most likely made deleting volume ``name`` fail with ``message``, or None."""
+        return None
 
     def capacity_tolerance(self, volume_format):
         """How far above a requested capacity a volume of ``volume_format`` may end up."""
