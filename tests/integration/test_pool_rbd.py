@@ -224,7 +224,7 @@ def test_rbd_volumes(ceph, secret, pools):
         planned, done = volume_four_calls({'pool': pool, 'name': name, 'state': 'absent'})
         assert done['actions'] == ['delete'] and planned['diff']['after'] == ''
         assert name not in images(ceph)
-    assert rbd(ceph, 'ls', ceph['CEPH_POOL']).split() == [i for i in images(ceph)]
+    assert sorted(rbd(ceph, 'ls', ceph['CEPH_POOL']).split()) == sorted(images(ceph))
 
 
 def test_rbd_no_monitor_leaves_the_definition(ceph, secret, pools):
