@@ -273,7 +273,7 @@ start_ceph() {
     return
   fi
   if [ "${#alive[@]}" -gt 0 ]; then
-    die "only ${alive[*]} of the ceph daemons started here is running: run stop ceph, then start ceph"
+    die "of the ceph daemons started here only ${alive[*]} still run: run stop ceph, then start ceph"
   fi
   for d in "${CEPH_DAEMONS[@]}"; do rm -f "$RUN/$d.pid"; done
   if ceph_port_listening; then
