@@ -116,6 +116,8 @@ def decode_value(params):
         option = 'value_base64'
         text = re.sub(r'\s+', '', params['value_base64'])
         try:
+            if len(text) % 4:
+                raise ValueError('length')
             data = base64.b64decode(text.encode('ascii'), validate=True)
         except (binascii.Error, ValueError, UnicodeEncodeError):
             raise ValidationError('value_base64', 'value_base64 is not valid base64 text (characters A-Z a-z 0-9 + / '
