@@ -60,6 +60,7 @@ _NO_SECRET = 66            # VIR_ERR_NO_SECRET: no such secret, or it has no val
 _INVALID_SECRET = 65       # VIR_ERR_INVALID_SECRET: "secret is private"
 _UUID_RE = re.compile(r'^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$')
 _XML_KNOWN = ('uuid', 'description', 'usage')
+_CONTROL_RE = re.compile(u'[\x00-\x08\x0b\x0c\x0e-\x1f]')
 
 
 class _Unknown:
@@ -314,6 +315,9 @@ class SecretManager:
             spec = dict((key, params.get(key)) for key in TYPED_SECRET_OPTIONS)
             spec['uuid'] = normalize_uuid(params['uuid']) if params.get('uuid') else None
             usage, usage_id = spec['usage'], spec['usage_id']
+            for option in ('usage_id', 'description'):
+                if spec[option] is not None and _CONTROL_RE.search(spec[option]):
+                    raise ValidationError(option, '%s contains a control character, which XML cannot hold' % option)
             if usage_id is not None and not usage_id.strip():
                 raise ValidationError('usage_id', 'usage_id must not be empty')
             if usage is None and usage_id is not None:
