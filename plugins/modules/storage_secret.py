@@ -38,8 +38,8 @@ attributes:
   diff_mode:
     support: full
     description:
-      - Shows the secret definition before and after, and a comment line saying whether the secret has a value
-        and whether the task changes it (C(<!-- value: (changed) -->)); never the value.
+      - "Shows the secret definition before and after, and a comment line saying whether the secret has a value
+        and whether the task changes it (C(<!-- value: (changed) -->)); never the value."
   idempotent:
     support: partial
     description:
@@ -229,8 +229,8 @@ secret:
       returned: when the secret exists
 diff:
   description:
-    - The definition before and after, with C(--diff), each followed by a line C(<!-- value: (...) -->) that says
-      whether there is a value and whether the task sets it; never the value.
+    - "The definition before and after, with C(--diff), each followed by a comment line such as
+      C(<!-- value: (set) -->) that says whether there is a value and whether the task sets it; never the value."
   returned: when diff mode is on and the task has something to compare
   type: dict
 '''
