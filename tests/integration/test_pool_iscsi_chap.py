@@ -36,7 +36,7 @@ def chap_target(tmp_path_factory):
     if IQN in shown:
         pytest.fail('tgtd already has a target %s (left by an earlier run?)' % IQN)
     used = set(int(tid) for tid in re.findall(r'^Target (\d+):', shown, re.M))
-    tid = str(next(n for n in range(7, 100) if n not in used))
+    tid = str(min(set(range(7, 100)) - used))
     lun = tmp_path_factory.mktemp(PREFIX) / 'chap-lun.img'
     with open(str(lun), 'wb') as handle:
         handle.truncate(LUN_MIB * 1024 * 1024)

@@ -51,7 +51,7 @@ def cleanup():
         virsh('secret-undefine', uuid, check=False)
 
 
-FIXED_UUIDS = [str(uuidlib.uuid4()) for _ in range(2)]
+FIXED_UUIDS = [str(uuidlib.uuid4()), str(uuidlib.uuid4())]
 
 
 def actions(results):

@@ -531,8 +531,9 @@ def test_chap_secret_of_usage_ceph_is_named(conn):
 
 def test_iscsi_direct_takes_the_chap_secret_usage_from_its_backend(conn):
     conn.secrets_by_usage.add((libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap'))
-    args = dict(ISCSI_CHAP, type='iscsi-direct', source_initiator='iqn.2026-11.com.example:hv1')
-    assert plan_for(conn, secret_usage='san1-chap', **args).actions == ['define', 'start']
+    args = dict(ISCSI_CHAP, secret_usage='san1-chap', source_initiator='iqn.2026-11.com.example:hv1')
+    args['type'] = 'iscsi-direct'
+    assert plan_for(conn, **args).actions == ['define', 'start']
     assert calls_of(conn, 'secretLookupByUsage') == [(libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap')]
 
 

@@ -236,7 +236,7 @@ def test_options_left_out_keep_the_live_definition(conn):
 
 def test_private_always_sets_every_run(conn):
     secret = conn.add(value=b'pw', private=True, **CEPH)
-    for _ in range(2):
+    for _run in range(2):
         result = run(conn, value_base64=KEY, private=True, **CEPH)
         assert result['changed'] is True and result['actions'] == ['set_value']
         assert result['secret']['value_set'] is True
