@@ -265,6 +265,7 @@ class SecretManager:
         self.is_local = is_local
         self.forms = []
         self.value_set_now = False
+        self.defined_now = False
         with self._scrubbing():
             self.state = params.get('state') or 'present'
             self.value_update = params.get('value_update') or 'always'
@@ -369,8 +370,9 @@ class SecretManager:
                 return result
             spec = live.spec
             if live.value is UNKNOWN:
-                # libvirt does not tell whether a private secret has a value: known only when this run set it
-                value_set = True if self.value_set_now else None
+                # libvirt does not tell whether a private secret has a value: known only when this run set it,
+                # or defined the secret and set none
+                value_set = True if self.value_set_now else (False if self.defined_now else None)
             else:
                 value_set = live.value is not None
             return {
@@ -536,6 +538,7 @@ class SecretManager:
 
     def _define_new(self, definition, holder):
         holder['secret'] = self._define(definition, 'defining the secret')
+        self.defined_now = True
         return holder['secret']
 
     def _undefine_made(self, holder):

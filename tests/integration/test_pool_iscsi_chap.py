@@ -156,3 +156,15 @@ def test_secret_of_another_usage_refused_before_define(names):
     refused = run_module('storage_pool', by_uuid)
     assert refused['failed'] is True and 'usage ceph' in refused['msg'] and 'usage iscsi' in refused['msg']
     assert not pool_defined(pool)
+
+
+def test_secret_without_value_fails_at_start_and_leaves_nothing(names):
+    pool, usage_id = names
+    made = run_module('storage_secret', {'usage': 'iscsi', 'usage_id': usage_id, 'private': True})
+    assert made['actions'] == ['define'] and made['secret']['value_set'] is False
+    failed = run_module('storage_pool', pool_args(pool, usage_id))
+    assert failed['failed'] is True and failed['failed_action'] == 'start', failed['msg']
+    assert 'rolled back: define' in failed['msg']
+    assert not pool_defined(pool)
+    # libvirt cannot tell beforehand whether a private secret has a value; it says so when the pool starts
+    assert 'does not have a value' in failed['msg'] and made['secret']['uuid'] in failed['msg']

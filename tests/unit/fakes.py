@@ -247,6 +247,7 @@ class FakeConn:
         self.record('secretLookupByUUIDString', uuid)
         if uuid not in self.secrets_by_uuid:
             raise libvirt_error("Secret not found: no secret with matching uuid '%s'" % uuid, libvirt.VIR_ERR_NO_SECRET)
+        assert uuid in self.secret_types, 'set conn.secret_types[%r] to the usage type of that secret' % uuid
         return FakeSecretRef(uuid, self.secret_types[uuid], None)
 
     def secretLookupByUsage(self, usage_type, usage_id):

@@ -260,6 +260,12 @@ def test_new_private_secret_with_on_create(conn):
     assert run(conn, **args)['actions'] == []
 
 
+def test_new_private_secret_without_value_reports_none_set(conn):
+    result = run(conn, private=True, **ISCSI)
+    assert result['actions'] == ['define'] and result['secret']['value_set'] is False
+    assert run(conn, private=True, **ISCSI)['secret']['value_set'] is None
+
+
 def test_private_on_in_place(conn):
     secret = conn.add(value=b'pw', **ISCSI)
     result = run(conn, private=True, **ISCSI)
