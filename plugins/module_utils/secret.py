@@ -188,8 +188,8 @@ def parse_definition(text, option='xml'):
     uuid = root.findtext('uuid')
     if uuid is not None and uuid.strip():
         spec['uuid'] = normalize_uuid(uuid, option)
-    description = root.findtext('description')
-    spec['description'] = (description or '').strip()
+    # libvirt keeps the text of both as it was given, blanks included
+    spec['description'] = root.findtext('description') or ''
     usage = root.find('usage')
     if usage is not None:
         usage_type = usage.get('type')
@@ -197,8 +197,8 @@ def parse_definition(text, option='xml'):
             raise ValidationError(option, '%s: <usage type=%r> is not a libvirt secret usage; accepted: %s'
                                   % (option, usage_type, ', '.join(n for n in USAGE_NAMES if n != 'none')))
         spec['usage'] = usage_type
-        spec['usage_id'] = (usage.findtext(USAGES[usage_type][1]) or '').strip() or None
-        if spec['usage_id'] is None:
+        spec['usage_id'] = usage.findtext(USAGES[usage_type][1])
+        if not (spec['usage_id'] or '').strip():
             raise ValidationError(option, '%s: <usage type=%r> needs a <%s> element with the usage id'
                                   % (option, usage_type, USAGES[usage_type][1]))
     return spec

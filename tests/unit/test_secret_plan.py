@@ -74,6 +74,11 @@ def test_usage_elements_follow_libvirt(usage, element):
                     'private': True, 'ephemeral': False}
 
 
+def test_blanks_in_usage_id_are_kept_as_libvirt_keeps_them(conn):
+    conn.add('iscsi', ' padded ', value=b'pw')
+    assert run(conn, usage='iscsi', usage_id=' padded ', value='pw')['actions'] == []
+
+
 def test_usage_none_has_no_usage_element():
     root = build_definition({'usage': 'none', 'usage_id': None, 'description': '', 'private': False,
                              'ephemeral': False})
