@@ -43,6 +43,7 @@ _POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'in
 _XML_INACTIVE = 1
 _NO_STORAGE_POOL = 49
 _NO_SECRET = 66
+_INVALID_ARG = 8
 
 
 def pool_argument_spec():
@@ -230,39 +231,44 @@ class PoolManager:
         wanted = backend.auth_secret_usage.get(auth_type)
         usage, uuid = secret[0].get('usage'), secret[0].get('uuid')
         option = 'xml' if self.params.get('xml') else ('secret_uuid' if uuid else 'secret_usage')
+        named = ('xml: <secret %s=%r>' % ('uuid' if uuid else 'usage', uuid or usage) if option == 'xml'
+                 else '%s %r' % (option, uuid or usage))
         if uuid:
-            found = self._find_secret(self.conn.secretLookupByUUIDString, uuid)
+            found = self._find_secret(option, named, self.conn.secretLookupByUUIDString, uuid)
             if found is None:
-                raise ValidationError(option, '%s %r: no libvirt secret with that uuid exists; define it first '
-                                              '(kvmops.storage.storage_secret)' % (option, uuid))
+                raise ValidationError(option, '%s: no libvirt secret with that uuid exists; define it first '
+                                              '(kvmops.storage.storage_secret)' % named)
             have = USAGE_BY_NUMBER.get(call('reading the usage of secret %s' % uuid, found.usageType))
             if wanted is not None and have != wanted:
-                raise ValidationError(option, '%s %r: that secret has usage %s, but auth_type %s authenticates with a '
-                                              'secret of usage %s' % (option, uuid, have, auth_type, wanted))
+                raise ValidationError(option, '%s: that secret has usage %s, but auth_type %s authenticates with a '
+                                              'secret of usage %s' % (named, have, auth_type, wanted))
             return
         if not usage:
             return
-        if wanted is not None and self._find_secret(self.conn.secretLookupByUsage, USAGES[wanted][0], usage) is not None:
+        if wanted is not None and self._find_secret(option, named, self.conn.secretLookupByUsage,
+                                                    USAGES[wanted][0], usage) is not None:
             return
         others = [s for s in call('listing secrets', self.conn.listAllSecrets, 0) if s.usageID() == usage]
         if wanted is None:
             if others:
                 return
-            raise ValidationError(option, '%s %r: no libvirt secret with that usage id exists; define it first '
-                                          '(kvmops.storage.storage_secret)' % (option, usage))
+            raise ValidationError(option, '%s: no libvirt secret with that usage id exists; define it first '
+                                          '(kvmops.storage.storage_secret)' % named)
         hint = ''
         if others:
             hint = ' (secret %s has that usage id, but usage %s)' % (
                 others[0].UUIDString(), USAGE_BY_NUMBER.get(others[0].usageType()))
-        raise ValidationError(option, '%s %r: no libvirt secret of usage %s with that usage id exists%s; auth_type %s '
+        raise ValidationError(option, '%s: no libvirt secret of usage %s with that usage id exists%s; auth_type %s '
                                       'needs one - define it first (kvmops.storage.storage_secret usage=%s usage_id=%s)'
-                              % (option, usage, wanted, hint, auth_type, wanted, usage))
+                              % (named, wanted, hint, auth_type, wanted, usage))
 
     @staticmethod
-    def _find_secret(lookup, *args):
+    def _find_secret(option, named, lookup, *args):
         try:
             return lookup(*args)
         except libvirt.libvirtError as exc:
+            if error_code(exc) == _INVALID_ARG:
+                raise ValidationError(option, '%s is not valid: %s' % (named, error_message(exc)))
             if error_code(exc) != _NO_SECRET:
                 raise OperationError('looking up the pool secret failed: %s' % error_message(exc))
             return None

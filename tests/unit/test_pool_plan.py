@@ -542,8 +542,18 @@ def test_xml_pool_with_missing_secret_names_the_xml_option(conn):
            '<auth type="ceph" username="libvirt"><secret usage="nope"/></auth></source></pool>')
     with pytest.raises(ValidationError) as info:
         plan_for(conn, name='ceph', xml=xml)
-    assert info.value.option == 'xml' and 'nope' in info.value.msg
+    assert info.value.option == 'xml' and "<secret usage='nope'>" in info.value.msg
     assert conn.mutations() == []
+
+
+def test_malformed_secret_uuid_names_the_option(conn):
+    def invalid(uuid):
+        raise libvirt_error('uuidstr in virSecretLookupByUUIDString must be a valid UUID', libvirt.VIR_ERR_INVALID_ARG)
+    conn.secretLookupByUUIDString = invalid
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='ceph', type='rbd', source_name='vms', source_host=['mon1'], auth_type='ceph',
+                 auth_username='libvirt', secret_uuid='not-a-uuid')
+    assert info.value.option == 'secret_uuid' and 'not-a-uuid' in info.value.msg and 'valid UUID' in info.value.msg
 
 
 def test_secret_lookup_failure_other_than_missing(conn):
