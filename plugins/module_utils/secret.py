@@ -439,6 +439,9 @@ class SecretManager:
     def _plan_present(self, live, plan):
         desired = self._desired_spec(live)
         data = self.data
+        if desired['usage'] == 'ceph' and self.params.get('value') is not None and _looks_like_ceph_key(data):
+            plan.warnings.append('value of the ceph secret is base64 text of a Ceph key; libvirt stores it as given, '
+                                 'and an rbd pool authenticates with the decoded key - pass it as value_base64')
         if live is None:
             if desired['uuid'] is not None:
                 self._check_usage_free(desired, desired['uuid'])
@@ -548,6 +551,15 @@ class SecretManager:
     def _set_value(self, secret, data):
         self._guard('setting the secret value', secret.setValue, data, 0)
         self.value_set_now = True
+
+
+def _looks_like_ceph_key(data):
+    """A cephx key as ``ceph auth get-key`` prints it: base64 of 28 bytes, key type 1 first."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == 28 and raw[:2] == b'\x01\x00'
 
 
 def _value_word(value):

@@ -87,7 +87,8 @@ options:
       - The value, stored as the UTF-8 bytes of this text, exactly as given (no newline is added or removed).
         Use it for passwords such as an iSCSI CHAP secret.
       - For a Ceph key use O(value_base64) instead - the key that C(ceph auth get-key) prints is base64 text
-        and libvirt must store the decoded bytes, or the V(rbd) pool will not authenticate.
+        and libvirt must store the decoded bytes, or the V(rbd) pool will not authenticate. The module warns when
+        the O(value) of a V(ceph) secret looks like such a key.
       - Mutually exclusive with O(value_base64). Left out, the value is left as it is.
     type: str
   value_base64:

@@ -202,6 +202,15 @@ def test_create_then_nothing(conn):
         assert_no_value(result, KEY, KEY_BYTES.hex())
 
 
+def test_ceph_key_given_as_text_is_warned_about_without_the_key(conn):
+    key = base64.b64encode(b'\x01\x00' + bytes(range(26))).decode()
+    result = run(conn, value=key, **CEPH)
+    assert len(result['warnings']) == 1 and 'value_base64' in result['warnings'][0]
+    assert_no_value(result, key)
+    assert 'warnings' not in run(conn, value_base64=key, **CEPH)
+    assert 'warnings' not in run(conn, value=PASSWORD, **ISCSI)
+
+
 def test_value_change_on_readable_secret(conn):
     conn.add(value=b'old', **ISCSI)
     planned = run(conn, check=True, value=PASSWORD, **ISCSI)
