@@ -20,8 +20,9 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     TYPED_OPTIONS,
     validate_name,
 )
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, libvirt
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, error_message, libvirt
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.secret import USAGE_BY_NUMBER, USAGES
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -39,11 +40,10 @@ COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available', 'source/device/
 
 # virStoragePoolState
 _POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}
-# virSecretUsageType
-_SECRET_USAGE = {'ceph': 2, 'chap': 3}
 _XML_INACTIVE = 1
 _NO_STORAGE_POOL = 49
 _NO_SECRET = 66
+_INVALID_ARG = 8
 
 
 def pool_argument_spec():
@@ -220,28 +220,58 @@ class PoolManager:
         desired = partial if live is None else xmlu.merge(live.xml, partial, backend.atomic_paths)
         return backend, desired
 
-    def _check_secret(self, desired):
-        """A pool whose auth secret does not exist is refused before anything is defined."""
+    def _check_secret(self, backend, desired):
+        """A pool whose auth names a secret that does not exist, or one of another usage than the auth type
+        takes (the backend says which), is refused before anything is defined."""
         auth = xmlu.find_path(desired, 'source/auth')
-        if not auth:
-            return
-        secret = xmlu.find_path(auth[0], 'secret')
+        secret = xmlu.find_path(auth[0], 'secret') if auth else None
         if not secret:
             return
+        auth_type = auth[0].get('type')
+        wanted = backend.auth_secret_usage.get(auth_type)
         usage, uuid = secret[0].get('usage'), secret[0].get('uuid')
+        option = 'xml' if self.params.get('xml') else ('secret_uuid' if uuid else 'secret_usage')
+        named = ('xml: <secret %s=%r>' % ('uuid' if uuid else 'usage', uuid or usage) if option == 'xml'
+                 else '%s %r' % (option, uuid or usage))
+        if uuid:
+            found = self._find_secret(option, named, self.conn.secretLookupByUUIDString, uuid)
+            if found is None:
+                raise ValidationError(option, '%s: no libvirt secret with that uuid exists; define it first '
+                                              '(kvmops.storage.storage_secret)' % named)
+            have = USAGE_BY_NUMBER.get(call('reading the usage of secret %s' % uuid, found.usageType))
+            if wanted is not None and have != wanted:
+                raise ValidationError(option, '%s: that secret has usage %s, but auth_type %s authenticates with a '
+                                              'secret of usage %s' % (named, have, auth_type, wanted))
+            return
+        if not usage:
+            return
+        if wanted is not None and self._find_secret(option, named, self.conn.secretLookupByUsage,
+                                                    USAGES[wanted][0], usage) is not None:
+            return
+        others = [s for s in call('listing secrets', self.conn.listAllSecrets, 0) if s.usageID() == usage]
+        if wanted is None:
+            if others:
+                return
+            raise ValidationError(option, '%s: no libvirt secret with that usage id exists; define it first '
+                                          '(kvmops.storage.storage_secret)' % named)
+        hint = ''
+        if others:
+            hint = ' (secret %s has that usage id, but usage %s)' % (
+                others[0].UUIDString(), USAGE_BY_NUMBER.get(others[0].usageType()))
+        raise ValidationError(option, '%s: no libvirt secret of usage %s with that usage id exists%s; auth_type %s '
+                                      'needs one - define it first (kvmops.storage.storage_secret usage=%s usage_id=%s)'
+                              % (named, wanted, hint, auth_type, wanted, usage))
+
+    @staticmethod
+    def _find_secret(option, named, lookup, *args):
         try:
-            if uuid:
-                self.conn.secretLookupByUUIDString(uuid)
-            elif usage:
-                self.conn.secretLookupByUsage(_SECRET_USAGE.get(auth[0].get('type'), 0), usage)
+            return lookup(*args)
         except libvirt.libvirtError as exc:
+            if error_code(exc) == _INVALID_ARG:
+                raise ValidationError(option, '%s is not valid: %s' % (named, error_message(exc)))
             if error_code(exc) != _NO_SECRET:
-                raise OperationError('looking up the pool secret failed: %s' % exc)
-            option, value = ('secret_uuid', uuid) if uuid else ('secret_usage', usage)
-            raise ValidationError(option, '%s %r: no libvirt secret of usage %s with that %s exists; define it first '
-                                          '(kvmops.storage.storage_secret)'
-                                  % (option, value, 'iscsi' if auth[0].get('type') == 'chap' else auth[0].get('type'),
-                                     'uuid' if uuid else 'usage id'))
+                raise OperationError('looking up the pool secret failed: %s' % error_message(exc))
+            return None
 
     # ---- planning ------------------------------------------------------------
     def plan(self, live):
@@ -252,7 +282,7 @@ class PoolManager:
             self._plan_removal(live, plan)
             return plan
         backend, desired = self._desired(live)
-        self._check_secret(desired)
+        self._check_secret(backend, desired)
         before = normalized(live.xml) if live is not None else None
         after = normalized(desired)
         plan.diff = xmlu.render_diff(before, after, 'pool %s (live definition)' % self.name,

@@ -130,12 +130,14 @@ options:
     type: str
   secret_usage:
     description:
-      - The usage id of the libvirt secret that holds the key or password. The secret must exist; the task
-        is refused before anything is defined when it does not.
+      - The usage id of the libvirt secret that holds the key or password (see M(kvmops.storage.storage_secret)).
+        The secret must exist and be of the usage the auth type takes - V(ceph) for O(auth_type=ceph), V(iscsi)
+        for O(auth_type=chap); otherwise the task is refused before anything is defined, naming the secret.
       - Mutually exclusive with O(secret_uuid).
     type: str
   secret_uuid:
-    description: The UUID of the libvirt secret that holds the key or password.
+    description:
+      - The UUID of the libvirt secret that holds the key or password; checked as O(secret_usage) is.
     type: str
   mount_opts:
     description:

@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import subprocess
-import tempfile
 
 import pytest
 
@@ -16,7 +15,6 @@ from helpers import REPO, four_calls, pool_defined, run_module, virsh
 pytestmark = pytest.mark.ceph
 
 CEPH_DIR = os.path.join(REPO, '.build', 'ceph')
-HAS_SECRET_MODULE = os.path.exists(os.path.join(REPO, 'plugins', 'modules', 'storage_secret.py'))
 TAG = 'it-rbd-%d' % os.getpid()
 
 
@@ -52,21 +50,11 @@ def images(ceph):
 
 
 def define_secret(usage_id, key_base64):
-    """A libvirt secret of usage ceph holding ``key_base64``; returns its UUID."""
-    if HAS_SECRET_MODULE:
-        result = run_module('storage_secret', {'usage': 'ceph', 'usage_id': usage_id, 'value_base64': key_base64})
-        assert result['failed'] is False, result.get('msg')
-        return result['secret']['uuid']
-    with tempfile.NamedTemporaryFile('w', suffix='.xml') as xml:
-        xml.write("<secret ephemeral='no' private='yes'><usage type='ceph'><name>%s</name></usage></secret>"
-                  % usage_id)
-        xml.flush()
-        uuid = virsh('secret-define', xml.name).split()[1]
-    with tempfile.NamedTemporaryFile('w', suffix='.b64') as value:  # not on the command line
-        value.write(key_base64)
-        value.flush()
-        virsh('secret-set-value', uuid, '--file', value.name)
-    return uuid
+    """A libvirt secret of usage ceph holding ``key_base64`` (storage_secret); returns its UUID."""
+    result = run_module('storage_secret', {'usage': 'ceph', 'usage_id': usage_id, 'value_base64': key_base64})
+    assert result['failed'] is False, result.get('msg')
+    assert key_base64 not in result.output
+    return result['secret']['uuid']
 
 
 def undefine_secrets(prefix):

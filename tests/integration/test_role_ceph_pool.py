@@ -7,18 +7,11 @@ import re
 
 import pytest
 
-from helpers import REPO, pool_defined, run_playbook, virsh
+from helpers import pool_defined, run_playbook, virsh
 from test_pool_rbd import images, rbd, read_testbed, undefine_secrets
 
 TAG = 'it-rbd-role-%d' % os.getpid()
-COLLECTIONS = os.environ.get('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.build', 'collections'))
-HAS_SECRET_MODULE = any(os.path.exists(os.path.join(path, 'ansible_collections', 'kvmops', 'storage', 'plugins',
-                                                    'modules', 'storage_secret.py'))
-                        for path in COLLECTIONS.split(os.pathsep))
-
-pytestmark = [pytest.mark.ceph,
-              pytest.mark.skipif(not HAS_SECRET_MODULE, reason='the role defines its secret with '
-                                 'kvmops.storage.storage_secret, which this collection does not have yet')]
+pytestmark = pytest.mark.ceph
 
 PLAYBOOK = """---
 - name: A libvirt rbd pool with the ceph_pool role

@@ -141,6 +141,8 @@ class PoolBackend:
     source_formats = ()
     #: accepted auth_type values
     auth_types = ()
+    #: auth_type -> the usage of the libvirt secret that authentication takes (checked before defining)
+    auth_secret_usage = {}
     #: what the type can do, a subset of CAPABILITIES
     capabilities = frozenset()
     #: the build flags libvirt takes for each ``build`` mode of this type

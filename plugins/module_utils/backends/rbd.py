@@ -49,6 +49,7 @@ class RbdBackend(PoolBackend):
     options = ('source_host', 'source_name', 'auth_type', 'auth_username', 'secret_usage', 'secret_uuid')
     required = ('source_host', 'source_name')
     auth_types = ('ceph',)
+    auth_secret_usage = {'ceph': 'ceph'}
     capabilities = frozenset(('volume_create', 'volume_delete', 'volume_resize', 'volume_wipe', 'volume_clone'))
     volume_formats = ('raw',)
     volume_format_in_xml = False
