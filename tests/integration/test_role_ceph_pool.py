@@ -77,3 +77,16 @@ def test_ceph_pool_role_needs_monitors(tmp_path):
     assert 'ceph_pool_monitors, ceph_pool_rados_pool and ceph_pool_key or ceph_pool_keyring are required' in run.output
     assert not pool_defined(TAG)
     assert json.dumps(run.recap)  # the run got as far as the recap
+
+
+def test_ceph_pool_role_keyring_without_the_client(tmp_path):
+    ceph = read_testbed()
+    playbook = tmp_path / 'ceph_pool.yml'
+    playbook.write_text(PLAYBOOK)
+    run = run_playbook(str(playbook), {'ceph_pool_name': TAG, 'ceph_pool_monitors': [ceph['CEPH_MON_HOST']],
+                                       'ceph_pool_rados_pool': ceph['CEPH_POOL'], 'ceph_pool_client': 'nobody',
+                                       'ceph_pool_keyring': ceph['CEPH_KEYRING']})
+    assert run.rc != 0
+    assert '%s has no key for client.nobody' % ceph['CEPH_KEYRING'] in run.output
+    assert ceph['KEY'] not in run.output
+    assert not pool_defined(TAG)
