@@ -149,7 +149,9 @@ def run_module(module, manager_class):
         try:
             conn = connection.open()
             manager = manager_class(conn, module.params, connection.is_local)
-            result = reconcile(manager, module.check_mode, module._diff)
+            # read-only managers (facts) report by themselves; the others are reconciled
+            run = getattr(manager, 'run', None)
+            result = run(module.check_mode) if run is not None else reconcile(manager, module.check_mode, module._diff)
         finally:
             connection.close()
     except StorageError as exc:

@@ -157,25 +157,43 @@ def volume_fields(root):
 
     Shared by the volume manager and the facts: name, type, key, path, format,
     capacity and allocation in bytes, backing_store ({path, format} or None),
-    mode, owner, group.
+    mode, owner, group.  One pass over the elements: the facts call this for
+    every volume of a pool.
     """
-    backing = _stripped(root.findtext('backingStore/path'))
-    fmt = root.find('target/format')
-    backing_format = root.find('backingStore/format')
-    return {
-        'name': _stripped(root.findtext('name')),
-        'type': root.get('type'),
-        'key': _stripped(root.findtext('key')),
-        'path': _stripped(root.findtext('target/path')),
-        'format': fmt.get('type') if fmt is not None else None,
-        'capacity': _size(root.find('capacity')),
-        'allocation': _size(root.find('allocation')),
-        'backing_store': ({'path': backing, 'format': backing_format.get('type') if backing_format is not None else None}
-                          if backing else None),
-        'mode': _stripped(root.findtext('target/permissions/mode')),
-        'owner': _stripped(root.findtext('target/permissions/owner')),
-        'group': _stripped(root.findtext('target/permissions/group')),
-    }
+    fields = {'name': None, 'type': root.get('type'), 'key': None, 'path': None, 'format': None,
+              'capacity': None, 'allocation': None, 'backing_store': None, 'mode': None, 'owner': None,
+              'group': None}
+    for child in root:
+        tag = child.tag
+        if tag in ('name', 'key'):
+            fields[tag] = _stripped(child.text)
+        elif tag in ('capacity', 'allocation'):
+            fields[tag] = _size(child)
+        elif tag == 'target':
+            _target_fields(child, fields)
+        elif tag == 'backingStore':
+            backing = {'path': None, 'format': None}
+            for item in child:
+                if item.tag == 'path':
+                    backing['path'] = _stripped(item.text)
+                elif item.tag == 'format':
+                    backing['format'] = item.get('type')
+            if backing['path']:
+                fields['backing_store'] = backing
+    return fields
+
+
+def _target_fields(target, fields):
+    for item in target:
+        tag = item.tag
+        if tag == 'path':
+            fields['path'] = _stripped(item.text)
+        elif tag == 'format':
+            fields['format'] = item.get('type')
+        elif tag == 'permissions':
+            for perm in item:
+                if perm.tag in ('mode', 'owner', 'group'):
+                    fields[perm.tag] = _stripped(perm.text)
 
 
 class LiveVolume:
