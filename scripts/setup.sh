@@ -30,6 +30,8 @@ PACKAGES=(
   # scripts/test.sh: the sanity copy is a git repository; ansible-test's shellcheck test
   # skips itself without the shellcheck program
   git shellcheck
+  # the capacity report test renders the HTML report in headless Chromium
+  chromium
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do
