@@ -135,6 +135,7 @@ class Conn:
         self.domains = []
         self.secrets = []
         self.caps = CAPS_XML
+        self.caps_error = None
 
     def pool(self, name, **kwargs):
         pool = Pool(self, name, **kwargs)
@@ -152,8 +153,8 @@ class Conn:
         return list(self.secrets)
 
     def getStoragePoolCapabilities(self, flags=0):
-        if isinstance(self.caps, Exception):
-            raise self.caps
+        if self.caps_error is not None:
+            raise self.caps_error
         return self.caps
 
 
@@ -310,7 +311,7 @@ def test_capabilities_merge_libvirt_and_backends():
 
 
 def test_capabilities_unavailable_is_a_warning(conn):
-    conn.caps = libvirt_error('this function is not supported', libvirt.VIR_ERR_NO_SUPPORT)
+    conn.caps_error = libvirt_error('this function is not supported', libvirt.VIR_ERR_NO_SUPPORT)
     manager = factsu.FactsManager(conn, params(gather=['capabilities']))
     caps = manager.facts()['capabilities']
     assert caps['dir']['supported'] is False and caps['dir']['operations']['build'] is True
