@@ -58,6 +58,14 @@ options:
         hosts that do not all have the same pools.
     type: list
     elements: str
+  refresh:
+    description:
+      - Refresh each pool before its volumes are listed, so that files added or removed outside libvirt show up
+        (as C(virsh pool-refresh) does). Takes a scan of the pool's storage; off by default, as in
+        M(kvmops.storage.storage_pool).
+      - The properties of each listed volume are read fresh either way.
+    type: bool
+    default: false
   query:
     description:
       - A JMESPath expression run over the C(libvirt_storage) dict; its result is returned as RV(query_result).

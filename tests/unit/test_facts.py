@@ -170,7 +170,7 @@ class Domain:
 
 
 def params(**given):
-    values = {'gather': ['pools'], 'pools': None, 'query': None, 'uri': 'qemu:///system'}
+    values = {'gather': ['pools'], 'pools': None, 'query': None, 'refresh': False, 'uri': 'qemu:///system'}
     values.update(given)
     return values
 
@@ -247,7 +247,7 @@ def test_unreadable_pool_is_a_warning(conn):
     nfs = conn.pool('nfs', type_name='netfs', refresh_error=libvirt_error(
         'cannot open directory /mnt/nfs: Stale file handle', libvirt.VIR_ERR_INTERNAL_ERROR))
     nfs.vols.append(Vol(conn, volume_xml('a.raw', MIB)))
-    result = factsu.FactsManager(conn, params(gather=['volumes'])).run()
+    result = factsu.FactsManager(conn, params(gather=['volumes'], refresh=True)).run()
     assert result['changed'] is False
     assert len(result['warnings']) == 1
     assert 'nfs' in result['warnings'][0] and 'Stale file handle' in result['warnings'][0]
@@ -355,3 +355,18 @@ def test_bad_gather_lists_accepted_values():
 def test_volumes_imply_pools(conn):
     facts = factsu.FactsManager(conn, params(gather=['volumes', 'capabilities'])).facts()
     assert set(facts) == {'pools', 'capabilities'}
+
+
+def test_refresh_only_when_asked(conn):
+    factsu.FactsManager(conn, params(gather=['volumes'])).facts()
+    assert 'refresh:images' not in conn.calls
+    del conn.calls[:]
+    factsu.FactsManager(conn, params(gather=['volumes'], refresh=True)).facts()
+    assert conn.calls.index('refresh:images') < conn.calls.index('listAllVolumes:images')
+
+
+def test_volume_xml_with_declaration_is_parsed_alone(conn):
+    images = conn.pools[0]
+    images.vols.append(Vol(conn, "<?xml version='1.0' encoding='UTF-8'?>\n" + volume_xml('decl.raw', 2 * MIB)))
+    volumes = factsu.FactsManager(conn, params(gather=['volumes'])).facts()['pools']['images']['volumes']
+    assert volumes['decl.raw']['capacity'] == 2 * MIB and len(volumes) == 4
