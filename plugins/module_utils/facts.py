@@ -64,7 +64,7 @@ def facts_argument_spec():
         gather=dict(type='list', elements='str', default=['pools'], choices=list(GATHER)),
         pools=dict(type='list', elements='str'),
         query=dict(type='str'),
-        refresh=dict(type='bool', default=False),
+        refresh=dict(type='bool', default=True),
     )
 
 
@@ -235,7 +235,7 @@ class FactsManager:
         if 'volumes' in self.gather:
             self.gather.add('pools')  # volumes are listed inside their pools
         self.pool_names = params.get('pools')
-        self.refresh = bool(params.get('refresh'))
+        self.refresh = params.get('refresh') is not False
         self.query = params.get('query')
         if self.query is not None and not self.query.strip():
             raise ValidationError('query', 'query is empty; give a JMESPath expression such as "pools.*.name"')

@@ -60,12 +60,12 @@ options:
     elements: str
   refresh:
     description:
-      - Refresh each pool before its volumes are listed, so that files added or removed outside libvirt show up
-        (as C(virsh pool-refresh) does). Takes a scan of the pool's storage; off by default, as in
-        M(kvmops.storage.storage_pool).
-      - The properties of each listed volume are read fresh either way.
+      - Refresh each pool before its volumes are listed (as C(virsh pool-refresh) does), so that the list is
+        current: files added or removed outside libvirt show up or go. Without it libvirt reports the volumes
+        it found at its last refresh, and a volume whose file is gone is still listed.
+      - A pool whose refresh fails (its storage went away) is reported as a warning, and libvirt stops that pool.
     type: bool
-    default: false
+    default: true
   query:
     description:
       - A JMESPath expression run over the C(libvirt_storage) dict; its result is returned as RV(query_result).

@@ -170,7 +170,7 @@ class Domain:
 
 
 def params(**given):
-    values = {'gather': ['pools'], 'pools': None, 'query': None, 'refresh': False, 'uri': 'qemu:///system'}
+    values = {'gather': ['pools'], 'pools': None, 'query': None, 'refresh': True, 'uri': 'qemu:///system'}
     values.update(given)
     return values
 
@@ -247,7 +247,7 @@ def test_unreadable_pool_is_a_warning(conn):
     nfs = conn.pool('nfs', type_name='netfs', refresh_error=libvirt_error(
         'cannot open directory /mnt/nfs: Stale file handle', libvirt.VIR_ERR_INTERNAL_ERROR))
     nfs.vols.append(Vol(conn, volume_xml('a.raw', MIB)))
-    result = factsu.FactsManager(conn, params(gather=['volumes'], refresh=True)).run()
+    result = factsu.FactsManager(conn, params(gather=['volumes'])).run()
     assert result['changed'] is False
     assert len(result['warnings']) == 1
     assert 'nfs' in result['warnings'][0] and 'Stale file handle' in result['warnings'][0]
@@ -357,11 +357,11 @@ def test_volumes_imply_pools(conn):
     assert set(facts) == {'pools', 'capabilities'}
 
 
-def test_refresh_only_when_asked(conn):
-    factsu.FactsManager(conn, params(gather=['volumes'])).facts()
+def test_refresh_unless_told_not_to(conn):
+    factsu.FactsManager(conn, params(gather=['volumes'], refresh=False)).facts()
     assert 'refresh:images' not in conn.calls
     del conn.calls[:]
-    factsu.FactsManager(conn, params(gather=['volumes'], refresh=True)).facts()
+    factsu.FactsManager(conn, params(gather=['volumes'], refresh=None)).facts()
     assert conn.calls.index('refresh:images') < conn.calls.index('listAllVolumes:images')
 
 
