@@ -19,10 +19,10 @@ description:
   - Read-only. An inactive pool is listed with an empty C(volumes). A pool whose volumes cannot be read (for
     example an NFS pool whose server went away) is reported as a warning naming the pool and libvirt's message;
     the task does not fail.
-  - Fast on large pools. Each volume costs one libvirt call (its XML holds capacity, allocation, format and
-    backing store); the calls run in a few threads over the one connection, and the domains' disks are read once
-    for all pools. 5,000 volumes of a V(dir) pool take about a third of the time of a plain loop calling
-    C(info) and C(XMLDesc) on each volume.
+  - Fast on large pools. Each volume costs one libvirt call, where a loop over C(info()) and C(XMLDesc()) makes
+    two (the XML holds capacity, allocation, format and backing store); the calls run in a few threads over the
+    one connection while the answers are parsed, a batch at a time, and the domains' disks are read once for all
+    pools.
 author:
   - kvmops.storage contributors (@kvmops)
 extends_documentation_fragment:
