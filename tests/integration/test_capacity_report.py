@@ -209,3 +209,17 @@ def test_rendered_in_headless_chromium(fleet, report, tmp_path):
     assert fleet['pool'] in dom.stdout and fleet['off'] in dom.stdout
     assert 'odd&lt;b&gt;&amp;"name.raw' in dom.stdout, 'the odd name is text, not markup'
     assert '<tr class="over"><td>localhost</td><td>%s</td>' % fleet['pool'] in dom.stdout
+
+
+def test_unused_list_is_capped_in_the_html(fleet, report):
+    out = fleet['dir'] / 'capped'
+    run = run_playbook(PLAYBOOK, extra_vars={
+        'report_dir': str(out), 'report_unused_top': 1, 'report_pools': [fleet['pool']],
+        'ansible_python_interpreter': os.path.join(REPO, '.venv', 'bin', 'python')})
+    assert run.rc == 0, run.output
+    unused = (out / 'capacity.html').read_text(encoding='utf-8').split('id="unused"')[1].split('</section>')[0]
+    # big.raw, web1.qcow2 and the odd name are unused; the largest allocation is listed, two are counted
+    assert unused.count('<tr><td>localhost</td>') == 1
+    assert 'and 2 more' in unused
+    with open(str(out / 'capacity.csv'), newline='', encoding='utf-8') as handle:
+        assert len(list(csv.DictReader(handle))) == 5, 'the CSV keeps every volume'
