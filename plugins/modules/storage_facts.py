@@ -61,7 +61,7 @@ options:
   refresh:
     description:
       - Refresh each pool before its volumes are listed (as C(virsh pool-refresh) does), so that the list is
-        current: files added or removed outside libvirt show up or go. Without it libvirt reports the volumes
+        current (files added or removed outside libvirt show up or go). Without it libvirt reports the volumes
         it found at its last refresh, and a volume whose file is gone is still listed.
       - A pool whose refresh fails (its storage went away) is reported as a warning, and libvirt stops that pool.
     type: bool
