@@ -142,7 +142,9 @@ def run_module(module, manager_class):
     """The one place where our exceptions become ``fail_json``.
 
     ``module`` is an AnsibleModule whose params include ``uri``;
-    ``manager_class(conn, params, is_local)`` builds the manager.
+    ``manager_class(conn, params, is_local)`` builds the manager.  A manager
+    with a ``run(check_mode)`` method (a read-only one, such as the facts)
+    returns its result itself; the others go through ``reconcile``.
     """
     connection = Connection(module.params['uri'])
     try:
