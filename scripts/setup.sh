@@ -32,6 +32,8 @@ PACKAGES=(
   git shellcheck
   # the one-node Ceph cluster behind the rbd pool tests (scripts/servers.sh start ceph)
   ceph-mon ceph-osd ceph-mgr ceph-common
+  # the capacity report test renders the HTML report in headless Chromium
+  chromium
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

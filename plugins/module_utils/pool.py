@@ -39,7 +39,7 @@ ON_CHANGE = ('restart', 'redefine_only', 'fail')
 COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available', 'source/device/freeExtent')
 
 # virStoragePoolState
-_POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}
+POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}
 _XML_INACTIVE = 1
 _NO_STORAGE_POOL = 49
 _NO_SECRET = 66
@@ -100,6 +100,46 @@ def normalized(definition):
     return xmlu.pretty(xmlu.drop_paths(definition, COMPUTED_PATHS))
 
 
+def pool_source(root):
+    """The <source> of a pool definition as a dict: hosts ("name" or "name:port"), devices, dir,
+    format, initiator, name, adapter, auth (type, username and the secret's usage or uuid: the
+    name of a libvirt secret, never its value). Keys are left out when the definition has none."""
+    source = {}
+    hosts = [(('[%s]:%s' if ':' in h.get('name', '') else '%s:%s') % (h.get('name'), h.get('port')))
+             if h.get('port') else h.get('name') for h in xmlu.find_path(root, 'source/host')]
+    if hosts:
+        source['hosts'] = hosts
+    devices = [d.get('path') for d in xmlu.find_path(root, 'source/device')]
+    if devices:
+        source['devices'] = devices
+    for key, path, attr in (('dir', 'source/dir', 'path'), ('format', 'source/format', 'type'),
+                            ('initiator', 'source/initiator/iqn', 'name')):
+        found = xmlu.find_path(root, path)
+        if found and found[0].get(attr):
+            source[key] = found[0].get(attr)
+    name = xmlu.find_path(root, 'source/name')
+    if name and name[0].text:
+        source['name'] = name[0].text
+    adapter = xmlu.find_path(root, 'source/adapter')
+    if adapter:
+        source['adapter'] = dict(adapter[0].attrib)
+    auth = xmlu.find_path(root, 'source/auth')
+    if auth:
+        secret = xmlu.find_path(auth[0], 'secret')
+        source['auth'] = {'type': auth[0].get('type'), 'username': auth[0].get('username')}
+        if secret:
+            source['auth'].update(dict((k, v) for k, v in secret[0].attrib.items() if k in ('usage', 'uuid')))
+    return source
+
+
+def pool_target_permissions(root):
+    """<target><permissions> as a dict (mode, owner, group, label), or None."""
+    perms = xmlu.find_path(root, 'target/permissions')
+    if not perms:
+        return None
+    return dict((xmlu.local_name(el), el.text) for el in perms[0] if isinstance(el.tag, str))
+
+
 class PoolManager:
     result_key = 'pool'
 
@@ -139,37 +179,13 @@ class PoolManager:
         pool = live.pool
         state, capacity, allocation, available = call('reading pool information', pool.info)
         root = live.xml
-        source = {}
-        hosts = [(('[%s]:%s' if ':' in h.get('name', '') else '%s:%s') % (h.get('name'), h.get('port')))
-                 if h.get('port') else h.get('name') for h in xmlu.find_path(root, 'source/host')]
-        if hosts:
-            source['hosts'] = hosts
-        devices = [d.get('path') for d in xmlu.find_path(root, 'source/device')]
-        if devices:
-            source['devices'] = devices
-        for key, path, attr in (('dir', 'source/dir', 'path'), ('format', 'source/format', 'type'),
-                                ('initiator', 'source/initiator/iqn', 'name')):
-            found = xmlu.find_path(root, path)
-            if found and found[0].get(attr):
-                source[key] = found[0].get(attr)
-        name = xmlu.find_path(root, 'source/name')
-        if name and name[0].text:
-            source['name'] = name[0].text
-        adapter = xmlu.find_path(root, 'source/adapter')
-        if adapter:
-            source['adapter'] = dict(adapter[0].attrib)
-        auth = xmlu.find_path(root, 'source/auth')
-        if auth:
-            secret = xmlu.find_path(auth[0], 'secret')
-            source['auth'] = {'type': auth[0].get('type'), 'username': auth[0].get('username')}
-            if secret:
-                source['auth'].update(dict((k, v) for k, v in secret[0].attrib.items() if k in ('usage', 'uuid')))
+        source = pool_source(root)
         target_path = xmlu.find_path(root, 'target/path')
         result = {
             'name': self.name,
             'uuid': pool.UUIDString(),
             'type': live.type,
-            'state': _POOL_STATES.get(state, str(state)),
+            'state': POOL_STATES.get(state, str(state)),
             'active': live.active,
             'autostart': live.autostart,
             'persistent': live.persistent,
@@ -180,9 +196,9 @@ class PoolManager:
             'source': source,
             'xml': xmlu.to_string(normalized(root)),
         }
-        perms = xmlu.find_path(root, 'target/permissions')
-        if perms:
-            result['target_permissions'] = dict((xmlu.local_name(el), el.text) for el in perms[0] if isinstance(el.tag, str))
+        perms = pool_target_permissions(root)
+        if perms is not None:
+            result['target_permissions'] = perms
         return result
 
     # ---- desired definition ----------------------------------------------
