@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Start, stop or show the servers the integration tests use.
 #
-#   servers.sh start  [libvirtd|tgtd|all]
-#   servers.sh stop   [libvirtd|tgtd|all]
-#   servers.sh status [libvirtd|tgtd|all]
+#   servers.sh start  [libvirtd|tgtd|ceph|all]
+#   servers.sh stop   [libvirtd|tgtd|ceph|all]
+#   servers.sh status [libvirtd|tgtd|ceph|all]
 #
 # libvirtd  the system daemon behind qemu:///system. One that is already running is reused
 #           and not recorded; one started here runs as `libvirtd -d -p .build/run/libvirtd.pid`
@@ -12,6 +12,15 @@
 #           iqn.2026-11.io.kvmops:test (tid 1) to all initiators, with LUN 1 and LUN 2 backed by
 #           sparse files .build/tgt/lun1.img (64 MiB) and lun2.img (32 MiB), made anew at each
 #           start. Its output goes to .build/run/tgtd.log.
+# ceph      a one-node Ceph cluster (1 mon on 127.0.0.1:6789 speaking msgr v1 only, 1 mgr, 1 OSD
+#           with the in-memory objectstore, pools of size 1, cephx), every daemon bound to
+#           127.0.0.1. All its state is under .build/ceph (configuration .build/ceph/ceph.conf,
+#           for `ceph -c`/`rbd -c`; logs in .build/ceph/log); nothing is written to /etc/ceph.
+#           It holds the RADOS pool libvirt-it (initialised for RBD) and the client
+#           client.libvirt (mon 'profile rbd', osd 'profile rbd pool=libvirt-it'); what the
+#           tests need to reach them is in .build/ceph/testbed.env (KEY=VALUE lines). The
+#           daemons' PIDs are in .build/run/ceph-mon.pid, ceph-mgr.pid and ceph-osd.pid.
+#           `stop` removes .build/ceph, so the next start makes a new cluster.
 #
 # A server started here has its PID in .build/run/NAME.pid. `stop` signals only that PID
 # (after checking it still is that program) and never a server it did not start.
@@ -174,6 +183,183 @@ start_tgtd() {
   say "tgtd started (pid $pid) on $TGT_PORTAL serving $TGT_IQN (LUN 1: 64 MiB, LUN 2: 32 MiB)"
 }
 
+# --- ceph ---------------------------------------------------------------------------------
+CEPH_DIR="$REPO/.build/ceph"
+CEPH_CONF="$CEPH_DIR/ceph.conf"
+CEPH_MON=127.0.0.1:6789
+CEPH_POOL=libvirt-it
+CEPH_CLIENT=libvirt
+CEPH_DAEMONS=(ceph-mon ceph-mgr ceph-osd)
+
+cephc() { timeout 20 ceph -c "$CEPH_CONF" --connect-timeout 10 "$@"; }
+ceph_answers() { cephc health >/dev/null 2>&1; }
+ceph_osd_up() { cephc osd dump 2>/dev/null | grep -q '^osd\.0 up '; }
+ceph_mgr_active() { cephc mgr stat 2>/dev/null | grep -q '"available": *true'; }
+ceph_port_listening() { [ -n "$(ss -Hltn "sport = :${CEPH_MON##*:}" 2>/dev/null)" ]; }
+
+ceph_write_conf() { # fsid
+  cat > "$CEPH_CONF" <<EOF
+# one-node test cluster made by scripts/servers.sh; removed by servers.sh stop ceph
+[global]
+fsid = $1
+mon initial members = a
+mon host = [v1:$CEPH_MON]
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+public network = 127.0.0.0/8
+ms bind msgr2 = false
+ms bind ipv6 = false
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+auth allow insecure global id reclaim = false
+run dir = $CEPH_DIR/run
+log file = $CEPH_DIR/log/\$cluster-\$name.log
+mon cluster log file = $CEPH_DIR/log/\$cluster.log
+osd objectstore = memstore
+memstore device bytes = 1073741824
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+mon data avail warn = 2
+mon data avail crit = 1
+
+[mon]
+mon data = $CEPH_DIR/mon/\$cluster-\$id
+
+[mgr]
+mgr data = $CEPH_DIR/mgr/\$cluster-\$id
+
+[osd]
+osd data = $CEPH_DIR/osd/\$cluster-\$id
+osd memory target = 536870912
+
+[client]
+keyring = $CEPH_DIR/\$cluster.\$name.keyring
+EOF
+}
+
+# starts one daemon in the foreground of a background job, so $! is its PID
+ceph_spawn() { # program args...
+  local prog=$1
+  shift
+  "$prog" -f -c "$CEPH_CONF" "$@" </dev/null >>"$CEPH_DIR/log/$prog.out" 2>&1 &
+  echo "$!" > "$RUN/$prog.pid"
+}
+
+ceph_fail() { # message
+  local d
+  for d in "${CEPH_DAEMONS[@]}"; do tail -n 20 "$CEPH_DIR/log/$d.out" >&2 2>/dev/null || true; done
+  stop_ceph >/dev/null
+  die "$1"
+}
+
+start_ceph() {
+  local d pid fsid osd_uuid sockets t0=$SECONDS
+  local alive=()
+  for d in "${CEPH_DAEMONS[@]}"; do
+    pid="$(recorded_pid "$d")"
+    if [ -n "$pid" ] && running_as "$pid" "$d"; then alive+=("$d"); fi
+  done
+  if [ "${#alive[@]}" -eq "${#CEPH_DAEMONS[@]}" ]; then
+    wait_until 30 ceph_answers || die "ceph (started here) does not answer on $CEPH_MON: run stop ceph, then start ceph"
+    cephc osd pool ls | grep -qx "$CEPH_POOL" || die "ceph (started here) has no pool $CEPH_POOL: run stop ceph, then start ceph"
+    say "ceph already running (started here; mon pid $(recorded_pid ceph-mon)) on $CEPH_MON"
+    return
+  fi
+  if [ "${#alive[@]}" -gt 0 ]; then
+    die "of the ceph daemons started here only ${alive[*]} still run: run stop ceph, then start ceph"
+  fi
+  for d in "${CEPH_DAEMONS[@]}"; do rm -f "$RUN/$d.pid"; done
+  if ceph_port_listening; then
+    die "port ${CEPH_MON##*:} is in use by a server not started here"
+  fi
+
+  rm -rf "$CEPH_DIR"
+  mkdir -p "$RUN" "$CEPH_DIR/run" "$CEPH_DIR/log" "$CEPH_DIR/mon/ceph-a" "$CEPH_DIR/mgr/ceph-x" "$CEPH_DIR/osd/ceph-0"
+  fsid="$(cat /proc/sys/kernel/random/uuid)"
+  ceph_write_conf "$fsid"
+
+  # keys: the mon's and client.admin's (imported into the mon keyring so the mon knows it)
+  ceph-authtool --create-keyring "$CEPH_DIR/mon.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
+  ceph-authtool --create-keyring "$CEPH_DIR/ceph.client.admin.keyring" --gen-key -n client.admin \
+    --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *' >/dev/null
+  ceph-authtool "$CEPH_DIR/mon.keyring" --import-keyring "$CEPH_DIR/ceph.client.admin.keyring" >/dev/null
+  monmaptool --create --fsid "$fsid" --addv a "[v1:$CEPH_MON]" "$CEPH_DIR/monmap" >/dev/null
+  ceph-mon -c "$CEPH_CONF" --mkfs -i a --monmap "$CEPH_DIR/monmap" --keyring "$CEPH_DIR/mon.keyring" \
+    >"$CEPH_DIR/log/ceph-mon.out" 2>&1 || ceph_fail "ceph-mon --mkfs failed"
+
+  ceph_spawn ceph-mon -i a
+  wait_until 30 ceph_answers || ceph_fail "the ceph monitor did not answer on $CEPH_MON"
+
+  cephc auth get-or-create mgr.x mon 'allow profile mgr' osd 'allow *' mds 'allow *' \
+    -o "$CEPH_DIR/mgr/ceph-x/keyring" >/dev/null 2>&1 || ceph_fail "creating the mgr key failed"
+  ceph_spawn ceph-mgr -i x
+
+  osd_uuid="$(cat /proc/sys/kernel/random/uuid)"
+  [ "$(cephc osd new "$osd_uuid" 2>/dev/null)" = 0 ] || ceph_fail "ceph osd new did not give osd.0"
+  ceph-osd -c "$CEPH_CONF" -i 0 --mkfs --mkkey --no-mon-config --osd-uuid "$osd_uuid" >"$CEPH_DIR/log/ceph-osd.out" 2>&1 ||
+    ceph_fail "ceph-osd --mkfs failed"
+  cephc auth add osd.0 osd 'allow *' mon 'allow profile osd' mgr 'allow profile osd' \
+    -i "$CEPH_DIR/osd/ceph-0/keyring" >/dev/null 2>&1 || ceph_fail "ceph auth add osd.0 failed"
+  cephc osd crush add osd.0 1 root=default host=localhost >/dev/null 2>&1 || ceph_fail "ceph osd crush add failed"
+  ceph_spawn ceph-osd -i 0
+  wait_until 60 ceph_osd_up || ceph_fail "osd.0 did not come up"
+
+  # the pool and the client the tests use; rbd pool init returns once the pool takes writes
+  cephc osd pool create "$CEPH_POOL" 8 8 >/dev/null 2>&1 || ceph_fail "creating pool $CEPH_POOL failed"
+  timeout 60 rbd -c "$CEPH_CONF" pool init "$CEPH_POOL" || ceph_fail "rbd pool init $CEPH_POOL failed"
+  cephc auth get-or-create "client.$CEPH_CLIENT" mon 'profile rbd' osd "profile rbd pool=$CEPH_POOL" \
+    -o "$CEPH_DIR/ceph.client.$CEPH_CLIENT.keyring" >/dev/null 2>&1 || ceph_fail "creating client.$CEPH_CLIENT failed"
+  cephc auth print-key "client.$CEPH_CLIENT" > "$CEPH_DIR/client.$CEPH_CLIENT.key"
+  cat > "$CEPH_DIR/testbed.env" <<EOF
+CEPH_CONF=$CEPH_CONF
+CEPH_MON_HOST=$CEPH_MON
+CEPH_POOL=$CEPH_POOL
+CEPH_CLIENT=$CEPH_CLIENT
+CEPH_KEY_FILE=$CEPH_DIR/client.$CEPH_CLIENT.key
+CEPH_KEYRING=$CEPH_DIR/ceph.client.$CEPH_CLIENT.keyring
+EOF
+
+  # every daemon must listen on 127.0.0.1 and nowhere else, the mon on $CEPH_MON only
+  wait_until 15 ceph_mgr_active || say "warning: the ceph mgr is not active yet"
+  for d in "${CEPH_DAEMONS[@]}"; do
+    pid="$(recorded_pid "$d")"
+    running_as "$pid" "$d" || ceph_fail "$d (pid $pid) exited during start-up"
+    sockets="$(ss -Hltnp | grep "pid=$pid," | awk '{print $4}' | sort -u | tr '\n' ' ')"
+    if [ -z "$sockets" ] || tr ' ' '\n' <<< "$sockets" | grep -v '^$' | grep -qv '^127\.0\.0\.1:'; then
+      ceph_fail "$d listened on '${sockets% }' instead of 127.0.0.1 only; stopped the cluster"
+    fi
+    if [ "$d" = ceph-mon ] && [ "$sockets" != "$CEPH_MON " ]; then
+      ceph_fail "ceph-mon listened on '${sockets% }' instead of $CEPH_MON only; stopped the cluster"
+    fi
+  done
+  say "ceph started in $((SECONDS - t0)) s on $CEPH_MON (pids: mon $(recorded_pid ceph-mon), mgr $(recorded_pid ceph-mgr), osd $(recorded_pid ceph-osd)): pool $CEPH_POOL, client.$CEPH_CLIENT, $(cephc health 2>/dev/null || echo 'health unknown'); see $CEPH_DIR/testbed.env"
+}
+
+# stops the daemons started here (OSD, mgr, then mon) and removes the cluster's state
+stop_ceph() {
+  local d i
+  for ((i = ${#CEPH_DAEMONS[@]} - 1; i >= 0; i--)); do stop_recorded "${CEPH_DAEMONS[$i]}"; done
+  for d in "${CEPH_DAEMONS[@]}"; do
+    if [ -n "$(recorded_pid "$d")" ]; then die "$d still recorded; $CEPH_DIR left in place"; fi
+  done
+  if [ -d "$CEPH_DIR" ]; then
+    rm -rf "$CEPH_DIR"
+    say "ceph: removed $CEPH_DIR"
+  fi
+}
+
+status_ceph() {
+  local d
+  for d in "${CEPH_DAEMONS[@]}"; do status "$d"; done
+}
+
 # --- stop / status ------------------------------------------------------------------------
 # tgtd does not exit on SIGTERM while it has targets. Its own service unit stops it by
 # deleting the targets and then the system through the control socket: done here when the
@@ -225,20 +411,22 @@ status() { # name
   fi
 }
 
-usage() { echo "usage: servers.sh start|stop|status [libvirtd|tgtd|all]" >&2; exit 2; }
+usage() { echo "usage: servers.sh start|stop|status [libvirtd|tgtd|ceph|all]" >&2; exit 2; }
 
 action="${1:-}"
 what="${2:-all}"
 case "$what" in
-  libvirtd | tgtd) names=("$what") ;;
-  all) names=(libvirtd tgtd) ;;
+  libvirtd | tgtd | ceph) names=("$what") ;;
+  all) names=(libvirtd tgtd ceph) ;;
   *) usage ;;
 esac
 if [ "$action" != status ] && [ "$(id -u)" -ne 0 ]; then die "must run as root"; fi
 case "$action" in
   start) for n in "${names[@]}"; do "start_$n"; done ;;
   # stop in reverse order of start
-  stop) for ((i = ${#names[@]} - 1; i >= 0; i--)); do stop_recorded "${names[$i]}"; done ;;
-  status) for n in "${names[@]}"; do status "$n"; done ;;
+  stop) for ((i = ${#names[@]} - 1; i >= 0; i--)); do
+      if [ "${names[$i]}" = ceph ]; then stop_ceph; else stop_recorded "${names[$i]}"; fi
+    done ;;
+  status) for n in "${names[@]}"; do if [ "$n" = ceph ]; then status_ceph; else status "$n"; fi; done ;;
   *) usage ;;
 esac

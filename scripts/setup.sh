@@ -30,6 +30,10 @@ PACKAGES=(
   # scripts/test.sh: the sanity copy is a git repository; ansible-test's shellcheck test
   # skips itself without the shellcheck program
   git shellcheck
+  # the one-node Ceph cluster behind the rbd pool tests (scripts/servers.sh start ceph)
+  ceph-mon ceph-osd ceph-mgr ceph-common
+  # the capacity report test renders the HTML report in headless Chromium
+  chromium
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -5,7 +5,7 @@
 #   unit         pytest tests/unit
 #   sanity       ansible-test sanity on a copy of the collection in .build/sanity
 #   lint         ansible-lint (config: .ansible-lint)
-#   integration  pytest tests/integration against the real libvirtd and tgtd
+#   integration  pytest tests/integration against the real libvirtd, tgtd and ceph
 #
 # Runs scripts/setup.sh first and, for the integration tests, scripts/servers.sh start all;
 # on exit it stops the servers this run started (a server that was already running is left
@@ -50,17 +50,18 @@ stop_started() {
   done
 }
 trap stop_started EXIT
-recorded() { # name: true when servers.sh recorded a live PID for it
-  local pid
-  pid="$(cat "$REPO/.build/run/$1.pid" 2>/dev/null || true)"
+recorded() { # name: true when servers.sh recorded a live PID for it (ceph: its mon's)
+  local pid file=$1
+  [ "$file" != ceph ] || file=ceph-mon
+  pid="$(cat "$REPO/.build/run/$file.pid" 2>/dev/null || true)"
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 if wants integration; then
   before=()
-  for s in libvirtd tgtd; do if recorded "$s"; then before+=("$s"); fi; done
+  for s in libvirtd tgtd ceph; do if recorded "$s"; then before+=("$s"); fi; done
   start_rc=0
   bash scripts/servers.sh start all || start_rc=$?
-  for s in libvirtd tgtd; do
+  for s in libvirtd tgtd ceph; do
     if recorded "$s" && [[ " ${before[*]-} " != *" $s "* ]]; then STARTED+=("$s"); fi
   done
   if [ "$start_rc" -ne 0 ]; then

@@ -142,14 +142,18 @@ def run_module(module, manager_class):
     """The one place where our exceptions become ``fail_json``.
 
     ``module`` is an AnsibleModule whose params include ``uri``;
-    ``manager_class(conn, params, is_local)`` builds the manager.
+    ``manager_class(conn, params, is_local)`` builds the manager.  A manager
+    with a ``run(check_mode)`` method (a read-only one, such as the facts)
+    returns its result itself; the others go through ``reconcile``.
     """
     connection = Connection(module.params['uri'])
     try:
         try:
             conn = connection.open()
             manager = manager_class(conn, module.params, connection.is_local)
-            result = reconcile(manager, module.check_mode, module._diff)
+            # read-only managers (facts) report by themselves; the others are reconciled
+            run = getattr(manager, 'run', None)
+            result = run(module.check_mode) if run is not None else reconcile(manager, module.check_mode, module._diff)
         finally:
             connection.close()
     except StorageError as exc:

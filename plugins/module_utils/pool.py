@@ -20,8 +20,9 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     TYPED_OPTIONS,
     validate_name,
 )
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, libvirt
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, error_message, libvirt
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.secret import USAGE_BY_NUMBER, USAGES
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -38,12 +39,11 @@ ON_CHANGE = ('restart', 'redefine_only', 'fail')
 COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available', 'source/device/freeExtent')
 
 # virStoragePoolState
-_POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}
-# virSecretUsageType
-_SECRET_USAGE = {'ceph': 2, 'chap': 3}
+POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}
 _XML_INACTIVE = 1
 _NO_STORAGE_POOL = 49
 _NO_SECRET = 66
+_INVALID_ARG = 8
 
 
 def pool_argument_spec():
@@ -100,6 +100,46 @@ def normalized(definition):
     return xmlu.pretty(xmlu.drop_paths(definition, COMPUTED_PATHS))
 
 
+def pool_source(root):
+    """The <source> of a pool definition as a dict: hosts ("name" or "name:port"), devices, dir,
+    format, initiator, name, adapter, auth (type, username and the secret's usage or uuid: the
+    name of a libvirt secret, never its value). Keys are left out when the definition has none."""
+    source = {}
+    hosts = [(('[%s]:%s' if ':' in h.get('name', '') else '%s:%s') % (h.get('name'), h.get('port')))
+             if h.get('port') else h.get('name') for h in xmlu.find_path(root, 'source/host')]
+    if hosts:
+        source['hosts'] = hosts
+    devices = [d.get('path') for d in xmlu.find_path(root, 'source/device')]
+    if devices:
+        source['devices'] = devices
+    for key, path, attr in (('dir', 'source/dir', 'path'), ('format', 'source/format', 'type'),
+                            ('initiator', 'source/initiator/iqn', 'name')):
+        found = xmlu.find_path(root, path)
+        if found and found[0].get(attr):
+            source[key] = found[0].get(attr)
+    name = xmlu.find_path(root, 'source/name')
+    if name and name[0].text:
+        source['name'] = name[0].text
+    adapter = xmlu.find_path(root, 'source/adapter')
+    if adapter:
+        source['adapter'] = dict(adapter[0].attrib)
+    auth = xmlu.find_path(root, 'source/auth')
+    if auth:
+        secret = xmlu.find_path(auth[0], 'secret')
+        source['auth'] = {'type': auth[0].get('type'), 'username': auth[0].get('username')}
+        if secret:
+            source['auth'].update(dict((k, v) for k, v in secret[0].attrib.items() if k in ('usage', 'uuid')))
+    return source
+
+
+def pool_target_permissions(root):
+    """<target><permissions> as a dict (mode, owner, group, label), or None."""
+    perms = xmlu.find_path(root, 'target/permissions')
+    if not perms:
+        return None
+    return dict((xmlu.local_name(el), el.text) for el in perms[0] if isinstance(el.tag, str))
+
+
 class PoolManager:
     result_key = 'pool'
 
@@ -139,37 +179,13 @@ class PoolManager:
         pool = live.pool
         state, capacity, allocation, available = call('reading pool information', pool.info)
         root = live.xml
-        source = {}
-        hosts = [(('[%s]:%s' if ':' in h.get('name', '') else '%s:%s') % (h.get('name'), h.get('port')))
-                 if h.get('port') else h.get('name') for h in xmlu.find_path(root, 'source/host')]
-        if hosts:
-            source['hosts'] = hosts
-        devices = [d.get('path') for d in xmlu.find_path(root, 'source/device')]
-        if devices:
-            source['devices'] = devices
-        for key, path, attr in (('dir', 'source/dir', 'path'), ('format', 'source/format', 'type'),
-                                ('initiator', 'source/initiator/iqn', 'name')):
-            found = xmlu.find_path(root, path)
-            if found and found[0].get(attr):
-                source[key] = found[0].get(attr)
-        name = xmlu.find_path(root, 'source/name')
-        if name and name[0].text:
-            source['name'] = name[0].text
-        adapter = xmlu.find_path(root, 'source/adapter')
-        if adapter:
-            source['adapter'] = dict(adapter[0].attrib)
-        auth = xmlu.find_path(root, 'source/auth')
-        if auth:
-            secret = xmlu.find_path(auth[0], 'secret')
-            source['auth'] = {'type': auth[0].get('type'), 'username': auth[0].get('username')}
-            if secret:
-                source['auth'].update(dict((k, v) for k, v in secret[0].attrib.items() if k in ('usage', 'uuid')))
+        source = pool_source(root)
         target_path = xmlu.find_path(root, 'target/path')
         result = {
             'name': self.name,
             'uuid': pool.UUIDString(),
             'type': live.type,
-            'state': _POOL_STATES.get(state, str(state)),
+            'state': POOL_STATES.get(state, str(state)),
             'active': live.active,
             'autostart': live.autostart,
             'persistent': live.persistent,
@@ -180,9 +196,9 @@ class PoolManager:
             'source': source,
             'xml': xmlu.to_string(normalized(root)),
         }
-        perms = xmlu.find_path(root, 'target/permissions')
-        if perms:
-            result['target_permissions'] = dict((xmlu.local_name(el), el.text) for el in perms[0] if isinstance(el.tag, str))
+        perms = pool_target_permissions(root)
+        if perms is not None:
+            result['target_permissions'] = perms
         return result
 
     # ---- desired definition ----------------------------------------------
@@ -220,28 +236,58 @@ class PoolManager:
         desired = partial if live is None else xmlu.merge(live.xml, partial, backend.atomic_paths)
         return backend, desired
 
-    def _check_secret(self, desired):
-        """A pool whose auth secret does not exist is refused before anything is defined."""
+    def _check_secret(self, backend, desired):
+        """A pool whose auth names a secret that does not exist, or one of another usage than the auth type
+        takes (the backend says which), is refused before anything is defined."""
         auth = xmlu.find_path(desired, 'source/auth')
-        if not auth:
-            return
-        secret = xmlu.find_path(auth[0], 'secret')
+        secret = xmlu.find_path(auth[0], 'secret') if auth else None
         if not secret:
             return
+        auth_type = auth[0].get('type')
+        wanted = backend.auth_secret_usage.get(auth_type)
         usage, uuid = secret[0].get('usage'), secret[0].get('uuid')
+        option = 'xml' if self.params.get('xml') else ('secret_uuid' if uuid else 'secret_usage')
+        named = ('xml: <secret %s=%r>' % ('uuid' if uuid else 'usage', uuid or usage) if option == 'xml'
+                 else '%s %r' % (option, uuid or usage))
+        if uuid:
+            found = self._find_secret(option, named, self.conn.secretLookupByUUIDString, uuid)
+            if found is None:
+                raise ValidationError(option, '%s: no libvirt secret with that uuid exists; define it first '
+                                              '(kvmops.storage.storage_secret)' % named)
+            have = USAGE_BY_NUMBER.get(call('reading the usage of secret %s' % uuid, found.usageType))
+            if wanted is not None and have != wanted:
+                raise ValidationError(option, '%s: that secret has usage %s, but auth_type %s authenticates with a '
+                                              'secret of usage %s' % (named, have, auth_type, wanted))
+            return
+        if not usage:
+            return
+        if wanted is not None and self._find_secret(option, named, self.conn.secretLookupByUsage,
+                                                    USAGES[wanted][0], usage) is not None:
+            return
+        others = [s for s in call('listing secrets', self.conn.listAllSecrets, 0) if s.usageID() == usage]
+        if wanted is None:
+            if others:
+                return
+            raise ValidationError(option, '%s: no libvirt secret with that usage id exists; define it first '
+                                          '(kvmops.storage.storage_secret)' % named)
+        hint = ''
+        if others:
+            hint = ' (secret %s has that usage id, but usage %s)' % (
+                others[0].UUIDString(), USAGE_BY_NUMBER.get(others[0].usageType()))
+        raise ValidationError(option, '%s: no libvirt secret of usage %s with that usage id exists%s; auth_type %s '
+                                      'needs one - define it first (kvmops.storage.storage_secret usage=%s usage_id=%s)'
+                              % (named, wanted, hint, auth_type, wanted, usage))
+
+    @staticmethod
+    def _find_secret(option, named, lookup, *args):
         try:
-            if uuid:
-                self.conn.secretLookupByUUIDString(uuid)
-            elif usage:
-                self.conn.secretLookupByUsage(_SECRET_USAGE.get(auth[0].get('type'), 0), usage)
+            return lookup(*args)
         except libvirt.libvirtError as exc:
+            if error_code(exc) == _INVALID_ARG:
+                raise ValidationError(option, '%s is not valid: %s' % (named, error_message(exc)))
             if error_code(exc) != _NO_SECRET:
-                raise OperationError('looking up the pool secret failed: %s' % exc)
-            option, value = ('secret_uuid', uuid) if uuid else ('secret_usage', usage)
-            raise ValidationError(option, '%s %r: no libvirt secret of usage %s with that %s exists; define it first '
-                                          '(kvmops.storage.storage_secret)'
-                                  % (option, value, 'iscsi' if auth[0].get('type') == 'chap' else auth[0].get('type'),
-                                     'uuid' if uuid else 'usage id'))
+                raise OperationError('looking up the pool secret failed: %s' % error_message(exc))
+            return None
 
     # ---- planning ------------------------------------------------------------
     def plan(self, live):
@@ -252,7 +298,7 @@ class PoolManager:
             self._plan_removal(live, plan)
             return plan
         backend, desired = self._desired(live)
-        self._check_secret(desired)
+        self._check_secret(backend, desired)
         before = normalized(live.xml) if live is not None else None
         after = normalized(desired)
         plan.diff = xmlu.render_diff(before, after, 'pool %s (live definition)' % self.name,
@@ -399,7 +445,24 @@ class PoolManager:
         call('undefining pool %s' % self.name, self._pool().undefine)
 
     def _start(self):
-        call('starting pool %s' % self.name, self._pool().create, 0)
+        pool = self._pool()
+        try:
+            call('starting pool %s' % self.name, pool.create, 0)
+        except OperationError as exc:
+            self._explain_start_failure(pool, exc)
+            raise
+
+    def _explain_start_failure(self, pool, exc):
+        """Add the backend's reading of a failed start to ``exc`` (libvirt's own text can mislead)."""
+        try:
+            definition = xmlu.parse(pool.XMLDesc(_XML_INACTIVE))
+        except libvirt.libvirtError:
+            return
+        backend = backend_class(definition.get('type'))({'name': self.name})
+        hint = backend.start_failure_hint(definition, exc.msg, self.is_local)
+        if hint:
+            exc.msg = '%s (%s)' % (exc.msg, hint)
+            exc.args = (exc.msg,)
 
     def _stop(self):
         call('stopping pool %s' % self.name, self._pool().destroy)

@@ -140,9 +140,60 @@ def _size(el, option=None):
     """A <capacity>/<allocation> element in bytes; errors name ``option`` (an ``xml`` option) when given."""
     if el is None or el.text is None:
         return None
+    text, unit = el.text.strip(), el.get('unit')
+    if unit in (None, 'bytes', 'B', 'b') and text.isdigit():
+        return int(text)  # what libvirt writes: no Decimal needed
     tag = xmlu.local_name(el)
-    return parse_size('%s%s' % (el.text.strip(), el.get('unit') or ''),
+    return parse_size('%s%s' % (text, unit or ''),
                       tag if option is None else '%s <%s>' % (option, tag))
+
+
+def _stripped(text):
+    return text.strip() if text else None
+
+
+def volume_fields(root):
+    """The properties of a volume from its parsed live XML (no other libvirt call).
+
+    Shared by the volume manager and the facts: name, type, key, path, format,
+    capacity and allocation in bytes, backing_store ({path, format} or None),
+    mode, owner, group.  One pass over the elements: the facts call this for
+    every volume of a pool.
+    """
+    fields = {'name': None, 'type': root.get('type'), 'key': None, 'path': None, 'format': None,
+              'capacity': None, 'allocation': None, 'backing_store': None, 'mode': None, 'owner': None,
+              'group': None}
+    for child in root:
+        tag = child.tag
+        if tag in ('name', 'key'):
+            fields[tag] = _stripped(child.text)
+        elif tag in ('capacity', 'allocation'):
+            fields[tag] = _size(child)
+        elif tag == 'target':
+            _target_fields(child, fields)
+        elif tag == 'backingStore':
+            backing = {'path': None, 'format': None}
+            for item in child:
+                if item.tag == 'path':
+                    backing['path'] = _stripped(item.text)
+                elif item.tag == 'format':
+                    backing['format'] = item.get('type')
+            if backing['path']:
+                fields['backing_store'] = backing
+    return fields
+
+
+def _target_fields(target, fields):
+    for item in target:
+        tag = item.tag
+        if tag == 'path':
+            fields['path'] = _stripped(item.text)
+        elif tag == 'format':
+            fields['format'] = item.get('type')
+        elif tag == 'permissions':
+            for perm in item:
+                if perm.tag in ('mode', 'owner', 'group'):
+                    fields[perm.tag] = _stripped(perm.text)
 
 
 class LiveVolume:
@@ -151,32 +202,18 @@ class LiveVolume:
     def __init__(self, vol, text):
         self.vol = vol
         self.xml = xmlu.parse(text)
-        root = self.xml
-        self.name = self._text('name')
-        self.type = root.get('type')
-        self.key = self._text('key')
-        self.path = self._text('target/path')
-        self.format = self._attr('target/format', 'type')
-        self.capacity = _size(self._first('capacity'))
-        self.allocation = _size(self._first('allocation'))
-        backing = self._text('backingStore/path')
-        self.backing_store = ({'path': backing, 'format': self._attr('backingStore/format', 'type')}
-                              if backing else None)
-        self.mode = self._text('target/permissions/mode')
-        self.owner = self._text('target/permissions/owner')
-        self.group = self._text('target/permissions/group')
-
-    def _first(self, path):
-        found = xmlu.find_path(self.xml, path)
-        return found[0] if found else None
-
-    def _text(self, path):
-        el = self._first(path)
-        return el.text.strip() if el is not None and el.text else None
-
-    def _attr(self, path, attr):
-        el = self._first(path)
-        return el.get(attr) if el is not None else None
+        fields = volume_fields(self.xml)
+        self.name = fields['name']
+        self.type = fields['type']
+        self.key = fields['key']
+        self.path = fields['path']
+        self.format = fields['format']
+        self.capacity = fields['capacity']
+        self.allocation = fields['allocation']
+        self.backing_store = fields['backing_store']
+        self.mode = fields['mode']
+        self.owner = fields['owner']
+        self.group = fields['group']
 
     def describe(self, pool_name):
         return {
@@ -194,6 +231,34 @@ class LiveVolume:
             'owner': self.owner,
             'group': self.group,
         }
+
+
+class DomainDisks:
+    """Which defined domains use which storage, read once: every domain's disk sources
+    (and the sources of their backing chains), indexed by path and by pool/volume."""
+
+    def __init__(self, conn):
+        self.by_path = {}
+        self.by_volume = {}
+        for dom in call('listing domains', conn.listAllDomains, 0):
+            try:
+                name = dom.name()
+                root = xmlu.parse(dom.XMLDesc(0))
+            except libvirt.libvirtError:
+                continue  # the domain went away meanwhile
+            sources = list(root.iterfind('devices/disk/source')) + list(root.iterfind('devices/disk/backingStore//source'))
+            for source in sources:
+                for attr in ('file', 'dev', 'name'):
+                    if source.get(attr):
+                        self.by_path.setdefault(source.get(attr), set()).add(name)
+                if source.get('pool') and source.get('volume'):
+                    self.by_volume.setdefault((source.get('pool'), source.get('volume')), set()).add(name)
+
+    def users(self, path, pool_name, volume_name):
+        """Sorted names of the domains whose disks are ``path`` or ``pool_name``/``volume_name``."""
+        found = set(self.by_path.get(path, ())) if path else set()
+        found.update(self.by_volume.get((pool_name, volume_name), ()))
+        return sorted(found)
 
 
 class LivePoolVolumes:
@@ -714,23 +779,8 @@ class VolumeManager:
 
     def _domains_using(self, vol):
         if self._domain_disks is None:
-            self._domain_disks = []
-            for dom in call('listing domains', self.conn.listAllDomains, 0):
-                try:
-                    root = xmlu.parse(dom.XMLDesc(0))
-                except libvirt.libvirtError:
-                    continue  # the domain went away meanwhile
-                for source in root.iterfind('devices/disk/source'):
-                    self._domain_disks.append((dom.name(), dict(source.attrib)))
-                for source in root.iterfind('devices/disk/backingStore//source'):
-                    self._domain_disks.append((dom.name(), dict(source.attrib)))
-        users = set()
-        for domain, attrs in self._domain_disks:
-            if vol.path and vol.path in (attrs.get('file'), attrs.get('dev'), attrs.get('name')):
-                users.add(domain)
-            elif attrs.get('pool') == self.pool_name and attrs.get('volume') == vol.name:
-                users.add(domain)
-        return sorted(users)
+            self._domain_disks = DomainDisks(self.conn)
+        return self._domain_disks.users(vol.path, self.pool_name, vol.name)
 
     def _volumes_backed_by(self, vol):
         if not vol.path:
@@ -775,7 +825,16 @@ class VolumeManager:
         call('cloning volume %s' % source.name(), pool.createXMLFrom, xmlu.to_string(definition, pretty=False), source, 0)
 
     def _delete(self, pool, name):
-        call('deleting volume %s' % name, self._vol(pool, name).delete, 0)
+        backend = self.requests[0].backend if self.requests else None
+        flags = backend.volume_delete_flags if backend is not None else 0
+        try:
+            call('deleting volume %s' % name, self._vol(pool, name).delete, flags)
+        except OperationError as exc:
+            hint = backend.volume_delete_failure_hint(name, exc.msg) if backend is not None else None
+            if hint:
+                exc.msg = '%s (%s)' % (exc.msg, hint)
+                exc.args = (exc.msg,)
+            raise
 
     def _resize(self, pool, name, capacity, flags):
         call('resizing volume %s' % name, self._vol(pool, name).resize, capacity, flags)

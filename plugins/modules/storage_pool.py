@@ -86,7 +86,8 @@ options:
     description:
       - Hosts of the source; each is V(host) or V(host:port) (V([v6addr]:port) for IPv6).
       - The NFS/CIFS server (V(netfs), one host), the iSCSI portal (V(iscsi), V(iscsi-direct), one host),
-        the Ceph monitors (V(rbd)), the Gluster server (V(gluster)).
+        the Ceph monitors (V(rbd); libvirt speaks the monitors' v1 protocol, port 6789 when left out, not the v2
+        port 3300), the Gluster server (V(gluster)).
       - Given, it replaces the whole list.
     type: list
     elements: str
@@ -129,12 +130,14 @@ options:
     type: str
   secret_usage:
     description:
-      - The usage id of the libvirt secret that holds the key or password. The secret must exist; the task
-        is refused before anything is defined when it does not.
+      - The usage id of the libvirt secret that holds the key or password (see M(kvmops.storage.storage_secret)).
+        The secret must exist and be of the usage the auth type takes - V(ceph) for O(auth_type=ceph), V(iscsi)
+        for O(auth_type=chap); otherwise the task is refused before anything is defined, naming the secret.
       - Mutually exclusive with O(secret_uuid).
     type: str
   secret_uuid:
-    description: The UUID of the libvirt secret that holds the key or password.
+    description:
+      - The UUID of the libvirt secret that holds the key or password; checked as O(secret_usage) is.
     type: str
   mount_opts:
     description:
@@ -281,7 +284,13 @@ EXAMPLES = r'''
     name: mpath
     type: mpath
 
-- name: A Ceph RBD pool (the secret holds the client.libvirt key)
+- name: The key of client.libvirt (base64 text, as `ceph auth get-key client.libvirt` prints it)
+  kvmops.storage.storage_secret:
+    usage: ceph
+    usage_id: client.libvirt secret
+    value_base64: "{{ ceph_client_libvirt_key }}"
+
+- name: A Ceph RBD pool on the RADOS pool vms, authenticating as client.libvirt (monitors on the v1 port 6789)
   kvmops.storage.storage_pool:
     name: ceph-vms
     type: rbd

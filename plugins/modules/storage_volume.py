@@ -18,8 +18,8 @@ description:
   - One task handles one volume (O(name)) or many (O(volumes)) over one connection and one listing of the pool;
     a no-op run over a thousand volumes takes about a second.
   - A volume that exists is compared with the task. O(capacity) above the live capacity grows it in place.
-    A capacity within the rounding of the pool type (LVM extents, partition alignment, RBD objects, qcow2
-    clusters) is no change, so a second run never reports drift.
+    A capacity within the rounding of the pool type (LVM extents, partition alignment, qcow2
+    clusters) is no change, so a second run never reports drift. RBD images keep the size asked for to the byte.
   - Nothing destroys data unless the task says so. Shrinking needs O(allow_shrink=true). Deleting, wiping or
     shrinking a volume that a defined domain uses, or that another volume of the pool has as its backing store,
     needs O(force=true).
@@ -28,6 +28,9 @@ description:
   - A failure half-way deletes the volume the task was creating (a failed or mismatched upload included);
     volumes completed earlier in the same task stay.
   - The pool must be active.
+  - In an V(rbd) pool, O(clone_from) makes a copy-on-write clone through a protected snapshot of the source, and
+    O(state=absent) deletes an image together with its snapshots; the source of a clone can be deleted only after
+    its clones.
 author:
   - kvmops.storage contributors (@kvmops)
 extends_documentation_fragment:

@@ -202,6 +202,7 @@ class FakeConn:
         self.fail_on = {}
         self.secrets_by_uuid = set()
         self.secrets_by_usage = set()
+        self.secret_types = {}  # uuid -> virSecretUsageType, for secrets_by_uuid entries
 
     def record(self, method, *args):
         self.calls.append((method, args))
@@ -246,11 +247,35 @@ class FakeConn:
         self.record('secretLookupByUUIDString', uuid)
         if uuid not in self.secrets_by_uuid:
             raise libvirt_error("Secret not found: no secret with matching uuid '%s'" % uuid, libvirt.VIR_ERR_NO_SECRET)
-        return object()
+        assert uuid in self.secret_types, 'set conn.secret_types[%r] to the usage type of that secret' % uuid
+        return FakeSecretRef(uuid, self.secret_types[uuid], None)
 
     def secretLookupByUsage(self, usage_type, usage_id):
         self.record('secretLookupByUsage', usage_type, usage_id)
         if (usage_type, usage_id) not in self.secrets_by_usage:
             raise libvirt_error("Secret not found: no secret with matching usage '%s'" % usage_id,
                                 libvirt.VIR_ERR_NO_SECRET)
-        return object()
+        return FakeSecretRef('00000000-0000-0000-0000-%012d' % usage_type, usage_type, usage_id)
+
+    def listAllSecrets(self, flags=0):
+        self.record('listAllSecrets', flags)
+        return [FakeSecretRef('00000000-0000-0000-0000-%012d' % usage_type, usage_type, usage_id)
+                for usage_type, usage_id in sorted(self.secrets_by_usage)]
+
+
+class FakeSecretRef:
+    """What a secret lookup returns: its uuid, usage type and usage id."""
+
+    def __init__(self, uuid, usage_type, usage_id):
+        self.uuid = uuid
+        self.usage_type = usage_type
+        self.usage_id = usage_id
+
+    def UUIDString(self):
+        return self.uuid
+
+    def usageType(self):
+        return self.usage_type
+
+    def usageID(self):
+        return self.usage_id

@@ -497,6 +497,7 @@ def test_existing_chap_secret(conn):
 
 def test_existing_secret_by_uuid(conn):
     conn.secrets_by_uuid.add(CEPH_UUID)
+    conn.secret_types[CEPH_UUID] = libvirt.VIR_SECRET_USAGE_TYPE_CEPH
     plan = plan_for(conn, name='ceph', type='rbd', source_name='vms', source_host=['mon1:6789'], auth_type='ceph',
                     auth_username='libvirt', secret_uuid=CEPH_UUID)
     assert plan.actions == ['define', 'start']
@@ -507,6 +508,52 @@ def test_existing_ceph_secret_by_usage(conn):
     plan = plan_for(conn, name='ceph', type='rbd', source_name='vms', source_host=['mon1'], auth_type='ceph',
                     auth_username='libvirt', secret_usage='client.libvirt secret')
     assert plan.actions == ['define', 'start']
+
+
+def test_secret_by_uuid_of_another_usage_is_refused(conn):
+    conn.secrets_by_uuid.add(CEPH_UUID)
+    conn.secret_types[CEPH_UUID] = libvirt.VIR_SECRET_USAGE_TYPE_VOLUME
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='ceph', type='rbd', source_name='vms', source_host=['mon1'], auth_type='ceph',
+                 auth_username='libvirt', secret_uuid=CEPH_UUID)
+    assert info.value.option == 'secret_uuid'
+    assert 'usage volume' in info.value.msg and 'usage ceph' in info.value.msg and CEPH_UUID in info.value.msg
+    assert conn.mutations() == []
+
+
+def test_chap_secret_of_usage_ceph_is_named(conn):
+    conn.secrets_by_usage.add((libvirt.VIR_SECRET_USAGE_TYPE_CEPH, 'san1-chap'))
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, secret_usage='san1-chap', **ISCSI_CHAP)
+    assert 'usage iscsi' in info.value.msg and 'but usage ceph' in info.value.msg
+    assert conn.mutations() == []
+
+
+def test_iscsi_direct_takes_the_chap_secret_usage_from_its_backend(conn):
+    conn.secrets_by_usage.add((libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap'))
+    args = dict(ISCSI_CHAP, secret_usage='san1-chap', source_initiator='iqn.2026-11.com.example:hv1')
+    args['type'] = 'iscsi-direct'
+    assert plan_for(conn, **args).actions == ['define', 'start']
+    assert calls_of(conn, 'secretLookupByUsage') == [(libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap')]
+
+
+def test_xml_pool_with_missing_secret_names_the_xml_option(conn):
+    xml = ('<pool type="rbd"><name>ceph</name><source><host name="mon1"/><name>vms</name>'
+           '<auth type="ceph" username="libvirt"><secret usage="nope"/></auth></source></pool>')
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='ceph', xml=xml)
+    assert info.value.option == 'xml' and "<secret usage='nope'>" in info.value.msg
+    assert conn.mutations() == []
+
+
+def test_malformed_secret_uuid_names_the_option(conn):
+    def invalid(uuid):
+        raise libvirt_error('uuidstr in virSecretLookupByUUIDString must be a valid UUID', libvirt.VIR_ERR_INVALID_ARG)
+    conn.secretLookupByUUIDString = invalid
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='ceph', type='rbd', source_name='vms', source_host=['mon1'], auth_type='ceph',
+                 auth_username='libvirt', secret_uuid='not-a-uuid')
+    assert info.value.option == 'secret_uuid' and 'not-a-uuid' in info.value.msg and 'valid UUID' in info.value.msg
 
 
 def test_secret_lookup_failure_other_than_missing(conn):
@@ -524,6 +571,7 @@ def test_live_auth_secret_checked_on_existing_pool(conn):
         plan_for(conn, name='ceph-vms')
     assert info.value.option == 'secret_uuid'
     conn.secrets_by_uuid.add(CEPH_UUID)
+    conn.secret_types[CEPH_UUID] = libvirt.VIR_SECRET_USAGE_TYPE_CEPH
     assert plan_for(conn, name='ceph-vms').actions == []
 
 

@@ -141,6 +141,8 @@ class PoolBackend:
     source_formats = ()
     #: accepted auth_type values
     auth_types = ()
+    #: auth_type -> the usage of the libvirt secret that authentication takes (checked before defining)
+    auth_secret_usage = {}
     #: what the type can do, a subset of CAPABILITIES
     capabilities = frozenset()
     #: the build flags libvirt takes for each ``build`` mode of this type
@@ -313,6 +315,16 @@ class PoolBackend:
     volume_create_may_leave = False
     #: whether libvirt reads the format of an existing volume back (so a differing one can be refused)
     volume_format_read_back = True
+    #: virStorageVolDeleteFlags used when deleting a volume of this type
+    volume_delete_flags = 0
+
+    def start_failure_hint(self, definition, message, is_local):
+        """What most likely made starting the pool ``definition`` fail with ``message``, or None."""
+        return None
+
+    def volume_delete_failure_hint(self, name, message):
+        """What most likely made deleting volume ``name`` fail with ``message``, or None."""
+        return None
 
     def capacity_tolerance(self, volume_format):
         """How far above a requested capacity a volume of ``volume_format`` may end up."""

@@ -18,5 +18,6 @@ class IscsiBackend(PoolBackend):
                'auth_type', 'auth_username', 'secret_usage', 'secret_uuid')
     required = ('source_host', 'source_dev')
     auth_types = ('chap',)
+    auth_secret_usage = {'chap': 'iscsi'}
     single_entry = {'source_host': 'portal', 'source_dev': 'target IQN'}
     capabilities = frozenset(('volume_wipe', 'volume_upload'))

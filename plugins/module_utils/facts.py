@@ -1,0 +1,359 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The facts manager: reads pools, volumes, secrets and capabilities; changes nothing.
+
+Speed matters on pools with thousands of volumes: each volume costs one
+libvirt call (its XML holds capacity, allocation, format and backing store;
+``info()`` is never called), the calls run in a few threads over the one
+connection (libvirt-python releases the GIL while it waits for libvirtd, and
+the client pipelines the requests) while this thread parses the answers, and
+the domains that use volumes are read once for all pools.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
+from ansible_collections.kvmops.storage.plugins.module_utils.backends import BACKENDS
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import CAPABILITIES
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    call,
+    error_code,
+    error_message,
+    is_libvirt_error,
+)
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
+    LibraryMissingError,
+    OperationError,
+    ValidationError,
+)
+from ansible_collections.kvmops.storage.plugins.module_utils.pool import (
+    POOL_STATES,
+    pool_source,
+    pool_target_permissions,
+)
+from ansible_collections.kvmops.storage.plugins.module_utils.volume import DomainDisks, volume_fields
+
+try:
+    import jmespath
+    HAS_JMESPATH = True
+    JMESPATH_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the host running the module
+    jmespath = None
+    HAS_JMESPATH = False
+    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
+GATHER = ('pools', 'volumes', 'secrets', 'capabilities')
+# virSecretUsageType
+SECRET_USAGE = {0: 'none', 1: 'volume', 2: 'ceph', 3: 'iscsi', 4: 'tls', 5: 'vtpm'}
+
+_NO_STORAGE_VOL = 50
+# volumes per batch handed to a worker thread, and the number of threads
+_BATCH = 100
+_THREADS = 4
+
+
+def facts_argument_spec():
+    """The module's options that are not connection options."""
+    return dict(
+        gather=dict(type='list', elements='str', default=['pools'], choices=list(GATHER)),
+        pools=dict(type='list', elements='str'),
+        query=dict(type='str'),
+        refresh=dict(type='bool', default=True),
+    )
+
+
+def usage_percent(capacity, allocation):
+    """Allocation as a percentage of capacity, one decimal; None when the capacity is 0 or unknown."""
+    if not capacity:
+        return None
+    return round(100.0 * allocation / capacity, 1)
+
+
+def compile_query(expression):
+    """A compiled JMESPath expression; errors name the ``query`` option."""
+    if not HAS_JMESPATH:
+        raise LibraryMissingError('query needs the Python library "jmespath" on the host running the module; '
+                                  'install it: "apt install python3-jmespath" or "pip install jmespath"',
+                                  library='jmespath', exception=JMESPATH_IMPORT_ERROR)
+    try:
+        compiled = jmespath.compile(expression)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ValidationError('query', 'query %r is not a valid JMESPath expression: %s'
+                              % (expression, _one_line(exc)))
+    return compiled
+
+
+def run_query(expression, facts):
+    """Run a JMESPath ``expression`` over ``facts``; errors name the ``query`` option."""
+    compiled = compile_query(expression)
+    try:
+        return compiled.search(facts)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ValidationError('query', 'query %r failed on the facts: %s' % (expression, _one_line(exc)))
+
+
+def _one_line(exc):
+    return ' '.join(str(exc).split())
+
+
+def _text(root, path):
+    found = root.findtext(path)
+    return found.strip() if found else None
+
+
+def parse_capabilities(text, backends=None):
+    """Per pool type: what libvirt reports (getStoragePoolCapabilities) and what this collection can do.
+
+    ``{TYPE: {supported, pool: {default_format, formats}, volume: {default_format, formats},
+    operations: {build: bool, volume_create: bool, ...}}}``; ``operations`` is None for a type
+    libvirt knows and this collection does not manage.  Types the collection knows and libvirt
+    does not report are listed with ``supported: false``.
+    """
+    backends = BACKENDS if backends is None else backends
+    result = {}
+    root = xmlu.parse(text) if text else None
+    for pool in (root.iterfind('pool') if root is not None else ()):
+        type_name = pool.get('type')
+        entry = {'supported': pool.get('supported') == 'yes'}
+        for key, options, enum in (('pool', 'poolOptions', 'sourceFormatType'),
+                                   ('volume', 'volOptions', 'targetFormatType')):
+            found = pool.find(options)
+            if found is None:
+                entry[key] = None
+                continue
+            default = found.find('defaultFormat')
+            values = found.find("enum[@name='%s']" % enum)
+            entry[key] = {
+                'default_format': default.get('type') if default is not None else None,
+                'formats': [value.text for value in values.iterfind('value')] if values is not None else [],
+            }
+        entry['operations'] = _operations(backends.get(type_name))
+        result[type_name] = entry
+    for type_name, cls in backends.items():
+        if type_name not in result:
+            result[type_name] = {'supported': False, 'pool': None, 'volume': None, 'operations': _operations(cls)}
+    return result
+
+
+def _operations(cls):
+    if cls is None:
+        return None
+    return dict((capability, capability in cls.capabilities) for capability in CAPABILITIES)
+
+
+def secret_facts(secret):
+    """Metadata of one libvirt secret (never its value)."""
+    root = xmlu.parse(secret.XMLDesc(0))
+    return {
+        'uuid': secret.UUIDString(),
+        'usage': SECRET_USAGE.get(secret.usageType(), str(secret.usageType())),
+        'usage_id': secret.usageID(),
+        'description': _text(root, 'description'),
+        'private': root.get('private') == 'yes',
+        'ephemeral': root.get('ephemeral') == 'yes',
+    }
+
+
+def pool_facts(pool, root, info):
+    """The facts of one pool from its live XML and ``info()``; ``volumes`` is left empty."""
+    state, capacity, allocation, available = info
+    persistent = bool(pool.isPersistent())
+    target_path = _text(root, 'target/path')
+    return {
+        'name': _text(root, 'name'),
+        'uuid': _text(root, 'uuid'),
+        'type': root.get('type'),
+        'state': POOL_STATES.get(state, str(state)),
+        'autostart': bool(pool.autostart()) if persistent else False,
+        'persistent': persistent,
+        'capacity': int(capacity),
+        'allocation': int(allocation),
+        'available': int(available),
+        'usage_percent': usage_percent(capacity, allocation),
+        'target': {'path': target_path, 'permissions': pool_target_permissions(root)},
+        'source': pool_source(root),
+        'volumes': {},
+    }
+
+
+def volume_facts(root, pool_name, domains):
+    """The facts of one volume from its parsed XML; ``domains`` is a DomainDisks (or None)."""
+    fields = volume_fields(root)
+    return {
+        'name': fields['name'],
+        'key': fields['key'],
+        'path': fields['path'],
+        'type': fields['type'],
+        'format': fields['format'],
+        'capacity': fields['capacity'],
+        'allocation': fields['allocation'],
+        'backing_store': fields['backing_store'],
+        'used_by': domains.users(fields['path'], pool_name, fields['name']) if domains is not None else [],
+    }
+
+
+def _parse_batch(documents, parser):
+    """The parsed volume documents of a batch: one parse of all of them wrapped in one element (half
+    the cost of parsing each alone); each alone if that fails (a document with an XML declaration)."""
+    if not documents:
+        return []
+    try:
+        return list(xmlu.etree.fromstring('<volumes>%s</volumes>' % ''.join(documents), parser))
+    except xmlu.etree.XMLSyntaxError:
+        return [xmlu.etree.fromstring(text.encode('utf-8'), parser) for text in documents]
+
+
+def _fetch(volumes):
+    """XMLDesc of each volume of a batch (run in a worker thread): a list of XML text or exceptions."""
+    found = []
+    for vol in volumes:
+        try:
+            found.append(vol.XMLDesc(0))
+        except Exception as exc:  # pylint: disable=broad-except
+            found.append(exc)
+    return found
+
+
+class FactsManager:
+    """Gathers ``ansible_facts.libvirt_storage``; read-only, so check mode is the real run."""
+
+    def __init__(self, conn, params, is_local=True):
+        self.conn = conn
+        self.is_local = is_local
+        gather = list(params.get('gather') or ['pools'])
+        unknown = [item for item in gather if item not in GATHER]
+        if unknown:
+            raise ValidationError('gather', 'gather: %s not known; accepted: %s'
+                                  % (', '.join(repr(item) for item in unknown), ', '.join(GATHER)))
+        self.gather = set(gather)
+        if 'volumes' in self.gather:
+            self.gather.add('pools')  # volumes are listed inside their pools
+        self.pool_names = params.get('pools')
+        self.refresh = params.get('refresh') is not False
+        self.query = params.get('query')
+        if self.query is not None and not self.query.strip():
+            raise ValidationError('query', 'query is empty; give a JMESPath expression such as "pools.*.name"')
+        if self.query is not None:
+            compile_query(self.query)  # a bad expression fails before libvirt is asked anything
+        self.warnings = []
+        self._domains = None
+
+    # ---- the module's result ---------------------------------------------------
+    def run(self, check_mode=False):  # pylint: disable=unused-argument
+        facts = self.facts()
+        result = {'changed': False, 'ansible_facts': {'libvirt_storage': facts}}
+        if self.query is not None:
+            result['query_result'] = run_query(self.query, facts)
+        if self.warnings:
+            result['warnings'] = list(self.warnings)
+        return result
+
+    def facts(self):
+        facts = {}
+        if 'pools' in self.gather:
+            facts['pools'] = self.pools()
+        if 'secrets' in self.gather:
+            facts['secrets'] = self.secrets()
+        if 'capabilities' in self.gather:
+            facts['capabilities'] = self.capabilities()
+        return facts
+
+    # ---- pools and volumes -----------------------------------------------------------
+    def pools(self):
+        listed = call('listing storage pools', self.conn.listAllStoragePools, 0)
+        by_name = {}
+        for pool in listed:
+            try:
+                by_name[pool.name()] = pool
+            except Exception as exc:  # pylint: disable=broad-except
+                if not is_libvirt_error(exc):
+                    raise
+        names = sorted(by_name)
+        if self.pool_names is not None:
+            missing = [name for name in self.pool_names if name not in by_name]
+            if missing:
+                self.warnings.append('pools: no storage pool named %s on this host; pools here: %s'
+                                     % (', '.join(missing), ', '.join(names) or 'none'))
+            wanted = set(self.pool_names)
+            names = [name for name in names if name in wanted]
+        result = {}
+        for name in names:
+            facts = self._pool(name, by_name[name])
+            if facts is not None:
+                result[name] = facts
+        return result
+
+    def _pool(self, name, pool):
+        try:
+            root = xmlu.parse(pool.XMLDesc(0))
+            facts = pool_facts(pool, root, pool.info())
+        except Exception as exc:  # pylint: disable=broad-except
+            if not is_libvirt_error(exc):
+                raise
+            self.warnings.append('pool %s could not be read: %s' % (name, error_message(exc)))
+            return None
+        if 'volumes' in self.gather and facts['state'] == 'active':
+            try:
+                facts['volumes'] = self._volumes(name, pool)
+            except OperationError as exc:
+                self.warnings.append('pool %s: its volumes could not be read: %s' % (name, exc.msg))
+        return facts
+
+    def _volumes(self, name, pool):
+        if self.refresh:
+            call('refreshing pool %s' % name, pool.refresh, 0)
+        volumes = call('listing the volumes of pool %s' % name, pool.listAllVolumes, 0)
+        if self._domains is None:
+            self._domains = DomainDisks(self.conn)
+        result = {}
+        parser = xmlu.etree.XMLParser(resolve_entities=False)
+        batches = [volumes[start:start + _BATCH] for start in range(0, len(volumes), _BATCH)]
+        if len(batches) > 1:
+            with ThreadPoolExecutor(min(_THREADS, len(batches))) as executor:
+                for texts in executor.map(_fetch, batches):
+                    self._add_volumes(result, name, texts, parser)
+        elif batches:
+            self._add_volumes(result, name, _fetch(batches[0]), parser)
+        return dict(sorted(result.items()))
+
+    def _add_volumes(self, result, pool_name, texts, parser):
+        documents = []
+        for text in texts:
+            if isinstance(text, Exception):
+                if error_code(text) == _NO_STORAGE_VOL:
+                    continue  # deleted since the pool was listed
+                if is_libvirt_error(text):
+                    raise OperationError('reading a volume of pool %s failed: %s' % (pool_name, error_message(text)))
+                raise text
+            documents.append(text)
+        for root in _parse_batch(documents, parser):
+            facts = volume_facts(root, pool_name, self._domains)
+            result[facts['name']] = facts
+
+    # ---- secrets and capabilities ---------------------------------------------------
+    def secrets(self):
+        found = []
+        for secret in call('listing secrets', self.conn.listAllSecrets, 0):
+            try:
+                found.append(secret_facts(secret))
+            except Exception as exc:  # pylint: disable=broad-except
+                if not is_libvirt_error(exc):
+                    raise
+                # undefined meanwhile
+        return sorted(found, key=lambda item: (item['usage'], item['usage_id'] or '', item['uuid']))
+
+    def capabilities(self):
+        try:
+            text = self.conn.getStoragePoolCapabilities(0)
+        except Exception as exc:  # pylint: disable=broad-except
+            if not is_libvirt_error(exc):
+                raise
+            self.warnings.append('libvirt did not report its storage pool capabilities: %s' % error_message(exc))
+            text = None
+        return parse_capabilities(text)

@@ -1,0 +1,222 @@
+"""storage_facts against the real libvirtd: a dir pool with a backing chain and a volume a defined
+domain uses, an inactive pool, secrets, capabilities, the pools filter, query, bad input, check mode,
+and a pool whose directory vanished."""
+
+import base64
+import os
+import shutil
+
+import pytest
+
+from helpers import run_module, virsh
+
+pytestmark = pytest.mark.libvirt
+
+MIB = 1024 * 1024
+SECRET_VALUE = b'it-fct secret value that must never show'
+
+DOMAIN_XML = """<domain type='qemu'>
+  <name>%s</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='%s'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"""
+
+SECRET_XML = """<secret ephemeral='no' private='yes'>
+  <description>it-fct test secret</description>
+  <usage type='ceph'><name>%s</name></usage>
+</secret>
+"""
+
+
+def drop_pool(name):
+    virsh('pool-destroy', name, check=False)
+    virsh('pool-undefine', name, check=False)
+
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory):
+    """A started dir pool with base.qcow2, overlay.qcow2 (backed by base), disk.raw (a disk of a
+    defined, never started domain) and spare.raw (fully allocated), plus a defined inactive pool."""
+    tag = os.getpid()
+    base_dir = tmp_path_factory.mktemp('it-fct')
+    name, off = 'it-fct-%d' % tag, 'it-fct-off-%d' % tag
+    path, off_path = str(base_dir / 'pool'), str(base_dir / 'off')
+    domain = 'it-fct-dom-%d' % tag
+    secret_usage = 'it-fct-%d secret' % tag
+    made = {'pools': [], 'domain': None, 'secret': None}
+    try:
+        virsh('pool-define-as', name, 'dir', '--target', path)
+        made['pools'].append(name)
+        virsh('pool-build', name)
+        virsh('pool-start', name)
+        virsh('pool-define-as', off, 'dir', '--target', off_path)
+        made['pools'].append(off)
+        virsh('vol-create-as', name, 'base.qcow2', '16M', '--format', 'qcow2')
+        virsh('vol-create-as', name, 'overlay.qcow2', '16M', '--format', 'qcow2',
+              '--backing-vol', os.path.join(path, 'base.qcow2'), '--backing-vol-format', 'qcow2')
+        virsh('vol-create-as', name, 'disk.raw', '8M', '--format', 'raw')
+        virsh('vol-create-as', name, 'spare.raw', '4M', '--allocation', '4M', '--format', 'raw')
+        xml = base_dir / 'domain.xml'
+        xml.write_text(DOMAIN_XML % (domain, os.path.join(path, 'disk.raw')))
+        virsh('define', str(xml))
+        made['domain'] = domain
+        secret_xml = base_dir / 'secret.xml'
+        secret_xml.write_text(SECRET_XML % secret_usage)
+        uuid = virsh('secret-define', str(secret_xml)).split()[1]
+        made['secret'] = uuid
+        virsh('secret-set-value', uuid, '--base64', base64.b64encode(SECRET_VALUE).decode())
+        yield {'pool': name, 'path': path, 'off': off, 'off_path': off_path, 'domain': domain,
+               'secret_uuid': uuid, 'secret_usage': secret_usage,
+               'uuid': virsh('pool-uuid', name).strip()}
+    finally:
+        if made['domain']:
+            virsh('undefine', made['domain'], check=False)
+        if made['secret']:
+            virsh('secret-undefine', made['secret'], check=False)
+        for pool in made['pools']:
+            drop_pool(pool)
+
+
+def facts_of(result):
+    assert result['failed'] is False, result.get('msg')
+    assert result['changed'] is False
+    return result['ansible_facts']['libvirt_storage']
+
+
+def test_default_gathers_pools_without_volumes(lab):
+    facts = facts_of(run_module('storage_facts', {'uri': 'qemu:///system'}))
+    assert set(facts) == {'pools'}
+    pool = facts['pools'][lab['pool']]
+    assert pool['name'] == lab['pool'] and pool['uuid'] == lab['uuid']
+    assert pool['type'] == 'dir' and pool['state'] == 'active'
+    assert pool['persistent'] is True and pool['autostart'] is False
+    for key in ('capacity', 'allocation', 'available'):
+        assert isinstance(pool[key], int) and pool[key] > 0, key
+    assert pool['usage_percent'] == round(100.0 * pool['allocation'] / pool['capacity'], 1)
+    assert pool['target']['path'] == lab['path']
+    assert set(pool['target']['permissions']) >= {'mode', 'owner', 'group'}
+    assert pool['volumes'] == {}, 'volumes are gathered only when asked for'
+    off = facts['pools'][lab['off']]
+    assert off['state'] == 'inactive' and off['volumes'] == {}
+    assert off['capacity'] == 0 and off['usage_percent'] is None
+
+
+def test_volumes_backing_store_and_used_by(lab):
+    result = run_module('storage_facts', {'gather': ['volumes'], 'pools': [lab['pool'], lab['off']]})
+    facts = facts_of(result)
+    assert set(facts['pools']) == {lab['pool'], lab['off']}, 'the pools filter keeps only the named pools'
+    assert not result.get('warnings'), 'an inactive pool is no error'
+    volumes = facts['pools'][lab['pool']]['volumes']
+    assert list(volumes) == ['base.qcow2', 'disk.raw', 'overlay.qcow2', 'spare.raw']
+    path = lab['path']
+    for name, vol in volumes.items():
+        assert vol['name'] == name and vol['path'] == os.path.join(path, name) and vol['key'] == vol['path']
+        assert vol['type'] == 'file'
+    assert volumes['base.qcow2']['format'] == 'qcow2' and volumes['base.qcow2']['capacity'] == 16 * MIB
+    assert volumes['base.qcow2']['backing_store'] is None
+    assert volumes['overlay.qcow2']['backing_store'] == {'path': os.path.join(path, 'base.qcow2'), 'format': 'qcow2'}
+    assert volumes['disk.raw']['format'] == 'raw' and volumes['disk.raw']['capacity'] == 8 * MIB
+    assert volumes['disk.raw']['used_by'] == [lab['domain']]
+    assert volumes['spare.raw']['allocation'] >= 4 * MIB
+    for name in ('base.qcow2', 'overlay.qcow2', 'spare.raw'):
+        assert volumes[name]['used_by'] == [], name
+    assert facts['pools'][lab['off']]['volumes'] == {}
+
+
+def test_gather_all_four_kinds(lab):
+    result = run_module('storage_facts', {'gather': ['pools', 'volumes', 'secrets', 'capabilities'],
+                                          'pools': [lab['pool']]}, verbosity=3)
+    facts = facts_of(result)
+    assert set(facts) == {'pools', 'secrets', 'capabilities'}
+    assert len(facts['pools'][lab['pool']]['volumes']) == 4
+    mine = [s for s in facts['secrets'] if s['uuid'] == lab['secret_uuid']]
+    assert mine == [{'uuid': lab['secret_uuid'], 'usage': 'ceph', 'usage_id': lab['secret_usage'],
+                     'description': 'it-fct test secret', 'private': True, 'ephemeral': False}]
+    encoded = base64.b64encode(SECRET_VALUE).decode()
+    assert SECRET_VALUE.decode() not in result.output and encoded not in result.output
+    caps = facts['capabilities']
+    assert caps['dir']['supported'] is True
+    assert caps['dir']['volume']['default_format'] == 'raw' and 'qcow2' in caps['dir']['volume']['formats']
+    assert caps['dir']['operations']['volume_resize'] is True and caps['dir']['operations']['build'] is True
+    assert 'ext4' in caps['fs']['pool']['formats']
+    assert caps['iscsi']['operations']['volume_create'] is False
+    assert caps['logical']['operations']['volume_resize'] is False
+
+
+def test_unknown_pool_name_is_a_warning(lab):
+    missing = 'it-fct-no-such-pool'
+    result = run_module('storage_facts', {'pools': [lab['pool'], missing]})
+    facts = facts_of(result)
+    assert list(facts['pools']) == [lab['pool']]
+    assert any(missing in warning for warning in result.get('warnings', [])), result.get('warnings')
+
+
+def test_query(lab):
+    pool = lab['pool']
+    result = run_module('storage_facts', {
+        'gather': ['volumes'], 'pools': [pool],
+        'query': 'pools."%s".volumes.* | [?length(used_by) > `0`].name' % pool})
+    facts_of(result)
+    assert result['query_result'] == ['disk.raw']
+    backed = run_module('storage_facts', {'gather': ['volumes'], 'pools': [pool],
+                                          'query': 'values(pools)[].values(volumes)[] | [?backing_store].name'})
+    assert backed['query_result'] == ['overlay.qcow2']
+    names = run_module('storage_facts', {'pools': [pool, lab['off']],
+                                         'query': 'pools.* | [?usage_percent == null].name'})
+    assert names['query_result'] == [lab['off']]
+
+
+@pytest.mark.parametrize('args,option,words', [
+    ({'gather': ['pools', 'disks']}, 'gather', ['disks', 'pools', 'volumes', 'secrets', 'capabilities']),
+    ({'query': 'pools.*.[name'}, 'query', ['JMESPath']),
+    ({'query': 'abs(pools)'}, 'query', ['failed']),
+], ids=['bad gather', 'bad query syntax', 'query type error'])
+def test_bad_input_fails_clearly(lab, args, option, words):
+    for check in (False, True):
+        result = run_module('storage_facts', args, check=check)
+        assert result['failed'] is True, result
+        assert option in result['msg'], result['msg']
+        for word in words:
+            assert word in result['msg'], result['msg']
+
+
+def test_check_mode_gathers_the_same(lab):
+    args = {'gather': ['volumes', 'secrets'], 'pools': [lab['pool'], lab['off']], 'query': 'pools.*.name'}
+    real = run_module('storage_facts', args)
+    checked = run_module('storage_facts', args, check=True)
+    assert checked['changed'] is False and checked['failed'] is False
+    assert checked['query_result'] == real['query_result'] == sorted([lab['pool'], lab['off']])
+    real_pools = facts_of(real)['pools']
+    checked_pools = facts_of(checked)['pools']
+    assert list(checked_pools[lab['pool']]['volumes']) == list(real_pools[lab['pool']]['volumes'])
+    for vol in ('base.qcow2', 'overlay.qcow2', 'disk.raw', 'spare.raw'):
+        assert checked_pools[lab['pool']]['volumes'][vol] == real_pools[lab['pool']]['volumes'][vol]
+
+
+def test_unreadable_pool_is_a_warning(lab, tmp_path):
+    name = 'it-fct-gone-%d' % os.getpid()
+    path = str(tmp_path / 'gone')
+    virsh('pool-define-as', name, 'dir', '--target', path)
+    try:
+        virsh('pool-build', name)
+        virsh('pool-start', name)
+        virsh('vol-create-as', name, 'x.raw', '1M')
+        shutil.rmtree(path)  # the storage goes away under a running pool
+        result = run_module('storage_facts', {'gather': ['volumes'], 'pools': [name, lab['pool']]})
+        facts = facts_of(result)
+        warnings = [w for w in result.get('warnings', []) if name in w]
+        assert warnings, result.get('warnings')
+        assert path in warnings[0], 'the warning carries libvirt\'s message: %s' % warnings[0]
+        assert facts['pools'][name]['volumes'] == {}
+        assert len(facts['pools'][lab['pool']]['volumes']) == 4, 'the other pools are still reported'
+    finally:
+        drop_pool(name)
