@@ -22,7 +22,6 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, error_message, libvirt
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
-from ansible_collections.kvmops.storage.plugins.module_utils.secret import USAGE_BY_NUMBER, USAGES
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -243,6 +242,9 @@ class PoolManager:
         secret = xmlu.find_path(auth[0], 'secret') if auth else None
         if not secret:
             return
+        # imported here: only a pool with auth needs the secret manager's tables, and every other
+        # pool task starts without loading (and, from AnsiballZ, compiling) secret.py
+        from ansible_collections.kvmops.storage.plugins.module_utils.secret import USAGE_BY_NUMBER, USAGES
         auth_type = auth[0].get('type')
         wanted = backend.auth_secret_usage.get(auth_type)
         usage, uuid = secret[0].get('usage'), secret[0].get('uuid')

@@ -1,4 +1,5 @@
-"""The backend registry imports a pool type's backend module when that type is first used."""
+"""What a task loads at start-up: the backend registry imports a pool type's backend module when
+that type is first used; a pool task without auth does not load the secret manager."""
 
 import ast
 import os
@@ -52,3 +53,12 @@ def test_every_backend_module_is_imported_statically():
         tree = ast.parse(handle.read())
     imported = set(node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom))
     assert set('%s.%s' % (PACKAGE, module) for module in MODULE_OF.values()) <= imported
+
+
+def test_a_pool_task_without_auth_does_not_load_the_secret_manager():
+    script = ('import sys\nsys.path.insert(0, %r)\n'
+              'import ansible_collections.kvmops.storage.plugins.modules.storage_pool\n'
+              'print("ansible_collections.kvmops.storage.plugins.module_utils.secret" in sys.modules)\n' % BUILD)
+    out = subprocess.run([sys.executable, '-c', script], stdout=subprocess.PIPE, check=True,
+                         universal_newlines=True).stdout
+    assert out.split() == ['False']
