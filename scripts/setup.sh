@@ -30,6 +30,8 @@ PACKAGES=(
   # scripts/test.sh: the sanity copy is a git repository; ansible-test's shellcheck test
   # skips itself without the shellcheck program
   git shellcheck
+  # tests/lab/lab.sh: the lab VM's image and SSH to it
+  debootstrap openssh-client
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do
