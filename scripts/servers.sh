@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Start, stop or show the servers the integration tests use.
 #
-#   servers.sh start  [libvirtd|tgtd|all]
-#   servers.sh stop   [libvirtd|tgtd|all]
-#   servers.sh status [libvirtd|tgtd|all]
+#   servers.sh start  [libvirtd|tgtd|lab|all]
+#   servers.sh stop   [libvirtd|tgtd|lab|all]
+#   servers.sh status [libvirtd|tgtd|lab|all]
 #
 # libvirtd  the system daemon behind qemu:///system. One that is already running is reused
 #           and not recorded; one started here runs as `libvirtd -d -p .build/run/libvirtd.pid`
@@ -12,6 +12,8 @@
 #           iqn.2026-11.io.kvmops:test (tid 1) to all initiators, with LUN 1 and LUN 2 backed by
 #           sparse files .build/tgt/lun1.img (64 MiB) and lun2.img (32 MiB), made anew at each
 #           start. Its output goes to .build/run/tgtd.log.
+# lab       the lab hypervisor VM (QEMU, SSH on 127.0.0.1:2222): tests/lab/lab.sh start|stop|status;
+#           its PID is in .build/run/lab.pid. Not part of `all` (it boots a VM): name it.
 #
 # A server started here has its PID in .build/run/NAME.pid. `stop` signals only that PID
 # (after checking it still is that program) and never a server it did not start.
@@ -225,12 +227,14 @@ status() { # name
   fi
 }
 
-usage() { echo "usage: servers.sh start|stop|status [libvirtd|tgtd|all]" >&2; exit 2; }
+usage() { echo "usage: servers.sh start|stop|status [libvirtd|tgtd|lab|all]" >&2; exit 2; }
+
+start_lab() { bash "$REPO/tests/lab/lab.sh" start; }
 
 action="${1:-}"
 what="${2:-all}"
 case "$what" in
-  libvirtd | tgtd) names=("$what") ;;
+  libvirtd | tgtd | lab) names=("$what") ;;
   all) names=(libvirtd tgtd) ;;
   *) usage ;;
 esac
@@ -238,7 +242,11 @@ if [ "$action" != status ] && [ "$(id -u)" -ne 0 ]; then die "must run as root";
 case "$action" in
   start) for n in "${names[@]}"; do "start_$n"; done ;;
   # stop in reverse order of start
-  stop) for ((i = ${#names[@]} - 1; i >= 0; i--)); do stop_recorded "${names[$i]}"; done ;;
-  status) for n in "${names[@]}"; do status "$n"; done ;;
+  stop) for ((i = ${#names[@]} - 1; i >= 0; i--)); do
+      if [ "${names[$i]}" = lab ]; then bash "$REPO/tests/lab/lab.sh" stop; else stop_recorded "${names[$i]}"; fi
+    done ;;
+  status) for n in "${names[@]}"; do
+      if [ "$n" = lab ]; then bash "$REPO/tests/lab/lab.sh" status; else status "$n"; fi
+    done ;;
   *) usage ;;
 esac

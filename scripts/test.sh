@@ -5,7 +5,8 @@
 #   unit         pytest tests/unit
 #   sanity       ansible-test sanity on a copy of the collection in .build/sanity
 #   lint         ansible-lint (config: .ansible-lint)
-#   integration  pytest tests/integration against the real libvirtd and tgtd
+#   integration  pytest tests/integration against the real libvirtd and tgtd, and the lab VM
+#                (tests/lab/lab.sh: built once into /var/cache/kvmops-lab, booted for the run)
 #
 # Runs scripts/setup.sh first and, for the integration tests, scripts/servers.sh start all;
 # on exit it stops the servers this run started (a server that was already running is left
@@ -57,10 +58,11 @@ recorded() { # name: true when servers.sh recorded a live PID for it
 }
 if wants integration; then
   before=()
-  for s in libvirtd tgtd; do if recorded "$s"; then before+=("$s"); fi; done
+  for s in libvirtd tgtd lab; do if recorded "$s"; then before+=("$s"); fi; done
   start_rc=0
   bash scripts/servers.sh start all || start_rc=$?
-  for s in libvirtd tgtd; do
+  [ "$start_rc" -ne 0 ] || bash scripts/servers.sh start lab || start_rc=$?
+  for s in libvirtd tgtd lab; do
     if recorded "$s" && [[ " ${before[*]-} " != *" $s "* ]]; then STARTED+=("$s"); fi
   done
   if [ "$start_rc" -ne 0 ]; then
