@@ -19,6 +19,7 @@ from helpers import mounts_of  # noqa: E402  pylint: disable=wrong-import-positi
 def pytest_configure(config):
     config.addinivalue_line('markers', 'libvirt: needs the real libvirtd')
     config.addinivalue_line('markers', 'tgtd: needs the tgtd iSCSI target on 127.0.0.1:3260')
+    config.addinivalue_line('markers', 'lab: needs the lab hypervisor VM (tests/lab/lab.sh start)')
     if os.geteuid() != 0:
         raise pytest.UsageError('the integration tests manage libvirt pools and loop devices: run them as root')
 
