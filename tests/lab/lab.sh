@@ -42,6 +42,8 @@ VM_PACKAGES=(
   systemd-sysv udev kmod openssh-server python3 python3-libvirt python3-lxml
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-utils
   lvm2 parted nfs-kernel-server nfs-common open-iscsi targetcli-fb iproute2 procps
+  # targetcli talks to the system bus at start-up and fails without it
+  dbus
 )
 VM_KERNEL=(linux-image-cloud-amd64 initramfs-tools)
 
@@ -83,7 +85,7 @@ configure_rootfs() { # rootfs
     getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
     id -u libvirt-qemu >/dev/null 2>&1 || useradd --system --gid libvirt-qemu --groups kvm \
       --home-dir /var/lib/libvirt --no-create-home --shell /usr/sbin/nologin libvirt-qemu'
-  mkdir -p "$root/root/.ssh" "$root/srv/nfs"
+  mkdir -p "$root/root/.ssh" "$root/srv/nfs" "$root/etc/target"
   chmod 700 "$root/root/.ssh"
   cp "$KEY.pub" "$root/root/.ssh/authorized_keys"
   chmod 600 "$root/root/.ssh/authorized_keys"
@@ -191,6 +193,7 @@ lab ansible_host=127.0.0.1 ansible_port=$PORT ansible_user=root ansible_ssh_priv
 
 [hypervisors:vars]
 ansible_python_interpreter=/usr/bin/python3
+ansible_pipelining=true
 ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'
 EOF
 }
