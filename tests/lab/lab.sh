@@ -40,6 +40,8 @@ die() { echo "lab: $*" >&2; exit 1; }
 # --- the build recipe (its text is hashed into the stamp) ---------------------------------
 VM_PACKAGES=(
   systemd-sysv udev kmod openssh-server python3 python3-libvirt python3-lxml
+  # Ansible's package/apt module installs python3-apt itself when it is missing (slow, online)
+  python3-apt
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-utils
   lvm2 parted nfs-kernel-server nfs-common open-iscsi targetcli-fb iproute2 procps
   # targetcli talks to the system bus at start-up and fails without it
