@@ -274,6 +274,14 @@ def test_roles_twice(role_setup):
 
 def test_lvm_pool_refuses_a_device_with_a_file_system(role_setup):
     """lvm_pool never wipes a device with a signature unless lvm_pool_overwrite is set."""
+    # a physical volume of another volume group is that group's data
+    lab('pvcreate -q -y %s && vgcreate -q it-lab-other %s' % (DISK_B, DISK_B))
+    other = module('storage_pool', {'name': 'it-lab-rvg', 'type': 'logical', 'source_dev': [DISK_B],
+                                    'build': 'no_overwrite'})
+    assert other['failed'] is True and 'physical volume of volume group it-lab-other' in other['msg']
+    assert not pool_defined('it-lab-rvg')
+    lab('vgremove -q -f it-lab-other && pvremove -q %s' % DISK_B)
+
     lab('mkfs.ext4 -q -F %s' % DISK_B)
     play = os.path.join(PLAYBOOKS, 'lab_lvm_pool.yml')
     role = {'lvm_pool_name': 'it-lab-rvg', 'lvm_pool_devices': [DISK_B]}
