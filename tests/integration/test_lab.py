@@ -62,7 +62,7 @@ def wipe_disk(device, vg):
 def lab_vm():
     running = subprocess.run(['bash', LAB_SH, 'status'], stdout=subprocess.PIPE, universal_newlines=True,
                              check=False).stdout
-    if 'running' not in running.split(':', 1)[-1].split()[0:1] or not os.path.exists(INVENTORY):
+    if not running.startswith('lab: running') or not os.path.exists(INVENTORY):
         pytest.skip('the lab VM is not running (tests/lab/lab.sh start; scripts/test.sh starts it)')
     assert lab('uname -r').strip(), 'no answer from the lab VM'
 
