@@ -244,6 +244,13 @@ def changed_tasks(run):
 
 def test_roles_twice(role_setup):
     """nfs_pool (server and client on one host) and lvm_pool: the second run changes nothing."""
+    checked = run_playbook(os.path.join(PLAYBOOKS, 'lab_roles.yml'), ROLE_VARS, check=True, inventory=role_setup)
+    assert checked.rc == 0, checked.output
+    assert checked.recap['lab']['changed'] >= 3
+    assert not pool_defined('it-lab-rnfs') and not pool_defined('it-lab-rvg'), 'check mode defined a pool'
+    assert lab('test -e /etc/exports.d/it-lab-rnfs.exports || echo none').strip() == 'none'
+    assert lab('blkid -p -o value -s TYPE %s' % DISK_A, check=False).strip() == ''
+
     first = run_playbook(os.path.join(PLAYBOOKS, 'lab_roles.yml'), ROLE_VARS, inventory=role_setup)
     assert first.rc == 0, first.output
     assert first.recap['lab']['changed'] >= 5 and first.recap['lab']['failures'] == 0
