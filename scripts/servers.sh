@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Start, stop or show the servers the integration tests use.
 #
-#   servers.sh start  [libvirtd|tgtd|ceph|all]
-#   servers.sh stop   [libvirtd|tgtd|ceph|all]
-#   servers.sh status [libvirtd|tgtd|ceph|all]
+#   servers.sh start  [libvirtd|tgtd|ceph|lab|all]
+#   servers.sh stop   [libvirtd|tgtd|ceph|lab|all]
+#   servers.sh status [libvirtd|tgtd|ceph|lab|all]
 #
 # libvirtd  the system daemon behind qemu:///system. One that is already running is reused
 #           and not recorded; one started here runs as `libvirtd -d -p .build/run/libvirtd.pid`
@@ -21,6 +21,8 @@
 #           tests need to reach them is in .build/ceph/testbed.env (KEY=VALUE lines). The
 #           daemons' PIDs are in .build/run/ceph-mon.pid, ceph-mgr.pid and ceph-osd.pid.
 #           `stop` removes .build/ceph, so the next start makes a new cluster.
+# lab       the lab hypervisor VM (QEMU, SSH on 127.0.0.1:2222): tests/lab/lab.sh start|stop|status;
+#           its PID is in .build/run/lab.pid. Not part of `all` (it boots a VM): name it.
 #
 # A server started here has its PID in .build/run/NAME.pid. `stop` signals only that PID
 # (after checking it still is that program) and never a server it did not start.
@@ -411,12 +413,14 @@ status() { # name
   fi
 }
 
-usage() { echo "usage: servers.sh start|stop|status [libvirtd|tgtd|ceph|all]" >&2; exit 2; }
+usage() { echo "usage: servers.sh start|stop|status [libvirtd|tgtd|ceph|lab|all]" >&2; exit 2; }
+
+start_lab() { bash "$REPO/tests/lab/lab.sh" start; }
 
 action="${1:-}"
 what="${2:-all}"
 case "$what" in
-  libvirtd | tgtd | ceph) names=("$what") ;;
+  libvirtd | tgtd | ceph | lab) names=("$what") ;;
   all) names=(libvirtd tgtd ceph) ;;
   *) usage ;;
 esac
@@ -425,8 +429,18 @@ case "$action" in
   start) for n in "${names[@]}"; do "start_$n"; done ;;
   # stop in reverse order of start
   stop) for ((i = ${#names[@]} - 1; i >= 0; i--)); do
-      if [ "${names[$i]}" = ceph ]; then stop_ceph; else stop_recorded "${names[$i]}"; fi
+      case "${names[$i]}" in
+        ceph) stop_ceph ;;
+        lab) bash "$REPO/tests/lab/lab.sh" stop ;;
+        *) stop_recorded "${names[$i]}" ;;
+      esac
     done ;;
-  status) for n in "${names[@]}"; do if [ "$n" = ceph ]; then status_ceph; else status "$n"; fi; done ;;
+  status) for n in "${names[@]}"; do
+      case "$n" in
+        ceph) status_ceph ;;
+        lab) bash "$REPO/tests/lab/lab.sh" status ;;
+        *) status "$n" ;;
+      esac
+    done ;;
   *) usage ;;
 esac

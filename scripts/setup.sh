@@ -34,6 +34,8 @@ PACKAGES=(
   ceph-mon ceph-osd ceph-mgr ceph-common
   # the capacity report test renders the HTML report in headless Chromium
   chromium
+  # tests/lab/lab.sh: the lab VM's image and SSH to it
+  debootstrap openssh-client
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

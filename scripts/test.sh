@@ -5,7 +5,8 @@
 #   unit         pytest tests/unit
 #   sanity       ansible-test sanity on a copy of the collection in .build/sanity
 #   lint         ansible-lint (config: .ansible-lint)
-#   integration  pytest tests/integration against the real libvirtd, tgtd and ceph
+#   integration  pytest tests/integration against the real libvirtd, tgtd and ceph, and the lab VM
+#                (tests/lab/lab.sh: built once into /var/cache/kvmops-lab, booted for the run)
 #
 # Runs scripts/setup.sh first and, for the integration tests, scripts/servers.sh start all;
 # on exit it stops the servers this run started (a server that was already running is left
@@ -58,10 +59,11 @@ recorded() { # name: true when servers.sh recorded a live PID for it (ceph: its 
 }
 if wants integration; then
   before=()
-  for s in libvirtd tgtd ceph; do if recorded "$s"; then before+=("$s"); fi; done
+  for s in libvirtd tgtd ceph lab; do if recorded "$s"; then before+=("$s"); fi; done
   start_rc=0
   bash scripts/servers.sh start all || start_rc=$?
-  for s in libvirtd tgtd ceph; do
+  [ "$start_rc" -ne 0 ] || bash scripts/servers.sh start lab || start_rc=$?
+  for s in libvirtd tgtd ceph lab; do
     if recorded "$s" && [[ " ${before[*]-} " != *" $s "* ]]; then STARTED+=("$s"); fi
   done
   if [ "$start_rc" -ne 0 ]; then

@@ -79,8 +79,21 @@ def _options(check, diff, verbosity):
     return options
 
 
-def run_module(module, args, check=False, diff=False, verbosity=0, raw=False, env=None, timeout=600):
+def _target(inventory, host):
+    """(host pattern and inventory argv, env) for localhost or a host of an inventory file."""
+    if inventory is None:
+        return ['localhost', '-c', 'local', '-i', 'localhost,'], {}
+    # the inventory says which Python runs the modules on its hosts
+    return [host or 'all', '-i', inventory], {'ANSIBLE_PYTHON_INTERPRETER': 'auto_silent',
+                                              'ANSIBLE_HOST_KEY_CHECKING': 'false'}
+
+
+def run_module(module, args, check=False, diff=False, verbosity=0, raw=False, env=None, timeout=600,
+               inventory=None, host=None):
     """Run a module ad hoc on localhost and return its result (a ModuleResult).
+
+    With ``inventory`` (an inventory file) it runs on ``host`` of that inventory instead, over
+    the connection the inventory gives (e.g. SSH to the lab VM).
 
     ``module`` is a short name in kvmops.storage (``storage_pool``) or a full name
     (``ansible.builtin.ping``); ``args`` a dict, passed as JSON so types survive. ``failed`` is
@@ -88,9 +101,9 @@ def run_module(module, args, check=False, diff=False, verbosity=0, raw=False, en
     the command's output under ``_output``.
     """
     name = module if '.' in module else 'kvmops.storage.%s' % module
-    argv = ['ansible', 'localhost', '-c', 'local', '-i', 'localhost,', '-m', name,
-            '-a', json.dumps(args or {})] + _options(check, diff, verbosity)
-    proc = _run(argv, timeout, env)
+    target, target_env = _target(inventory, host)
+    argv = ['ansible'] + target + ['-m', name, '-a', json.dumps(args or {})] + _options(check, diff, verbosity)
+    proc = _run(argv, timeout, dict(target_env, **(env or {})))
     output = proc.stdout + proc.stderr
     results = _marked(proc.stdout, RESULT_MARKER)
     if len(results) != 1:
@@ -105,21 +118,26 @@ def run_module(module, args, check=False, diff=False, verbosity=0, raw=False, en
     return result
 
 
-def four_calls(module, args):
-    """check -> apply -> check again -> apply again, all with --diff; returns the four results."""
-    first_check = run_module(module, args, check=True, diff=True)
-    applied = run_module(module, args, diff=True)
-    second_check = run_module(module, args, check=True, diff=True)
-    second = run_module(module, args, diff=True)
+def four_calls(module, args, **target):
+    """check -> apply -> check again -> apply again, all with --diff; returns the four results.
+
+    ``target``: ``inventory`` and ``host`` as for run_module."""
+    first_check = run_module(module, args, check=True, diff=True, **target)
+    applied = run_module(module, args, diff=True, **target)
+    second_check = run_module(module, args, check=True, diff=True, **target)
+    second = run_module(module, args, diff=True, **target)
     return first_check, applied, second_check, second
 
 
-def run_playbook(path, extra_vars=None, check=False, diff=False, verbosity=0, env=None, timeout=1800):
-    """Run a playbook on localhost (``-c local -i localhost,``); returns a PlaybookRun."""
-    argv = ['ansible-playbook', '-c', 'local', '-i', 'localhost,', path] + _options(check, diff, verbosity)
+def run_playbook(path, extra_vars=None, check=False, diff=False, verbosity=0, env=None, timeout=1800,
+                 inventory=None):
+    """Run a playbook on localhost (``-c local -i localhost,``), or with ``inventory`` (an
+    inventory file) on the hosts the playbook names from it; returns a PlaybookRun."""
+    target, target_env = _target(inventory, None)
+    argv = ['ansible-playbook'] + target[1:] + [path] + _options(check, diff, verbosity)
     if extra_vars:
         argv += ['-e', json.dumps(extra_vars)]
-    proc = _run(argv, timeout, env)
+    proc = _run(argv, timeout, dict(target_env, **(env or {})))
     recaps = _marked(proc.stdout, RECAP_MARKER)
     return PlaybookRun(tasks=_marked(proc.stdout, RESULT_MARKER), recap=recaps[-1] if recaps else {},
                        output=proc.stdout + proc.stderr, rc=proc.returncode)

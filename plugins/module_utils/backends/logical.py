@@ -46,4 +46,19 @@ class LogicalBackend(PoolBackend):
                 return None
             if found and found != 'LVM2_member':
                 return ProbeResult(FOREIGN, '%s holds %s' % (device, found))
+            if found == 'LVM2_member':
+                owner = _volume_group_of(device)
+                if owner is None:
+                    return None
+                if owner:
+                    # a physical volume of another volume group holds that group's data
+                    return ProbeResult(FOREIGN, '%s is a physical volume of volume group %s' % (device, owner))
         return ProbeResult(MISSING, 'volume group %s does not exist' % vg_name)
+
+
+def _volume_group_of(device):
+    """The volume group the physical volume ``device`` belongs to ('' for none), None if unknown."""
+    rc, out = run_probe(['pvs', '--noheadings', '-o', 'vg_name', device])
+    if rc != 0:
+        return None
+    return out.strip()
