@@ -3,7 +3,7 @@
 import libvirt
 import pytest
 
-from fakes import libvirt_error
+from fakes import FakeSecretRef, libvirt_error
 from volume_fakes import DIR_PATH, GIB, MIB, domain_xml, volume_xml
 from ansible_collections.kvmops.storage.plugins.module_utils import facts as factsu
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
@@ -108,18 +108,10 @@ class Pool:
         return list(self.vols)
 
 
-class Secret:
+class Secret(FakeSecretRef):
     def __init__(self, uuid, usage_type, usage_id, xml):
-        self.uuid, self.usage_type, self.usage_id, self.xml = uuid, usage_type, usage_id, xml
-
-    def UUIDString(self):
-        return self.uuid
-
-    def usageType(self):
-        return self.usage_type
-
-    def usageID(self):
-        return self.usage_id
+        super().__init__(uuid, usage_type, usage_id)
+        self.xml = xml
 
     def XMLDesc(self, flags=0):
         return self.xml
