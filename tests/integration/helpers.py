@@ -168,3 +168,29 @@ def mounts_of(device):
             if source == device or (source.startswith(device + 'p') and source[len(device) + 1:].isdigit()):
                 found.append(target.replace('\\040', ' '))
     return list(reversed(found))
+
+
+_DOMAIN_XML = """<domain type='qemu'>
+  <name>%s</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='%s'/>
+      <source file='%s'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"""
+
+
+def define_domain(name, disk_path, disk_format, workdir):
+    """Define (not start) a small QEMU domain ``name`` whose one disk is the file ``disk_path``;
+    its XML is written to ``workdir``. The caller undefines it."""
+    path = os.path.join(str(workdir), '%s.xml' % name)
+    with open(path, 'w') as handle:
+        handle.write(_DOMAIN_XML % (name, disk_format, disk_path))
+    virsh('define', path)
+    return name

@@ -11,7 +11,7 @@ import zlib
 
 import pytest
 
-from helpers import REPO, run_playbook, virsh
+from helpers import REPO, define_domain, run_playbook, virsh
 
 pytestmark = pytest.mark.libvirt
 
@@ -20,21 +20,6 @@ MIB = 1024 * 1024
 ODD = 'odd<b>&"name.raw'
 # the bar colour of a pool over the threshold (templates/capacity_report.html.j2)
 OVER_RGB = (0xd9, 0x48, 0x3b)
-
-DOMAIN_XML = """<domain type='qemu'>
-  <name>%s</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='%s'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-"""
 
 
 @pytest.fixture(scope='module')
@@ -63,9 +48,7 @@ def fleet(tmp_path_factory):
         odd_xml.write_text("<volume><name>odd&lt;b&gt;&amp;\"name.raw</name><capacity unit='M'>8</capacity>"
                            "<target><format type='raw'/></target></volume>")
         virsh('vol-create', name, str(odd_xml))
-        dom_xml = base / 'domain.xml'
-        dom_xml.write_text(DOMAIN_XML % (domain, os.path.join(path, 'db.raw')))
-        virsh('define', str(dom_xml))
+        define_domain(domain, os.path.join(path, 'db.raw'), 'raw', base)
         defined.append(domain)
         yield {'pool': name, 'off': off, 'path': path, 'domain': domain, 'dir': base}
     finally:

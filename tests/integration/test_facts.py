@@ -8,27 +8,12 @@ import shutil
 
 import pytest
 
-from helpers import run_module, virsh
+from helpers import define_domain, run_module, virsh
 
 pytestmark = pytest.mark.libvirt
 
 MIB = 1024 * 1024
 SECRET_VALUE = b'it-fct secret value that must never show'
-
-DOMAIN_XML = """<domain type='qemu'>
-  <name>%s</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='%s'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-"""
 
 SECRET_XML = """<secret ephemeral='no' private='yes'>
   <description>it-fct test secret</description>
@@ -65,9 +50,7 @@ def lab(tmp_path_factory):
               '--backing-vol', os.path.join(path, 'base.qcow2'), '--backing-vol-format', 'qcow2')
         virsh('vol-create-as', name, 'disk.raw', '8M', '--format', 'raw')
         virsh('vol-create-as', name, 'spare.raw', '4M', '--allocation', '4M', '--format', 'raw')
-        xml = base_dir / 'domain.xml'
-        xml.write_text(DOMAIN_XML % (domain, os.path.join(path, 'disk.raw')))
-        virsh('define', str(xml))
+        define_domain(domain, os.path.join(path, 'disk.raw'), 'raw', base_dir)
         made['domain'] = domain
         secret_xml = base_dir / 'secret.xml'
         secret_xml.write_text(SECRET_XML % secret_usage)

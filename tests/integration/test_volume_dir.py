@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from helpers import four_calls, run_module, virsh
+from helpers import define_domain, four_calls, run_module, virsh
 
 pytestmark = pytest.mark.libvirt
 
@@ -259,31 +259,12 @@ def test_bulk_four_calls(pool):
     assert 'x.raw' not in volumes_of(name)
 
 
-DOMAIN_XML = """<domain type='qemu'>
-  <name>%s</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='%s'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-"""
-
-
 @pytest.fixture
 def domain(tmp_path):
     name = 'it-dom-%d' % os.getpid()
 
     def define(disk_path):
-        xml = tmp_path / 'domain.xml'
-        xml.write_text(DOMAIN_XML % (name, disk_path))
-        virsh('define', str(xml))
-        return name
+        return define_domain(name, disk_path, 'qcow2', tmp_path)
 
     yield define
     virsh('undefine', name, check=False)
