@@ -49,8 +49,6 @@ except ImportError:  # pragma: no cover - depends on the host running the module
     JMESPATH_IMPORT_ERROR = traceback.format_exc()
 
 GATHER = ('pools', 'volumes', 'secrets', 'capabilities')
-# virSecretUsageType
-SECRET_USAGE = {0: 'none', 1: 'volume', 2: 'ceph', 3: 'iscsi', 4: 'tls', 5: 'vtpm'}
 
 _NO_STORAGE_VOL = 50
 # volumes per batch handed to a worker thread, and the number of threads
@@ -149,10 +147,12 @@ def _operations(cls):
 
 def secret_facts(secret):
     """Metadata of one libvirt secret (never its value)."""
+    # imported here: only gather=secrets needs the secret manager's usage table
+    from ansible_collections.kvmops.storage.plugins.module_utils.secret import USAGE_BY_NUMBER
     root = xmlu.parse(secret.XMLDesc(0))
     return {
         'uuid': secret.UUIDString(),
-        'usage': SECRET_USAGE.get(secret.usageType(), str(secret.usageType())),
+        'usage': USAGE_BY_NUMBER.get(secret.usageType(), str(secret.usageType())),
         'usage_id': secret.usageID(),
         'description': _text(root, 'description'),
         'private': root.get('private') == 'yes',
