@@ -19,8 +19,6 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
-from ansible_collections.kvmops.storage.plugins.module_utils.backends import BACKENDS
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import CAPABILITIES
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     call,
     error_code,
@@ -32,28 +30,21 @@ from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     ValidationError,
 )
-from ansible_collections.kvmops.storage.plugins.module_utils.pool import (
+from ansible_collections.kvmops.storage.plugins.module_utils.live import (
     POOL_STATES,
+    SECRET_USAGE_BY_NUMBER,
+    DomainDisks,
     pool_source,
     pool_target_permissions,
+    volume_fields,
 )
-from ansible_collections.kvmops.storage.plugins.module_utils.volume import DomainDisks, volume_fields
-
-try:
-    import jmespath
-    HAS_JMESPATH = True
-    JMESPATH_IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - depends on the host running the module
-    jmespath = None
-    HAS_JMESPATH = False
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
 
 GATHER = ('pools', 'volumes', 'secrets', 'capabilities')
 
 _NO_STORAGE_VOL = 50
 # volumes per batch handed to a worker thread, and the number of threads
 _BATCH = 100
-_THREADS = 4
+_THREADS = 8
 
 
 def facts_argument_spec():
@@ -62,7 +53,7 @@ def facts_argument_spec():
         gather=dict(type='list', elements='str', default=['pools'], choices=list(GATHER)),
         pools=dict(type='list', elements='str'),
         query=dict(type='str'),
-        refresh=dict(type='bool', default=True),
+        refresh=dict(type='bool', default=False),
     )
 
 
@@ -73,12 +64,20 @@ def usage_percent(capacity, allocation):
     return round(100.0 * allocation / capacity, 1)
 
 
-def compile_query(expression):
-    """A compiled JMESPath expression; errors name the ``query`` option."""
-    if not HAS_JMESPATH:
+def _jmespath():
+    """The jmespath library, imported when a task has a ``query``."""
+    try:
+        import jmespath
+    except ImportError:
         raise LibraryMissingError('query needs the Python library "jmespath" on the host running the module; '
                                   'install it: "apt install python3-jmespath" or "pip install jmespath"',
-                                  library='jmespath', exception=JMESPATH_IMPORT_ERROR)
+                                  library='jmespath', exception=traceback.format_exc())
+    return jmespath
+
+
+def compile_query(expression):
+    """A compiled JMESPath expression; errors name the ``query`` option."""
+    jmespath = _jmespath()
     try:
         compiled = jmespath.compile(expression)
     except jmespath.exceptions.JMESPathError as exc:
@@ -92,7 +91,7 @@ def run_query(expression, facts):
     compiled = compile_query(expression)
     try:
         return compiled.search(facts)
-    except jmespath.exceptions.JMESPathError as exc:
+    except _jmespath().exceptions.JMESPathError as exc:
         raise ValidationError('query', 'query %r failed on the facts: %s' % (expression, _one_line(exc)))
 
 
@@ -113,7 +112,9 @@ def parse_capabilities(text, backends=None):
     libvirt knows and this collection does not manage.  Types the collection knows and libvirt
     does not report are listed with ``supported: false``.
     """
-    backends = BACKENDS if backends is None else backends
+    if backends is None:
+        # imported here: only gather=capabilities needs the pool backends
+        from ansible_collections.kvmops.storage.plugins.module_utils.backends import BACKENDS as backends
     result = {}
     root = xmlu.parse(text) if text else None
     for pool in (root.iterfind('pool') if root is not None else ()):
@@ -142,17 +143,16 @@ def parse_capabilities(text, backends=None):
 def _operations(cls):
     if cls is None:
         return None
+    from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import CAPABILITIES
     return dict((capability, capability in cls.capabilities) for capability in CAPABILITIES)
 
 
 def secret_facts(secret):
     """Metadata of one libvirt secret (never its value)."""
-    # imported here: only gather=secrets needs the secret manager's usage table
-    from ansible_collections.kvmops.storage.plugins.module_utils.secret import USAGE_BY_NUMBER
     root = xmlu.parse(secret.XMLDesc(0))
     return {
         'uuid': secret.UUIDString(),
-        'usage': USAGE_BY_NUMBER.get(secret.usageType(), str(secret.usageType())),
+        'usage': SECRET_USAGE_BY_NUMBER.get(secret.usageType(), str(secret.usageType())),
         'usage_id': secret.usageID(),
         'description': _text(root, 'description'),
         'private': root.get('private') == 'yes',
@@ -235,7 +235,7 @@ class FactsManager:
         if 'volumes' in self.gather:
             self.gather.add('pools')  # volumes are listed inside their pools
         self.pool_names = params.get('pools')
-        self.refresh = params.get('refresh') is not False
+        self.refresh = bool(params.get('refresh'))
         self.query = params.get('query')
         if self.query is not None and not self.query.strip():
             raise ValidationError('query', 'query is empty; give a JMESPath expression such as "pools.*.name"')

@@ -22,6 +22,13 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, error_message, libvirt
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.live import (
+    POOL_STATES,
+    SECRET_USAGE_BY_NUMBER,
+    SECRET_USAGES,
+    pool_source,
+    pool_target_permissions,
+)
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -37,8 +44,6 @@ ON_CHANGE = ('restart', 'redefine_only', 'fail')
 # Fields libvirt computes: never drift.
 COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available', 'source/device/freeExtent')
 
-# virStoragePoolState
-POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}
 _XML_INACTIVE = 1
 _NO_STORAGE_POOL = 49
 _NO_SECRET = 66
@@ -97,46 +102,6 @@ class LivePool:
 def normalized(definition):
     """The definition without computed fields, re-indented for diffs."""
     return xmlu.pretty(xmlu.drop_paths(definition, COMPUTED_PATHS))
-
-
-def pool_source(root):
-    """The <source> of a pool definition as a dict: hosts ("name" or "name:port"), devices, dir,
-    format, initiator, name, adapter, auth (type, username and the secret's usage or uuid: the
-    name of a libvirt secret, never its value). Keys are left out when the definition has none."""
-    source = {}
-    hosts = [(('[%s]:%s' if ':' in h.get('name', '') else '%s:%s') % (h.get('name'), h.get('port')))
-             if h.get('port') else h.get('name') for h in xmlu.find_path(root, 'source/host')]
-    if hosts:
-        source['hosts'] = hosts
-    devices = [d.get('path') for d in xmlu.find_path(root, 'source/device')]
-    if devices:
-        source['devices'] = devices
-    for key, path, attr in (('dir', 'source/dir', 'path'), ('format', 'source/format', 'type'),
-                            ('initiator', 'source/initiator/iqn', 'name')):
-        found = xmlu.find_path(root, path)
-        if found and found[0].get(attr):
-            source[key] = found[0].get(attr)
-    name = xmlu.find_path(root, 'source/name')
-    if name and name[0].text:
-        source['name'] = name[0].text
-    adapter = xmlu.find_path(root, 'source/adapter')
-    if adapter:
-        source['adapter'] = dict(adapter[0].attrib)
-    auth = xmlu.find_path(root, 'source/auth')
-    if auth:
-        secret = xmlu.find_path(auth[0], 'secret')
-        source['auth'] = {'type': auth[0].get('type'), 'username': auth[0].get('username')}
-        if secret:
-            source['auth'].update(dict((k, v) for k, v in secret[0].attrib.items() if k in ('usage', 'uuid')))
-    return source
-
-
-def pool_target_permissions(root):
-    """<target><permissions> as a dict (mode, owner, group, label), or None."""
-    perms = xmlu.find_path(root, 'target/permissions')
-    if not perms:
-        return None
-    return dict((xmlu.local_name(el), el.text) for el in perms[0] if isinstance(el.tag, str))
 
 
 class PoolManager:
@@ -242,9 +207,6 @@ class PoolManager:
         secret = xmlu.find_path(auth[0], 'secret') if auth else None
         if not secret:
             return
-        # imported here: only a pool with auth needs the secret manager's tables, and every other
-        # pool task starts without loading (and, from AnsiballZ, compiling) secret.py
-        from ansible_collections.kvmops.storage.plugins.module_utils.secret import USAGE_BY_NUMBER, USAGES
         auth_type = auth[0].get('type')
         wanted = backend.auth_secret_usage.get(auth_type)
         usage, uuid = secret[0].get('usage'), secret[0].get('uuid')
@@ -256,7 +218,7 @@ class PoolManager:
             if found is None:
                 raise ValidationError(option, '%s: no libvirt secret with that uuid exists; define it first '
                                               '(kvmops.storage.storage_secret)' % named)
-            have = USAGE_BY_NUMBER.get(call('reading the usage of secret %s' % uuid, found.usageType))
+            have = SECRET_USAGE_BY_NUMBER.get(call('reading the usage of secret %s' % uuid, found.usageType))
             if wanted is not None and have != wanted:
                 raise ValidationError(option, '%s: that secret has usage %s, but auth_type %s authenticates with a '
                                               'secret of usage %s' % (named, have, auth_type, wanted))
@@ -264,7 +226,7 @@ class PoolManager:
         if not usage:
             return
         if wanted is not None and self._find_secret(option, named, self.conn.secretLookupByUsage,
-                                                    USAGES[wanted][0], usage) is not None:
+                                                    SECRET_USAGES[wanted][0], usage) is not None:
             return
         others = [s for s in call('listing secrets', self.conn.listAllSecrets, 0) if s.usageID() == usage]
         if wanted is None:
@@ -275,7 +237,7 @@ class PoolManager:
         hint = ''
         if others:
             hint = ' (secret %s has that usage id, but usage %s)' % (
-                others[0].UUIDString(), USAGE_BY_NUMBER.get(others[0].usageType()))
+                others[0].UUIDString(), SECRET_USAGE_BY_NUMBER.get(others[0].usageType()))
         raise ValidationError(option, '%s: no libvirt secret of usage %s with that usage id exists%s; auth_type %s '
                                       'needs one - define it first (kvmops.storage.storage_secret usage=%s usage_id=%s)'
                               % (named, wanted, hint, auth_type, wanted, usage))

@@ -32,6 +32,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     is_libvirt_error,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.live import SECRET_USAGES as USAGES
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -41,17 +42,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
 
 STATES = ('present', 'absent')
 VALUE_UPDATE = ('always', 'on_create')
-# usage type -> (virSecretUsageType, the element of <usage> that holds the usage id)
-USAGES = {
-    'none': (0, None),
-    'volume': (1, 'volume'),
-    'ceph': (2, 'name'),
-    'iscsi': (3, 'target'),
-    'tls': (4, 'name'),
-    'vtpm': (5, 'name'),
-}
 USAGE_NAMES = tuple(USAGES)
-USAGE_BY_NUMBER = dict((number, name) for name, (number, _el) in USAGES.items())
 # options that describe the definition, mutually exclusive with xml
 TYPED_SECRET_OPTIONS = ('usage', 'usage_id', 'description', 'private', 'ephemeral')
 

@@ -24,6 +24,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends import bac
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import id_number, validate_name
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, libvirt
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.live import DomainDisks, size_of, volume_fields
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -136,66 +137,6 @@ def file_digest(path, algorithm):
     return digest.hexdigest()
 
 
-def _size(el, option=None):
-    """A <capacity>/<allocation> element in bytes; errors name ``option`` (an ``xml`` option) when given."""
-    if el is None or el.text is None:
-        return None
-    text, unit = el.text.strip(), el.get('unit')
-    if unit in (None, 'bytes', 'B', 'b') and text.isdigit():
-        return int(text)  # what libvirt writes: no Decimal needed
-    tag = xmlu.local_name(el)
-    return parse_size('%s%s' % (text, unit or ''),
-                      tag if option is None else '%s <%s>' % (option, tag))
-
-
-def _stripped(text):
-    return text.strip() if text else None
-
-
-def volume_fields(root):
-    """The properties of a volume from its parsed live XML (no other libvirt call).
-
-    Shared by the volume manager and the facts: name, type, key, path, format,
-    capacity and allocation in bytes, backing_store ({path, format} or None),
-    mode, owner, group.  One pass over the elements: the facts call this for
-    every volume of a pool.
-    """
-    fields = {'name': None, 'type': root.get('type'), 'key': None, 'path': None, 'format': None,
-              'capacity': None, 'allocation': None, 'backing_store': None, 'mode': None, 'owner': None,
-              'group': None}
-    for child in root:
-        tag = child.tag
-        if tag in ('name', 'key'):
-            fields[tag] = _stripped(child.text)
-        elif tag in ('capacity', 'allocation'):
-            fields[tag] = _size(child)
-        elif tag == 'target':
-            _target_fields(child, fields)
-        elif tag == 'backingStore':
-            backing = {'path': None, 'format': None}
-            for item in child:
-                if item.tag == 'path':
-                    backing['path'] = _stripped(item.text)
-                elif item.tag == 'format':
-                    backing['format'] = item.get('type')
-            if backing['path']:
-                fields['backing_store'] = backing
-    return fields
-
-
-def _target_fields(target, fields):
-    for item in target:
-        tag = item.tag
-        if tag == 'path':
-            fields['path'] = _stripped(item.text)
-        elif tag == 'format':
-            fields['format'] = item.get('type')
-        elif tag == 'permissions':
-            for perm in item:
-                if perm.tag in ('mode', 'owner', 'group'):
-                    fields[perm.tag] = _stripped(perm.text)
-
-
 class LiveVolume:
     """What libvirt says about a volume right now (from its XML only: one call per volume)."""
 
@@ -231,34 +172,6 @@ class LiveVolume:
             'owner': self.owner,
             'group': self.group,
         }
-
-
-class DomainDisks:
-    """Which defined domains use which storage, read once: every domain's disk sources
-    (and the sources of their backing chains), indexed by path and by pool/volume."""
-
-    def __init__(self, conn):
-        self.by_path = {}
-        self.by_volume = {}
-        for dom in call('listing domains', conn.listAllDomains, 0):
-            try:
-                name = dom.name()
-                root = xmlu.parse(dom.XMLDesc(0))
-            except libvirt.libvirtError:
-                continue  # the domain went away meanwhile
-            sources = list(root.iterfind('devices/disk/source')) + list(root.iterfind('devices/disk/backingStore//source'))
-            for source in sources:
-                for attr in ('file', 'dev', 'name'):
-                    if source.get(attr):
-                        self.by_path.setdefault(source.get(attr), set()).add(name)
-                if source.get('pool') and source.get('volume'):
-                    self.by_volume.setdefault((source.get('pool'), source.get('volume')), set()).add(name)
-
-    def users(self, path, pool_name, volume_name):
-        """Sorted names of the domains whose disks are ``path`` or ``pool_name``/``volume_name``."""
-        found = set(self.by_path.get(path, ())) if path else set()
-        found.update(self.by_volume.get((pool_name, volume_name), ()))
-        return sorted(found)
 
 
 class LivePoolVolumes:
@@ -395,7 +308,7 @@ class Request:
         if not capacity:
             raise ValidationError(option, '%s: a volume needs <capacity>' % option)
         try:
-            self.capacity = _size(capacity[0], option)
+            self.capacity = size_of(capacity[0], option)
         except ValidationError as exc:
             raise ValidationError(option, exc.msg)
         if not self.capacity:

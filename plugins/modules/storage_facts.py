@@ -60,12 +60,16 @@ options:
     elements: str
   refresh:
     description:
-      - Refresh each pool before its volumes are listed (as C(virsh pool-refresh) does), so that the list is
-        current (files added or removed outside libvirt show up or go). Without it libvirt reports the volumes
-        it found at its last refresh, and a volume whose file is gone is still listed.
+      - Refresh each pool before its volumes are listed (as C(virsh pool-refresh) does), so that files added or
+        removed outside libvirt show up or go and the pool's C(capacity), C(allocation) and C(available) are measured
+        again. It costs a rescan in libvirt, which opens every volume of the pool.
+      - Without it (as with C(virsh vol-list) and C(virsh pool-info)) the pool figures are those of libvirt's
+        last refresh or volume change, and the volumes are the ones libvirt knows. Each listed volume is still read
+        live (libvirt measures a volume's capacity, allocation and format again whenever its XML is asked for),
+        and one whose file is gone is left out. C(playbooks/capacity_report.yml) sets it.
       - A pool whose refresh fails (its storage went away) is reported as a warning, and libvirt stops that pool.
     type: bool
-    default: true
+    default: false
   query:
     description:
       - A JMESPath expression run over the C(libvirt_storage) dict; its result is returned as RV(query_result).

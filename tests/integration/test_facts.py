@@ -194,7 +194,10 @@ def test_unreadable_pool_is_a_warning(lab, tmp_path):
         virsh('pool-start', name)
         virsh('vol-create-as', name, 'x.raw', '1M')
         shutil.rmtree(path)  # the storage goes away under a running pool
-        result = run_module('storage_facts', {'gather': ['volumes'], 'pools': [name, lab['pool']]})
+        # without refresh the volume whose file is gone is left out, and nothing fails
+        facts = facts_of(run_module('storage_facts', {'gather': ['volumes'], 'pools': [name]}))
+        assert facts['pools'][name]['state'] == 'active' and facts['pools'][name]['volumes'] == {}
+        result = run_module('storage_facts', {'gather': ['volumes'], 'pools': [name, lab['pool']], 'refresh': True})
         facts = facts_of(result)
         warnings = [w for w in result.get('warnings', []) if name in w]
         assert warnings, result.get('warnings')
@@ -203,3 +206,26 @@ def test_unreadable_pool_is_a_warning(lab, tmp_path):
         assert len(facts['pools'][lab['pool']]['volumes']) == 4, 'the other pools are still reported'
     finally:
         drop_pool(name)
+
+
+def test_refresh_finds_files_added_outside_libvirt(lab):
+    """A file copied into the pool directory is listed only with refresh; a file grown outside
+    libvirt shows its new size either way (libvirt reads a volume again for its XML)."""
+    added = os.path.join(lab['path'], 'added-outside.raw')
+    spare = os.path.join(lab['path'], 'spare.raw')
+    with open(added, 'wb') as handle:
+        handle.truncate(2 * 1024 * 1024)
+    size = os.path.getsize(spare)
+    try:
+        os.truncate(spare, size + 1024 * 1024)
+        volumes = facts_of(run_module('storage_facts', {'gather': ['volumes'], 'pools': [lab['pool']]}))[
+            'pools'][lab['pool']]['volumes']
+        assert 'added-outside.raw' not in volumes
+        assert volumes['spare.raw']['capacity'] == size + 1024 * 1024
+        volumes = facts_of(run_module('storage_facts', {'gather': ['volumes'], 'pools': [lab['pool']],
+                                                        'refresh': True}))['pools'][lab['pool']]['volumes']
+        assert volumes['added-outside.raw']['capacity'] == 2 * 1024 * 1024
+    finally:
+        os.truncate(spare, size)
+        os.unlink(added)
+        virsh('pool-refresh', lab['pool'])

@@ -349,11 +349,14 @@ def test_volumes_imply_pools(conn):
     assert set(facts) == {'pools', 'capabilities'}
 
 
-def test_refresh_unless_told_not_to(conn):
+def test_refresh_only_when_asked(conn):
+    factsu.FactsManager(conn, params(gather=['volumes'], refresh=None)).facts()
+    assert 'refresh:images' not in conn.calls
+    del conn.calls[:]
     factsu.FactsManager(conn, params(gather=['volumes'], refresh=False)).facts()
     assert 'refresh:images' not in conn.calls
     del conn.calls[:]
-    factsu.FactsManager(conn, params(gather=['volumes'], refresh=None)).facts()
+    factsu.FactsManager(conn, params(gather=['volumes'], refresh=True)).facts()
     assert conn.calls.index('refresh:images') < conn.calls.index('listAllVolumes:images')
 
 
