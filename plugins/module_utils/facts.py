@@ -290,24 +290,37 @@ class FactsManager:
         return result
 
     def _pool(self, name, pool):
+        refresh_failed = False
         try:
             root = xmlu.parse(pool.XMLDesc(0))
-            facts = pool_facts(pool, root, pool.info())
+            info = pool.info()
+            if self.refresh and POOL_STATES.get(info[0]) == 'active':
+                # before the figures are taken: a refresh measures the pool's allocation again
+                refresh_failed = not self._refresh(name, pool)
+                info = pool.info()  # libvirt stops a pool whose refresh fails
+            facts = pool_facts(pool, root, info)
         except Exception as exc:  # pylint: disable=broad-except
             if not is_libvirt_error(exc):
                 raise
             self.warnings.append('pool %s could not be read: %s' % (name, error_message(exc)))
             return None
-        if 'volumes' in self.gather and facts['state'] == 'active':
+        if 'volumes' in self.gather and facts['state'] == 'active' and not refresh_failed:
             try:
                 facts['volumes'] = self._volumes(name, pool)
             except OperationError as exc:
                 self.warnings.append('pool %s: its volumes could not be read: %s' % (name, exc.msg))
         return facts
 
-    def _volumes(self, name, pool):
-        if self.refresh:
+    def _refresh(self, name, pool):
+        """Refresh a pool; a failure is a warning naming it (its volumes are then not read)."""
+        try:
             call('refreshing pool %s' % name, pool.refresh, 0)
+        except OperationError as exc:
+            self.warnings.append('pool %s: %s' % (name, exc.msg))
+            return False
+        return True
+
+    def _volumes(self, name, pool):
         volumes = call('listing the volumes of pool %s' % name, pool.listAllVolumes, 0)
         if self._domains is None:
             self._domains = DomainDisks(self.conn)

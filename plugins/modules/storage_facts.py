@@ -67,7 +67,8 @@ options:
         last refresh or volume change, and the volumes are the ones libvirt knows. Each listed volume is still read
         live (libvirt measures a volume's capacity, allocation and format again whenever its XML is asked for),
         and one whose file is gone is left out. C(playbooks/capacity_report.yml) sets it.
-      - A pool whose refresh fails (its storage went away) is reported as a warning, and libvirt stops that pool.
+      - It applies to active pools, with or without V(volumes) in O(gather). A pool whose refresh fails (its storage
+        went away) is reported as a warning and its volumes are not read; libvirt stops that pool.
     type: bool
     default: false
   query:
@@ -89,8 +90,9 @@ EXAMPLES = r'''
   kvmops.storage.storage_facts:
     gather: [pools, volumes]
 
-- name: Pools over 80 % full
+- name: Pools over 80 % full, measured again now (files copied in outside libvirt included)
   kvmops.storage.storage_facts:
+    refresh: true
     query: "pools.* | [?usage_percent > `80`].name"
   register: full
 

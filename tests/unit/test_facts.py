@@ -360,6 +360,26 @@ def test_refresh_only_when_asked(conn):
     assert conn.calls.index('refresh:images') < conn.calls.index('listAllVolumes:images')
 
 
+def test_refresh_measures_the_pool_again_without_volumes(conn):
+    images = conn.pools[0]
+    real_refresh = images.refresh
+
+    def refresh(flags=0):
+        real_refresh(flags)
+        images.info_tuple = (2, 100 * GIB, 40 * GIB, 60 * GIB)  # a file copied in outside libvirt
+    images.refresh = refresh
+    pool = factsu.FactsManager(conn, params(gather=['pools'], pools=['images'], refresh=True)).facts()['pools']['images']
+    assert conn.calls == ['refresh:images']
+    assert (pool['allocation'], pool['available'], pool['usage_percent']) == (40 * GIB, 60 * GIB, 40.0)
+    assert pool['volumes'] == {}
+
+
+def test_inactive_pool_is_not_refreshed(conn):
+    conn.pool('off', active=False)
+    factsu.FactsManager(conn, params(gather=['volumes'], pools=['off'], refresh=True)).facts()
+    assert conn.calls == []
+
+
 def test_volume_xml_with_declaration_is_parsed_alone(conn):
     images = conn.pools[0]
     images.vols.append(Vol(conn, "<?xml version='1.0' encoding='UTF-8'?>\n" + volume_xml('decl.raw', 2 * MIB)))
