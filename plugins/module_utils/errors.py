@@ -22,6 +22,11 @@ class StorageError(Exception):
         self.msg = msg
         self.details = details
 
+    def reword(self, msg):
+        """Replace the message (``str()`` of the exception follows it)."""
+        self.msg = msg
+        self.args = (msg,)
+
 
 class LibraryMissingError(StorageError):
     """A Python library the module needs is not importable on the managed host."""

@@ -425,8 +425,7 @@ class PoolManager:
         backend = backend_class(definition.get('type'))({'name': self.name})
         hint = backend.start_failure_hint(definition, exc.msg, self.is_local)
         if hint:
-            exc.msg = '%s (%s)' % (exc.msg, hint)
-            exc.args = (exc.msg,)
+            exc.reword('%s (%s)' % (exc.msg, hint))
 
     def _stop(self):
         call('stopping pool %s' % self.name, self._pool().destroy)

@@ -232,19 +232,14 @@ class LiveSecret:
 def _read_value(secret, guard):
     """The stored bytes, None when there are none, UNKNOWN when libvirt will not tell."""
     try:
-        return secret.value(0)
-    except Exception as exc:  # pylint: disable=broad-except
-        code = error_code(exc)
+        return guard('reading the secret value', secret.value, 0)
+    except OperationError as exc:
+        code = exc.details.get('libvirt_code')
         if code == _NO_SECRET:
             return None
         if code == _INVALID_SECRET:
             return UNKNOWN
-        guard('reading the secret value', _raise, exc)
-    return None  # pragma: no cover - guard raised
-
-
-def _raise(exc):
-    raise exc
+        raise
 
 
 class SecretManager:
@@ -271,8 +266,7 @@ class SecretManager:
         try:
             yield
         except StorageError as exc:
-            exc.msg = scrub(exc.msg, self.forms)
-            exc.args = (exc.msg,)
+            exc.reword(scrub(exc.msg, self.forms))
             exc.details = dict((key, scrub(value, self.forms) if isinstance(value, str) else value)
                                for key, value in exc.details.items())
             raise
@@ -325,26 +319,24 @@ class SecretManager:
         return spec
 
     # ---- reading -----------------------------------------------------------
-    def _lookup_usage(self, usage, usage_id):
+    def _find(self, action, lookup, *args):
+        """The secret a lookup finds, None when there is no such secret."""
         try:
-            return self.conn.secretLookupByUsage(USAGES[usage][0], usage_id)
-        except Exception as exc:  # pylint: disable=broad-except
-            if error_code(exc) == _NO_SECRET:
+            return self._guard(action, lookup, *args)
+        except OperationError as exc:
+            if exc.details.get('libvirt_code') == _NO_SECRET:
                 return None
-            self._guard('looking up the secret of usage %s %r' % (usage, usage_id), _raise, exc)
-        return None  # pragma: no cover - guard raised
+            raise
+
+    def _lookup_usage(self, usage, usage_id):
+        return self._find('looking up the secret of usage %s %r' % (usage, usage_id),
+                          self.conn.secretLookupByUsage, USAGES[usage][0], usage_id)
 
     def _lookup(self):
         uuid = self.request['uuid']
         if uuid is None:
             return self._lookup_usage(self.request['usage'], self.request['usage_id'])
-        try:
-            return self.conn.secretLookupByUUIDString(uuid)
-        except Exception as exc:  # pylint: disable=broad-except
-            if error_code(exc) == _NO_SECRET:
-                return None
-            self._guard('looking up secret %s' % uuid, _raise, exc)
-        return None  # pragma: no cover - guard raised
+        return self._find('looking up secret %s' % uuid, self.conn.secretLookupByUUIDString, uuid)
 
     def read(self):
         with self._scrubbing():
@@ -508,13 +500,13 @@ class SecretManager:
     def _diff(self, live, desired, after_value):
         """Definitions before and after, each with a comment line saying whether there is a value;
         ``after_value`` is that line's word for after (``changed``, ``set``...), None to repeat before's."""
-        before = '' if live is None else xmlu.to_string(comparable(live.spec)) + _value_line(live.value)
+        before = '' if live is None else xmlu.to_string(comparable(live.spec)) + _value_comment(_value_word(live.value))
         if desired is None:
             after = ''
         else:
             if after_value is None:
                 after_value = _value_word(live.value) if live is not None else 'none'
-            after = xmlu.to_string(comparable(desired)) + '<!-- value: (%s) -->\n' % after_value
+            after = xmlu.to_string(comparable(desired)) + _value_comment(after_value)
         name = self._label(live, desired)
         return {'before': before, 'after': after,
                 'before_header': 'secret %s (live definition)' % name,
@@ -559,8 +551,8 @@ def _value_word(value):
     return 'set' if value is not None else 'none'
 
 
-def _value_line(value):
-    return '<!-- value: (%s) -->\n' % _value_word(value)
+def _value_comment(word):
+    return '<!-- value: (%s) -->\n' % word
 
 
 _USAGE_ID_HINT = {

@@ -745,8 +745,7 @@ class VolumeManager:
         except OperationError as exc:
             hint = backend.volume_delete_failure_hint(name, exc.msg) if backend is not None else None
             if hint:
-                exc.msg = '%s (%s)' % (exc.msg, hint)
-                exc.args = (exc.msg,)
+                exc.reword('%s (%s)' % (exc.msg, hint))
             raise
 
     def _resize(self, pool, name, capacity, flags):
