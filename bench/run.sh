@@ -32,11 +32,7 @@ if ! peer_ready; then
 fi
 
 # libvirtd: stop it on exit only when servers.sh records a PID it did not record before
-recorded_libvirtd() {
-  local pid
-  pid="$(cat "$REPO/.build/run/libvirtd.pid" 2>/dev/null || true)"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-}
+recorded_libvirtd() { bash "$REPO/scripts/servers.sh" started libvirtd; }
 started=false
 was_recorded=false
 if recorded_libvirtd; then was_recorded=true; fi

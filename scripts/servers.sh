@@ -4,6 +4,8 @@
 #   servers.sh start  [libvirtd|tgtd|ceph|lab|all]
 #   servers.sh stop   [libvirtd|tgtd|ceph|lab|all]
 #   servers.sh status [libvirtd|tgtd|ceph|lab|all]
+#   servers.sh started NAME   exit 0 when NAME runs with the PID(s) recorded here (ceph: all three
+#                             daemons), 1 otherwise; for callers that stop only what they started
 #
 # libvirtd  the system daemon behind qemu:///system. One that is already running is reused
 #           and not recorded; one started here runs as `libvirtd -d -p .build/run/libvirtd.pid`
@@ -49,6 +51,13 @@ running_as() { # pid comm
 }
 
 recorded_pid() { cat "$RUN/$1.pid" 2>/dev/null || true; }
+
+# "addr:port addr:port " the process listens on (TCP); empty when none, never a failure
+listening_sockets() { # pid
+  ss -Hltnp 2>/dev/null | awk -v p="pid=$1," 'index($0, p) {print $4}' | sort -u | tr '\n' ' '
+}
+
+port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; } # port
 
 wait_until() { # seconds command... ; polls every 0.2 s
   local tries=$(($1 * 5)); shift
@@ -135,7 +144,7 @@ start_libvirtd() {
 # --- tgtd ---------------------------------------------------------------------------------
 tgt_answers() { tgtadm --lld iscsi --mode sys --op show >/dev/null 2>&1; }
 tgt_serves_iqn() { tgtadm --lld iscsi --mode target --op show 2>/dev/null | grep -q "^Target [0-9]*: $TGT_IQN\$"; }
-portal_listening() { [ -n "$(ss -Hltn "sport = :${TGT_PORTAL##*:}" 2>/dev/null)" ]; }
+portal_listening() { port_in_use "${TGT_PORTAL##*:}"; }
 
 start_tgtd() {
   local pid sockets
@@ -177,7 +186,7 @@ start_tgtd() {
 
   # it must listen on the loopback portal and nowhere else
   wait_until 5 portal_listening || true
-  sockets="$(ss -Hltnp | grep "pid=$pid," | awk '{print $4}' | sort -u | tr '\n' ' ')"
+  sockets="$(listening_sockets "$pid")"
   if [ "$sockets" != "$TGT_PORTAL " ]; then
     stop_recorded tgtd >/dev/null
     die "tgtd listened on '${sockets% }' instead of $TGT_PORTAL only; stopped it"
@@ -197,7 +206,7 @@ cephc() { timeout 20 ceph -c "$CEPH_CONF" --connect-timeout 10 "$@"; }
 ceph_answers() { cephc health >/dev/null 2>&1; }
 ceph_osd_up() { cephc osd dump 2>/dev/null | grep -q '^osd\.0 up '; }
 ceph_mgr_active() { cephc mgr stat 2>/dev/null | grep -q '"available": *true'; }
-ceph_port_listening() { [ -n "$(ss -Hltn "sport = :${CEPH_MON##*:}" 2>/dev/null)" ]; }
+ceph_port_listening() { port_in_use "${CEPH_MON##*:}"; }
 
 ceph_write_conf() { # fsid
   cat > "$CEPH_CONF" <<EOF
@@ -318,7 +327,8 @@ start_ceph() {
   timeout 60 rbd -c "$CEPH_CONF" pool init "$CEPH_POOL" || ceph_fail "rbd pool init $CEPH_POOL failed"
   cephc auth get-or-create "client.$CEPH_CLIENT" mon 'profile rbd' osd "profile rbd pool=$CEPH_POOL" \
     -o "$CEPH_DIR/ceph.client.$CEPH_CLIENT.keyring" >/dev/null 2>&1 || ceph_fail "creating client.$CEPH_CLIENT failed"
-  cephc auth print-key "client.$CEPH_CLIENT" > "$CEPH_DIR/client.$CEPH_CLIENT.key"
+  cephc auth print-key "client.$CEPH_CLIENT" > "$CEPH_DIR/client.$CEPH_CLIENT.key" ||
+    ceph_fail "reading the key of client.$CEPH_CLIENT failed"
   cat > "$CEPH_DIR/testbed.env" <<EOF
 CEPH_CONF=$CEPH_CONF
 CEPH_MON_HOST=$CEPH_MON
@@ -333,7 +343,7 @@ EOF
   for d in "${CEPH_DAEMONS[@]}"; do
     pid="$(recorded_pid "$d")"
     running_as "$pid" "$d" || ceph_fail "$d (pid $pid) exited during start-up"
-    sockets="$(ss -Hltnp | grep "pid=$pid," | awk '{print $4}' | sort -u | tr '\n' ' ')"
+    sockets="$(listening_sockets "$pid")"
     if [ -z "$sockets" ] || tr ' ' '\n' <<< "$sockets" | grep -v '^$' | grep -qv '^127\.0\.0\.1:'; then
       ceph_fail "$d listened on '${sockets% }' instead of 127.0.0.1 only; stopped the cluster"
     fi
@@ -346,11 +356,9 @@ EOF
 
 # stops the daemons started here (OSD, mgr, then mon) and removes the cluster's state
 stop_ceph() {
-  local d i
+  local i
+  # stop_recorded removes each PID file, or dies and leaves the state in place
   for ((i = ${#CEPH_DAEMONS[@]} - 1; i >= 0; i--)); do stop_recorded "${CEPH_DAEMONS[$i]}"; done
-  for d in "${CEPH_DAEMONS[@]}"; do
-    if [ -n "$(recorded_pid "$d")" ]; then die "$d still recorded; $CEPH_DIR left in place"; fi
-  done
   if [ -d "$CEPH_DIR" ]; then
     rm -rf "$CEPH_DIR"
     say "ceph: removed $CEPH_DIR"
@@ -413,7 +421,16 @@ status() { # name
   fi
 }
 
-usage() { echo "usage: servers.sh start|stop|status [libvirtd|tgtd|ceph|lab|all]" >&2; exit 2; }
+usage() { echo "usage: servers.sh start|stop|status|started [libvirtd|tgtd|ceph|lab|all]" >&2; exit 2; }
+
+started() { # name: its recorded PIDs are live and still that program
+  local d
+  case "$1" in
+    ceph) for d in "${CEPH_DAEMONS[@]}"; do running_as "$(recorded_pid "$d")" "$d" || return 1; done ;;
+    lab) running_as "$(recorded_pid lab)" qemu-system-x86 ;; # QEMU's comm: its name cut to 15 characters
+    *) running_as "$(recorded_pid "$1")" "$1" ;;
+  esac
+}
 
 start_lab() { bash "$REPO/tests/lab/lab.sh" start; }
 
@@ -424,6 +441,11 @@ case "$what" in
   all) names=(libvirtd tgtd ceph) ;;
   *) usage ;;
 esac
+if [ "$action" = started ]; then
+  [ "$what" != all ] || usage
+  started "$what"
+  exit
+fi
 if [ "$action" != status ] && [ "$(id -u)" -ne 0 ]; then die "must run as root"; fi
 case "$action" in
   start) for n in "${names[@]}"; do "start_$n"; done ;;

@@ -51,12 +51,7 @@ stop_started() {
   done
 }
 trap stop_started EXIT
-recorded() { # name: true when servers.sh recorded a live PID for it (ceph: its mon's)
-  local pid file=$1
-  [ "$file" != ceph ] || file=ceph-mon
-  pid="$(cat "$REPO/.build/run/$file.pid" 2>/dev/null || true)"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-}
+recorded() { bash "$REPO/scripts/servers.sh" started "$1"; } # name
 if wants integration; then
   before=()
   for s in libvirtd tgtd ceph lab; do if recorded "$s"; then before+=("$s"); fi; done
