@@ -36,6 +36,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.live import (
     DomainDisks,
     pool_source,
     pool_target_permissions,
+    stripped,
     volume_fields,
 )
 
@@ -86,13 +87,12 @@ def compile_query(expression):
     return compiled
 
 
-def run_query(expression, facts):
-    """Run a JMESPath ``expression`` over ``facts``; errors name the ``query`` option."""
-    compiled = compile_query(expression)
+def run_query(compiled, facts):
+    """Run a compiled JMESPath expression (compile_query) over ``facts``; errors name the ``query`` option."""
     try:
         return compiled.search(facts)
     except _jmespath().exceptions.JMESPathError as exc:
-        raise ValidationError('query', 'query %r failed on the facts: %s' % (expression, _one_line(exc)))
+        raise ValidationError('query', 'query %r failed on the facts: %s' % (compiled.expression, _one_line(exc)))
 
 
 def _one_line(exc):
@@ -100,8 +100,7 @@ def _one_line(exc):
 
 
 def _text(root, path):
-    found = root.findtext(path)
-    return found.strip() if found else None
+    return stripped(root.findtext(path))
 
 
 def parse_capabilities(text, backends=None):
@@ -239,8 +238,8 @@ class FactsManager:
         self.query = params.get('query')
         if self.query is not None and not self.query.strip():
             raise ValidationError('query', 'query is empty; give a JMESPath expression such as "pools.*.name"')
-        if self.query is not None:
-            compile_query(self.query)  # a bad expression fails before libvirt is asked anything
+        # compiled now: a bad expression fails before libvirt is asked anything
+        self._compiled = compile_query(self.query) if self.query is not None else None
         self.warnings = []
         self._domains = None
 
@@ -248,8 +247,8 @@ class FactsManager:
     def run(self, check_mode=False):  # pylint: disable=unused-argument
         facts = self.facts()
         result = {'changed': False, 'ansible_facts': {'libvirt_storage': facts}}
-        if self.query is not None:
-            result['query_result'] = run_query(self.query, facts)
+        if self._compiled is not None:
+            result['query_result'] = run_query(self._compiled, facts)
         if self.warnings:
             result['warnings'] = list(self.warnings)
         return result

@@ -84,7 +84,8 @@ def size_of(el, option=None):
                       tag if option is None else '%s <%s>' % (option, tag))
 
 
-def _stripped(text):
+def stripped(text):
+    """``text`` without surrounding blanks; None for no text or an empty one."""
     return text.strip() if text else None
 
 
@@ -102,7 +103,7 @@ def volume_fields(root):
     for child in root:
         tag = child.tag
         if tag in ('name', 'key'):
-            fields[tag] = _stripped(child.text)
+            fields[tag] = stripped(child.text)
         elif tag in ('capacity', 'allocation'):
             fields[tag] = size_of(child)
         elif tag == 'target':
@@ -111,7 +112,7 @@ def volume_fields(root):
             backing = {'path': None, 'format': None}
             for item in child:
                 if item.tag == 'path':
-                    backing['path'] = _stripped(item.text)
+                    backing['path'] = stripped(item.text)
                 elif item.tag == 'format':
                     backing['format'] = item.get('type')
             if backing['path']:
@@ -123,13 +124,13 @@ def _target_fields(target, fields):
     for item in target:
         tag = item.tag
         if tag == 'path':
-            fields['path'] = _stripped(item.text)
+            fields['path'] = stripped(item.text)
         elif tag == 'format':
             fields['format'] = item.get('type')
         elif tag == 'permissions':
             for perm in item:
                 if perm.tag in ('mode', 'owner', 'group'):
-                    fields[perm.tag] = _stripped(perm.text)
+                    fields[perm.tag] = stripped(perm.text)
 
 
 class DomainDisks:

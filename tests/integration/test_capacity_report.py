@@ -25,10 +25,11 @@ OVER_RGB = (0xd9, 0x48, 0x3b)
 @pytest.fixture(scope='module')
 def fleet(tmp_path_factory):
     """A started dir pool (a golden image, an overlay on it, a big unused volume, a volume with
-    HTML in its name, a volume a defined domain uses) and an inactive pool."""
+    HTML in its name, a volume a defined domain uses, an image only an overlay in another pool is
+    backed by), that other pool, and an inactive pool."""
     tag = os.getpid()
     base = tmp_path_factory.mktemp('it-fct-report')
-    name, off = 'it-fct-rep-%d' % tag, 'it-fct-rep-off-%d' % tag
+    name, off, other = 'it-fct-rep-%d' % tag, 'it-fct-rep-off-%d' % tag, 'it-fct-rep-ovl-%d' % tag
     path = str(base / 'pool')
     domain = 'it-fct-rep-dom-%d' % tag
     pools, defined = [], []
@@ -44,13 +45,20 @@ def fleet(tmp_path_factory):
               '--backing-vol', os.path.join(path, 'golden.qcow2'), '--backing-vol-format', 'qcow2')
         virsh('vol-create-as', name, 'big.raw', '20G', '--format', 'raw')
         virsh('vol-create-as', name, 'db.raw', '64M', '--allocation', '64M', '--format', 'raw')
+        virsh('vol-create-as', name, 'base2.qcow2', '1G', '--format', 'qcow2')
+        virsh('pool-define-as', other, 'dir', '--target', str(base / 'ovl'))
+        pools.append(other)
+        virsh('pool-build', other)
+        virsh('pool-start', other)
+        virsh('vol-create-as', other, 'clone.qcow2', '1G', '--format', 'qcow2',
+              '--backing-vol', os.path.join(path, 'base2.qcow2'), '--backing-vol-format', 'qcow2')
         odd_xml = base / 'odd.xml'
         odd_xml.write_text("<volume><name>odd&lt;b&gt;&amp;\"name.raw</name><capacity unit='M'>8</capacity>"
                            "<target><format type='raw'/></target></volume>")
         virsh('vol-create', name, str(odd_xml))
         define_domain(domain, os.path.join(path, 'db.raw'), 'raw', base)
         defined.append(domain)
-        yield {'pool': name, 'off': off, 'path': path, 'domain': domain, 'dir': base}
+        yield {'pool': name, 'off': off, 'other': other, 'path': path, 'domain': domain, 'dir': base}
     finally:
         for dom in defined:
             virsh('undefine', dom, check=False)
@@ -64,7 +72,7 @@ def report(fleet):
     out = fleet['dir'] / 'out'
     run = run_playbook(PLAYBOOK, extra_vars={
         'report_dir': str(out), 'report_threshold': 0.01, 'report_top': 3,
-        'report_pools': [fleet['pool'], fleet['off']], 'report_title': 'it-fct <fleet> report',
+        'report_pools': [fleet['pool'], fleet['off'], fleet['other']], 'report_title': 'it-fct <fleet> report',
         'ansible_python_interpreter': os.path.join(REPO, '.venv', 'bin', 'python')})
     assert run.rc == 0, run.output
     assert run.recap['localhost']['failures'] == 0
@@ -78,7 +86,7 @@ def test_csv_rows(fleet, report):
     with open(report['csv'], newline='', encoding='utf-8') as handle:
         rows = list(csv.DictReader(handle))
     mine = dict((row['volume'], row) for row in rows if row['pool'] == fleet['pool'])
-    assert sorted(mine) == sorted(['big.raw', 'db.raw', 'golden.qcow2', 'web1.qcow2', ODD])
+    assert sorted(mine) == sorted(['base2.qcow2', 'big.raw', 'db.raw', 'golden.qcow2', 'web1.qcow2', ODD])
     assert mine['big.raw']['volume_capacity'] == str(20 * 1024 * MIB)
     assert mine['db.raw']['used_by'] == fleet['domain']
     assert mine['web1.qcow2']['backing_store'] == os.path.join(fleet['path'], 'golden.qcow2')
@@ -89,7 +97,7 @@ def test_csv_rows(fleet, report):
     off = [row for row in rows if row['pool'] == fleet['off']]
     assert len(off) == 1 and off[0]['volume'] == '' and off[0]['pool_state'] == 'inactive'
     assert off[0]['pool_usage_percent'] == '' and off[0]['over_threshold'] == 'no'
-    assert {row['pool'] for row in rows} == {fleet['pool'], fleet['off']}
+    assert {row['pool'] for row in rows} == {fleet['pool'], fleet['off'], fleet['other']}
 
 
 def test_html_contents(fleet, report):
@@ -107,6 +115,7 @@ def test_html_contents(fleet, report):
     assert 'big.raw' in unused and 'web1.qcow2' in unused
     assert 'db.raw' not in unused, 'a disk of a defined domain is used'
     assert 'golden.qcow2' not in unused, 'a backing store is used'
+    assert 'base2.qcow2' not in unused, 'a backing store of an overlay in another pool is used'
     for forbidden in ('http://', 'https://', '<script', '<link'):
         assert forbidden not in text.replace('http://www.w3.org/2000/svg', ''), forbidden
 
@@ -201,8 +210,9 @@ def test_unused_list_is_capped_in_the_html(fleet, report):
         'ansible_python_interpreter': os.path.join(REPO, '.venv', 'bin', 'python')})
     assert run.rc == 0, run.output
     unused = (out / 'capacity.html').read_text(encoding='utf-8').split('id="unused"')[1].split('</section>')[0]
-    # big.raw, web1.qcow2 and the odd name are unused; the largest allocation is listed, two are counted
+    # big.raw, web1.qcow2, the odd name and base2.qcow2 (its overlay is in a pool this report leaves
+    # out) are unused; the largest allocation is listed, three are counted
     assert unused.count('<tr><td>localhost</td>') == 1
-    assert 'and 2 more' in unused
+    assert 'and 3 more' in unused
     with open(str(out / 'capacity.csv'), newline='', encoding='utf-8') as handle:
-        assert len(list(csv.DictReader(handle))) == 5, 'the CSV keeps every volume'
+        assert len(list(csv.DictReader(handle))) == 6, 'the CSV keeps every volume'
