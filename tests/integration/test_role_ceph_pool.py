@@ -46,6 +46,15 @@ def test_ceph_pool_role_twice(role_names, tmp_path):
         'ceph_pool_secret_usage': names['usage'],
         'ceph_pool_volumes': [{'name': names['image'], 'capacity': '16MiB'}],
     }
+    # a check run on a host without the secret: it would make the secret, and leaves the pool (whose
+    # secret does not exist yet) and its images to the real run instead of failing on them
+    checked = run_playbook(str(playbook), role_vars, check=True)
+    assert checked.rc == 0, checked.output
+    assert checked.recap['localhost']['changed'] == 1, checked.recap  # secret
+    assert checked.recap['localhost']['failures'] == 0
+    assert ceph['KEY'] not in checked.output
+    assert not pool_defined(names['pool'])
+
     first = run_playbook(str(playbook), role_vars)
     assert first.rc == 0, first.output
     assert first.recap['localhost']['changed'] == 3, first.recap  # secret, pool, image
