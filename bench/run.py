@@ -128,17 +128,8 @@ class Side:
     def run_module(self, ansiballz, check=None):
         """Execute the AnsiballZ file once as ansible does (its python, no arguments, the
         arguments are inside); returns (wall time, CPU time of the process)."""
-        cpu = _children_cpu()
-        start = _now()
-        proc = subprocess.run([self.python, ansiballz], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, env=self.env(), check=False, cwd=os.path.dirname(ansiballz))
-        wall = _now() - start
-        cpu = _children_cpu() - cpu
-        try:
-            result = json.loads(proc.stdout)
-        except ValueError:
-            raise BenchError('%s: %s printed no JSON result:\n%s%s'
-                             % (self.label, ansiballz, proc.stdout[-2000:], proc.stderr[-2000:]))
+        wall, cpu, result = timed_json('%s: %s' % (self.label, ansiballz), [self.python, ansiballz], self.env(),
+                                       cwd=os.path.dirname(ansiballz))
         if result.get('failed') or result.get('changed'):
             raise BenchError('%s: %s failed or changed something: %s'
                              % (self.label, ansiballz, json.dumps(result)[:2000]))
@@ -147,15 +138,39 @@ class Side:
         return wall, cpu
 
 
-def module_times(runs, *measured):
-    """Median (wall, CPU) time of each measurement in MEASURED: a (side, AnsiballZ file, check)
-    or a function returning (wall, CPU). They run in turn, RUNS times, so that a burst of load
-    from elsewhere falls on every side alike."""
+def timed_json(label, argv, env, cwd=None):
+    """Run ARGV, which prints one JSON document; returns (wall time, CPU time, the document).
+    A process that fails or prints no JSON is a BenchError naming LABEL."""
+    cpu = _children_cpu()
+    start = _now()
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          env=env, check=False, cwd=cwd)
+    wall = _now() - start
+    cpu = _children_cpu() - cpu
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise BenchError('%s printed no JSON result (exit status %d):\n%s%s'
+                         % (label, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
+    return wall, cpu, result
+
+
+def in_turn(runs, *measured):
+    """The results of each function in MEASURED, run in turn RUNS times (first, second, ...,
+    first, second...), so that a burst of load from elsewhere falls on every side alike."""
     samples = [[] for dummy in measured]
     for dummy in range(runs):
         for index, what in enumerate(measured):
-            samples[index].append(what() if callable(what) else what[0].run_module(what[1], what[2]))
-    return [(_median([s[0] for s in sample]), _median([s[1] for s in sample])) for sample in samples]
+            samples[index].append(what())
+    return samples
+
+
+def module_times(runs, *measured):
+    """Median (wall, CPU) time of each measurement in MEASURED, run in turn: a (side, AnsiballZ
+    file, check) or a function returning (wall, CPU)."""
+    calls = [what if callable(what) else (lambda what=what: what[0].run_module(what[1], what[2]))
+             for what in measured]
+    return [(_median([s[0] for s in sample]), _median([s[1] for s in sample])) for sample in in_turn(runs, *calls)]
 
 
 def write_playbook(path, tasks):
@@ -208,8 +223,8 @@ class Bench:
         self.rows.append((scenario, what, ours, peer, ratio, target, met))
         print('  %-4s %-58s %-26s %-30s %s %s %s' % (scenario, what, ours, peer, ratio, target, met), flush=True)
 
-    def timed(self, side, path, runs, **kwargs):
-        return _median([side.playbook(path, **kwargs) for dummy in range(runs)])
+    def timed(self, side, path, runs):
+        return _median([side.playbook(path) for dummy in range(runs)])
 
     def _path(self, name):
         return os.path.join(self.args.workdir, name)
@@ -217,11 +232,8 @@ class Bench:
     def baseline(self):
         """ansible-playbook start-up on each side: a play with one debug task (an action that runs no module)."""
         path = write_playbook(self._path('base.yml'), [{'name': 'no module', 'ansible.builtin.debug': {'msg': 'start-up'}}])
-        ours_times, peer_times = [], []
-        for dummy in range(self.args.runs):
-            ours_times.append(self.ours.playbook(path))
-            peer_times.append(self.peer.playbook(path))
-        ours, peer = _median(ours_times), _median(peer_times)
+        ours, peer = [_median(times) for times in in_turn(self.args.runs, lambda: self.ours.playbook(path),
+                                                           lambda: self.peer.playbook(path))]
         self.row('-', 'ansible-playbook start-up (one debug task)', '%s (n=%d)' % (_fmt_s(ours), self.args.runs),
                  '%s (n=%d)' % (_fmt_s(peer), self.args.runs), '%.2fx' % (ours / peer))
 
@@ -304,12 +316,9 @@ class Bench:
         # warm both sides' ansible (page cache), then time them turn by turn
         self.ours.playbook(ours)
         self.peer.playbook(peer)
-        ours_times, peer_times, peer_one_times = [], [], []
-        for dummy in range(args.runs):
-            ours_times.append(self.ours.playbook(ours))
-            peer_times.append(self.peer.playbook(peer))
-            peer_one_times.append(self.peer.playbook(peer_one))
-        ours_e2e, peer_e2e, peer_one_e2e = _median(ours_times), _median(peer_times), _median(peer_one_times)
+        ours_e2e, peer_e2e, peer_one_e2e = [_median(times) for times in in_turn(
+            args.runs, lambda: self.ours.playbook(ours), lambda: self.peer.playbook(peer),
+            lambda: self.peer.playbook(peer_one))]
         peer_module = peer_state_module + peer_auto_module
         self.row('c', 'no-op pool: module time', '%s (n=%d)' % (_fmt_s(ours_module), args.runs),
                  '%s + %s = %s (2 tasks)' % (_fmt_s(peer_state_module), _fmt_s(peer_auto_module), _fmt_s(peer_module)),
@@ -342,13 +351,7 @@ class Bench:
     def _python(self, script, argv, loops):
         """One run of SCRIPT in its own python process of our side (it prints {"count", "loop"});
         returns (wall, CPU) and appends the time of its timed part to LOOPS."""
-        cpu = _children_cpu()
-        start = _now()
-        out = subprocess.run([self.ours.python, '-c', script] + argv, stdout=subprocess.PIPE,
-                             universal_newlines=True, check=True, env=self.ours.env()).stdout
-        wall = _now() - start
-        cpu = _children_cpu() - cpu
-        result = json.loads(out)
+        wall, cpu, result = timed_json(argv[0], [self.ours.python, '-c', script] + argv, self.ours.env())
         if result['count'] != self.args.facts_volumes:
             raise BenchError('%s saw %d volumes, not %d' % (argv[0], result['count'], self.args.facts_volumes))
         loops.append(result['loop'])
@@ -370,8 +373,8 @@ class Bench:
     def _gathering(self, loops):
         """The facts manager of storage_facts alone, in a python process framed like the raw loop
         (start-up, imports, connect, then the timed gathering), without the module's wrapper."""
-        script = ('import json, sys, time\n'
-                  'sys.path.insert(0, sys.argv[4])\n'
+        script = ('import json, os, sys, time\n'
+                  'sys.path[0:0] = sys.argv[4].split(os.pathsep)\n'
                   'import libvirt\n'
                   'from ansible_collections.kvmops.storage.plugins.module_utils.facts import FactsManager\n'
                   'conn = libvirt.open(sys.argv[2])\n'
@@ -442,11 +445,9 @@ class Bench:
                  '%.2fx of raw' % (gather_loop / _median(loops)), '', '')
 
     def _has_facts(self):
-        for path in self.ours.collections_path.split(os.pathsep):
-            if os.path.exists(os.path.join(path, 'ansible_collections', 'kvmops', 'storage', 'plugins', 'modules',
-                                           'storage_facts.py')):
-                return True
-        return False
+        directory = _collection_dir(self.ours)
+        return directory is not None and os.path.exists(os.path.join(directory, 'plugins', 'modules',
+                                                                     'storage_facts.py'))
 
 
 def parse_args(argv):
@@ -500,21 +501,22 @@ def _libvirt_version():
 
 
 def _collection_dir(side):
+    """The kvmops.storage directory SIDE's collections path finds, None when it finds none."""
     for path in side.collections_path.split(os.pathsep):
         found = os.path.join(path, 'ansible_collections', 'kvmops', 'storage')
         if os.path.isdir(found):
             return os.path.realpath(found)
-    return REPO
+    return None
 
 
 def _galaxy_version(side):
-    with open(os.path.join(_collection_dir(side), 'galaxy.yml')) as handle:
+    with open(os.path.join(_collection_dir(side) or REPO, 'galaxy.yml')) as handle:
         match = re.search(r'^version:\s*(\S+)', handle.read(), re.M)
     return match.group(1) if match else 'unknown'
 
 
 def _git_head(side):
-    directory = _collection_dir(side)
+    directory = _collection_dir(side) or REPO
     proc = subprocess.run(['git', '-C', directory, 'log', '-1', '--format=%h %s'], stdout=subprocess.PIPE,
                           universal_newlines=True, check=False)
     head = proc.stdout.strip()[:60] or 'unknown'
