@@ -41,33 +41,10 @@ TGT_PORTAL=127.0.0.1:3260
 say() { echo "servers: $*"; }
 die() { echo "servers: $*" >&2; exit 1; }
 
-# true while PID runs the program COMM (a zombie does not count)
-running_as() { # pid comm
-  local stat
-  [[ "$1" =~ ^[0-9]+$ ]] || return 1
-  [ "$(cat "/proc/$1/comm" 2>/dev/null || true)" = "$2" ] || return 1
-  stat="$(ps -o stat= -p "$1" 2>/dev/null || true)"
-  [ -n "$stat" ] && [[ "$stat" != Z* ]]
-}
+# shellcheck source=scripts/lib.sh
+source "$REPO/scripts/lib.sh"
 
 recorded_pid() { cat "$RUN/$1.pid" 2>/dev/null || true; }
-
-# "addr:port addr:port " the process listens on (TCP); empty when none, never a failure
-listening_sockets() { # pid
-  ss -Hltnp 2>/dev/null | awk -v p="pid=$1," 'index($0, p) {print $4}' | sort -u | tr '\n' ' '
-}
-
-port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; } # port
-
-wait_until() { # seconds command... ; polls every 0.2 s
-  local tries=$(($1 * 5)); shift
-  while [ "$tries" -gt 0 ]; do
-    if "$@"; then return 0; fi
-    sleep 0.2
-    tries=$((tries - 1))
-  done
-  return 1
-}
 
 # --- libvirtd -----------------------------------------------------------------------------
 # `virsh version` is no readiness test here: without qemu-system-x86 it fails with "Cannot
@@ -433,6 +410,12 @@ started() { # name: its recorded PIDs are live and still that program
 }
 
 start_lab() { bash "$REPO/tests/lab/lab.sh" start; }
+stop_lab() { bash "$REPO/tests/lab/lab.sh" stop; }
+status_lab() { bash "$REPO/tests/lab/lab.sh" status; }
+stop_libvirtd() { stop_recorded libvirtd; }
+stop_tgtd() { stop_recorded tgtd; }
+status_libvirtd() { status libvirtd; }
+status_tgtd() { status tgtd; }
 
 action="${1:-}"
 what="${2:-all}"
@@ -450,19 +433,7 @@ if [ "$action" != status ] && [ "$(id -u)" -ne 0 ]; then die "must run as root";
 case "$action" in
   start) for n in "${names[@]}"; do "start_$n"; done ;;
   # stop in reverse order of start
-  stop) for ((i = ${#names[@]} - 1; i >= 0; i--)); do
-      case "${names[$i]}" in
-        ceph) stop_ceph ;;
-        lab) bash "$REPO/tests/lab/lab.sh" stop ;;
-        *) stop_recorded "${names[$i]}" ;;
-      esac
-    done ;;
-  status) for n in "${names[@]}"; do
-      case "$n" in
-        ceph) status_ceph ;;
-        lab) bash "$REPO/tests/lab/lab.sh" status ;;
-        *) status "$n" ;;
-      esac
-    done ;;
+  stop) for ((i = ${#names[@]} - 1; i >= 0; i--)); do "stop_${names[$i]}"; done ;;
+  status) for n in "${names[@]}"; do "status_$n"; done ;;
   *) usage ;;
 esac

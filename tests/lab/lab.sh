@@ -36,6 +36,8 @@ KEY="$CACHE/id_ed25519"
 
 say() { echo "lab: $*"; }
 die() { echo "lab: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+source "$REPO/scripts/lib.sh"
 
 # --- the build recipe (its text is hashed into the stamp) ---------------------------------
 VM_PACKAGES=(
@@ -165,11 +167,7 @@ cmd_build() {
 pid_file="$RUN/lab.pid"
 recorded_pid() { cat "$pid_file" 2>/dev/null || true; }
 # QEMU's comm is its program name cut to 15 characters
-lab_running() {
-  local pid
-  pid="$(recorded_pid)"
-  [[ "$pid" =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = qemu-system-x86 ]
-}
+lab_running() { running_as "$(recorded_pid)" qemu-system-x86; }
 
 SSH_OPTS=(-i "$KEY" -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no
   -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10)
@@ -208,7 +206,7 @@ cmd_start() {
     return
   fi
   cmd_build
-  if [ -n "$(ss -Hltn "sport = :$PORT" 2>/dev/null)" ]; then
+  if port_in_use "$PORT"; then
     die "port $PORT is in use on this machine (set KVMOPS_LAB_PORT)"
   fi
   mkdir -p "$RUN" "$LAB"
@@ -248,9 +246,7 @@ cmd_stop() {
     return
   fi
   timeout 20 ssh "${SSH_OPTS[@]}" root@127.0.0.1 systemctl poweroff >/dev/null 2>&1 || true
-  local tries=60
-  while lab_running && [ "$tries" -gt 0 ]; do sleep 1; tries=$((tries - 1)); done
-  if lab_running; then
+  if ! wait_until 60 eval '! lab_running'; then
     say "no clean shutdown in 60 s: ending QEMU (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     sleep 3
