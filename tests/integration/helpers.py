@@ -79,13 +79,12 @@ def _options(check, diff, verbosity):
     return options
 
 
-def _target(inventory, host):
-    """(host pattern and inventory argv, env) for localhost or a host of an inventory file."""
+def _target(inventory):
+    """(inventory and connection argv, env) for localhost or the hosts of an inventory file."""
     if inventory is None:
-        return ['localhost', '-c', 'local', '-i', 'localhost,'], {}
+        return ['-c', 'local', '-i', 'localhost,'], {}
     # the inventory says which Python runs the modules on its hosts
-    return [host or 'all', '-i', inventory], {'ANSIBLE_PYTHON_INTERPRETER': 'auto_silent',
-                                              'ANSIBLE_HOST_KEY_CHECKING': 'false'}
+    return ['-i', inventory], {'ANSIBLE_PYTHON_INTERPRETER': 'auto_silent', 'ANSIBLE_HOST_KEY_CHECKING': 'false'}
 
 
 def run_module(module, args, check=False, diff=False, verbosity=0, raw=False, env=None, timeout=600,
@@ -101,8 +100,9 @@ def run_module(module, args, check=False, diff=False, verbosity=0, raw=False, en
     the command's output under ``_output``.
     """
     name = module if '.' in module else 'kvmops.storage.%s' % module
-    target, target_env = _target(inventory, host)
-    argv = ['ansible'] + target + ['-m', name, '-a', json.dumps(args or {})] + _options(check, diff, verbosity)
+    target, target_env = _target(inventory)
+    pattern = 'localhost' if inventory is None else host or 'all'
+    argv = ['ansible', pattern] + target + ['-m', name, '-a', json.dumps(args or {})] + _options(check, diff, verbosity)
     proc = _run(argv, timeout, dict(target_env, **(env or {})))
     output = proc.stdout + proc.stderr
     results = _marked(proc.stdout, RESULT_MARKER)
@@ -133,8 +133,8 @@ def run_playbook(path, extra_vars=None, check=False, diff=False, verbosity=0, en
                  inventory=None):
     """Run a playbook on localhost (``-c local -i localhost,``), or with ``inventory`` (an
     inventory file) on the hosts the playbook names from it; returns a PlaybookRun."""
-    target, target_env = _target(inventory, None)
-    argv = ['ansible-playbook'] + target[1:] + [path] + _options(check, diff, verbosity)
+    target, target_env = _target(inventory)
+    argv = ['ansible-playbook'] + target + [path] + _options(check, diff, verbosity)
     if extra_vars:
         argv += ['-e', json.dumps(extra_vars)]
     proc = _run(argv, timeout, dict(target_env, **(env or {})))
