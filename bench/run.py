@@ -232,8 +232,8 @@ class Bench:
     def baseline(self):
         """ansible-playbook start-up on each side: a play with one debug task (an action that runs no module)."""
         path = write_playbook(self._path('base.yml'), [{'name': 'no module', 'ansible.builtin.debug': {'msg': 'start-up'}}])
-        ours, peer = [_median(times) for times in in_turn(self.args.runs, lambda: self.ours.playbook(path),
-                                                           lambda: self.peer.playbook(path))]
+        ours, peer = [_median(times) for times in in_turn(
+            self.args.runs, lambda: self.ours.playbook(path), lambda: self.peer.playbook(path))]
         self.row('-', 'ansible-playbook start-up (one debug task)', '%s (n=%d)' % (_fmt_s(ours), self.args.runs),
                  '%s (n=%d)' % (_fmt_s(peer), self.args.runs), '%.2fx' % (ours / peer))
 

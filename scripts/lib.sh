@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by scripts/servers.sh and tests/lab/lab.sh (sourced, not run).
 
 # true while PID runs the program COMM (a zombie does not count)
