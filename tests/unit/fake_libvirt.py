@@ -14,9 +14,10 @@ exception that call raises; a list of exceptions fails only the first calls, one
 Where the managers depend on it the fake behaves as libvirt 9 does; tests/unit/test_fake_contract.py
 runs the same scenarios on this fake and on libvirt itself:
 - a defined pool is inactive; define fills in uuid, capacity/allocation/available and <source>;
-  a transient pool disappears when it is stopped; ``delete`` needs an inactive pool; ``undefine``
-  of a running pool leaves it running as a transient pool; listing or refreshing the volumes of an
-  inactive pool is VIR_ERR_OPERATION_INVALID;
+  redefining a pool needs its uuid (a definition without one is refused);
+  a transient pool disappears when it is stopped; ``delete`` and ``undefine`` need an inactive
+  pool; a transient pool has no autostart; listing or refreshing the volumes of an inactive pool
+  is VIR_ERR_OPERATION_INVALID;
 - a new volume gets its key and target path; a second volume of that name is refused;
 - secrets (rules of libvirt 9.0 measured on libvirtd): one secret per usage, the usage of an
   existing secret cannot change, private cannot go from yes to no, a private secret's value cannot
@@ -50,6 +51,15 @@ USAGE_NUMBER = {'volume': libvirt.VIR_SECRET_USAGE_TYPE_VOLUME, 'ceph': libvirt.
                 'iscsi': libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'tls': libvirt.VIR_SECRET_USAGE_TYPE_TLS,
                 'vtpm': libvirt.VIR_SECRET_USAGE_TYPE_VTPM}
 USAGE_ELEMENT = {'volume': 'volume', 'ceph': 'name', 'iscsi': 'target', 'tls': 'name', 'vtpm': 'name'}
+
+# the units libvirt takes in <capacity unit=...> and <allocation unit=...>
+_UNITS = {'b': 1, 'bytes': 1}
+for _index, _letter in enumerate('KMGTPE'):
+    _UNITS.update({_letter: 1024 ** (_index + 1), _letter + 'iB': 1024 ** (_index + 1), _letter + 'B': 1000 ** (_index + 1)})
+
+# the volume type libvirt gives the volumes of a pool type
+_VOLUME_TYPE = {'logical': 'block', 'disk': 'block', 'iscsi': 'block', 'iscsi-direct': 'network', 'scsi': 'block',
+                'mpath': 'block', 'zfs': 'block', 'rbd': 'network', 'gluster': 'network'}
 
 _ERROR_DOMAIN = {libvirt.VIR_ERR_NO_SECRET: libvirt.VIR_FROM_SECRET,
                  libvirt.VIR_ERR_INVALID_SECRET: libvirt.VIR_FROM_SECRET,
@@ -277,6 +287,13 @@ class FakeVol:
         self.conn.record('resize', self.name(), capacity, flags)
         self.conn.maybe_fail('resize', self.name())
         root = _root(self.xml)
+        if not flags & libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK:
+            if capacity < int(root.findtext('allocation') or 0):
+                raise libvirt_error("invalid argument: can't shrink capacity below existing allocation",
+                                    libvirt.VIR_ERR_INVALID_ARG)
+            if capacity < int(root.findtext('capacity')):
+                raise libvirt_error("invalid argument: Can't shrink capacity below current capacity unless shrink "
+                                    "flag explicitly specified", libvirt.VIR_ERR_INVALID_ARG)
         root.find('capacity').text = str(capacity)
         self.xml = _text(root)
 
@@ -301,10 +318,10 @@ class FakePool:
     def __init__(self, conn, xml, active=False, persistent=True, autostart=False, volumes=(), uuid=None):
         self.conn = conn
         root = _root(xml)
-        if uuid is not None:
+        if uuid is not None or root.find('uuid') is None:  # libvirt gives every pool a uuid
             if root.find('uuid') is None:
                 etree.SubElement(root, 'uuid')
-            root.find('uuid').text = uuid
+            root.find('uuid').text = uuid or str(uuidlib.uuid4())
             xml = _text(root)
         self.xml = xml
         self.active = active
@@ -411,20 +428,16 @@ class FakePool:
     def undefine(self):
         self.conn.record('undefine', self.name())
         self.conn.maybe_fail('undefine', self.name())
-        if not self.persistent:
-            raise libvirt_error('Requested operation is not valid: cannot undefine transient storage pool',
-                                libvirt.VIR_ERR_OPERATION_INVALID)
         if self.active:
-            self.persistent = False
-        else:
-            del self.conn.pools[self.name()]
+            raise libvirt_error("Requested operation is not valid: storage pool '%s' is still active" % self.name(),
+                                libvirt.VIR_ERR_OPERATION_INVALID)
+        del self.conn.pools[self.name()]
 
     def setAutostart(self, value):
         self.conn.record('setAutostart', self.name(), value)
         self.conn.maybe_fail('setAutostart', self.name())
         if not self.persistent:
-            raise libvirt_error('Requested operation is not valid: cannot set autostart for transient pool',
-                                libvirt.VIR_ERR_OPERATION_INVALID)
+            raise libvirt_error('internal error: pool has no config file', libvirt.VIR_ERR_INTERNAL_ERROR)
         self.auto = bool(value)
 
     def refresh(self, flags=0):
@@ -435,9 +448,19 @@ class FakePool:
 
     # ---- volumes
     def _store(self, xml):
-        """What libvirt keeps of a new volume: the given XML with key and target path filled in."""
+        """What libvirt keeps of a new volume: the given XML with key and target path filled in, and
+        capacity and allocation in bytes (allocation: as given, else 0, a sparse file)."""
         root = _root(xml)
         name = root.findtext('name')
+        if root.get('type') is None:
+            root.set('type', _VOLUME_TYPE.get(self._root().get('type'), 'file'))
+        for field in ('capacity', 'allocation'):
+            element = root.find(field)
+            if element is None:
+                element = etree.SubElement(root, field)
+                element.text = '0'
+            element.text = str(int(element.text.strip()) * _UNITS[element.get('unit', 'bytes')])
+            element.set('unit', 'bytes')
         path = '%s/%s' % (self.target_path(), name)
         target = root.find('target')
         if target is None:
@@ -627,10 +650,14 @@ class FakeConn:
         root = _root(xml)
         name = root.findtext('name')
         existing = self.pools.get(name)
+        if existing is not None and root.findtext('uuid') != existing.UUIDString():
+            # a definition without <uuid> gets a new one, so it is refused as well
+            raise libvirt_error("operation failed: pool '%s' already exists with uuid %s" % (name, existing.UUIDString()),
+                                libvirt.VIR_ERR_OPERATION_FAILED)
         # libvirt fills in the uuid, the three sizes and <source>; a document that has them is kept as given
         added = False
         if root.find('uuid') is None:
-            etree.SubElement(root, 'uuid').text = existing.UUIDString() if existing is not None else str(uuidlib.uuid4())
+            etree.SubElement(root, 'uuid').text = str(uuidlib.uuid4())
             added = True
         for field in ('capacity', 'allocation', 'available', 'source'):
             if root.find(field) is None:
