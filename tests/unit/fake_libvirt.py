@@ -763,3 +763,9 @@ class FakeConn:
             return existing
         self.secrets[uuid] = FakeSecret(self, uuid, text)
         return self.secrets[uuid]
+
+
+# The names of the three fake modules this one replaces (fakes.py, volume_fakes.py, secret_fakes.py):
+# FakeConn, FakePool and FakeVol stand for their connections, pools and volumes.
+FakeVolConn = FakeSecretConn = FakeConn
+FakeVolPool = FakePool

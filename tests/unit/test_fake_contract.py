@@ -8,7 +8,7 @@ Backends:
   ``undefine`` of a running pool, volume resize, the error code of a volume that exists already.
   It is skipped when libvirtd cannot be reached (a unit run on a machine without it).
 
-Objects are named ``ts-contract-*`` and removed after each test; on ``system`` the pool's directory
+Objects are named ``ts-contract-<pid>-*`` and removed after each test; on ``system`` the pool's directory
 is under the test's tmp_path.
 """
 
@@ -20,7 +20,7 @@ from lxml import etree
 
 from fake_libvirt import FakeConn, domain_xml
 
-PREFIX = 'ts-contract-'
+PREFIX = 'ts-contract-%d-' % os.getpid()  # unique on the shared libvirtd
 POOL = PREFIX + 'pool'
 MIB = 1024 * 1024
 ALL = ('fake', 'test', 'system')
