@@ -159,8 +159,8 @@ def test_unreadable_pool_is_a_warning(conn):
 
 
 def test_volume_error_midway_is_a_pool_warning(conn):
-    unreadable(conn, conn.pools['images'], 'bad.raw', libvirt_error('cannot stat file: Input/output error',
-                                                                   libvirt.VIR_ERR_INTERNAL_ERROR))
+    error = libvirt_error('cannot stat file: Input/output error', libvirt.VIR_ERR_INTERNAL_ERROR)
+    unreadable(conn, conn.pools['images'], 'bad.raw', error)
     manager = factsu.FactsManager(conn, params(gather=['volumes']))
     facts = manager.facts()
     assert facts['pools']['images']['volumes'] == {}

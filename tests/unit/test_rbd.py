@@ -37,7 +37,6 @@ def plan_for(conn, **given):
     return manager.plan(manager.read())
 
 
-
 def test_image_of_odd_size_is_no_change(conn, pool):
     # RBD keeps the byte size asked for; the 4 MiB objects show only in the allocation
     pool.add(rbd_volume('img', 10000001))

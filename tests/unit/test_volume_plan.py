@@ -60,7 +60,6 @@ def created_xml(conn, name):
     return etree.fromstring(found[0].encode())
 
 
-
 def qcow2_header(virtual_size):
     """The first bytes of a qcow2 v3 image: magic, version, backing offset/size, cluster bits, size."""
     return b'QFI\xfb' + struct.pack('>IQII', 3, 0, 0, 16) + struct.pack('>Q', virtual_size) + b'\0' * 72
