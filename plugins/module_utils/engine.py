@@ -5,17 +5,59 @@
 
 The engine knows no resource type.  A manager (pool.py, ...) reads the live
 object, validates the request and returns a Plan; the engine applies it,
-rolls back the steps it made when one fails, re-reads and reports.
+rolls back the steps it made when one fails, re-reads and reports.  What a
+manager provides is declared by ``Manager`` (and ``ReadOnlyManager`` for one
+that changes nothing, such as the facts).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import abc
 import traceback
 
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import Connection
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, StorageError
+
+
+class Manager(abc.ABC):
+    """A manager that changes something: ``manager_class(conn, params, is_local)`` builds it, with
+    the request validated (a ValidationError before libvirt is asked anything); ``reconcile``
+    then drives it.
+
+    - ``read()`` returns the live state (the manager's own type; None when the object is missing)
+      without changing anything;
+    - ``plan(live)`` returns the Plan that makes the live state the desired one;
+    - ``describe(live, plan)`` returns what the result reports under ``result_key``;
+    - ``result_key`` names that entry of the result (``pool``, ``volume``, ...): a class attribute,
+      or set by ``__init__`` when it depends on the request.
+    """
+
+    result_key = None
+    #: whether this run is a check run (then read and plan change nothing)
+    check_mode = False
+
+    @abc.abstractmethod
+    def read(self):
+        """The live state, read without changing anything."""
+
+    @abc.abstractmethod
+    def plan(self, live):
+        """The Plan from ``live`` to the desired state."""
+
+    @abc.abstractmethod
+    def describe(self, live, plan=None):
+        """The result entry for ``live`` (the state after the plan, or before it in check mode)."""
+
+
+class ReadOnlyManager(abc.ABC):
+    """A manager that changes nothing, such as the facts: ``run(check_mode)`` returns the whole
+    result (``changed`` false; ``warnings``, a list, go to module.warn)."""
+
+    @abc.abstractmethod
+    def run(self, check_mode=False):
+        """The module's result; a check run is the same run, as nothing is changed."""
 
 
 class Step:
@@ -142,18 +184,21 @@ def run_module(module, manager_class):
     """The one place where our exceptions become ``fail_json``.
 
     ``module`` is an AnsibleModule whose params include ``uri``;
-    ``manager_class(conn, params, is_local)`` builds the manager.  A manager
-    with a ``run(check_mode)`` method (a read-only one, such as the facts)
-    returns its result itself; the others go through ``reconcile``.
+    ``manager_class(conn, params, is_local)`` builds the manager: a
+    ReadOnlyManager returns its result itself, a Manager goes through
+    ``reconcile``.
     """
     connection = Connection(module.params['uri'])
     try:
         try:
             conn = connection.open()
             manager = manager_class(conn, module.params, connection.is_local)
-            # read-only managers (facts) report by themselves; the others are reconciled
-            run = getattr(manager, 'run', None)
-            result = run(module.check_mode) if run is not None else reconcile(manager, module.check_mode, module._diff)
+            if isinstance(manager, ReadOnlyManager):
+                result = manager.run(module.check_mode)
+            elif isinstance(manager, Manager):
+                result = reconcile(manager, module.check_mode, module._diff)
+            else:
+                raise TypeError('%s is neither a Manager nor a ReadOnlyManager' % type(manager).__name__)
         finally:
             connection.close()
     except StorageError as exc:

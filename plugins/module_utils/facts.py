@@ -25,6 +25,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     error_message,
     is_libvirt_error,
 )
+from ansible_collections.kvmops.storage.plugins.module_utils.engine import ReadOnlyManager
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     LibraryMissingError,
     OperationError,
@@ -219,7 +220,7 @@ def _fetch(volumes):
     return found
 
 
-class FactsManager:
+class FactsManager(ReadOnlyManager):
     """Gathers ``ansible_facts.libvirt_storage``; read-only, so check mode is the real run."""
 
     def __init__(self, conn, params, is_local=True):

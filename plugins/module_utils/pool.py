@@ -21,7 +21,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     validate_name,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, error_message, libvirt
-from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.live import (
     POOL_STATES,
     SECRET_USAGE_BY_NUMBER,
@@ -104,7 +104,7 @@ def normalized(definition):
     return xmlu.pretty(xmlu.drop_paths(definition, COMPUTED_PATHS))
 
 
-class PoolManager:
+class PoolManager(Manager):
     result_key = 'pool'
 
     def __init__(self, conn, params, is_local=True):

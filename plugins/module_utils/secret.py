@@ -31,7 +31,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     error_message,
     is_libvirt_error,
 )
-from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.live import SECRET_USAGES as USAGES
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
@@ -242,7 +242,7 @@ def _read_value(secret, guard):
         raise
 
 
-class SecretManager:
+class SecretManager(Manager):
     result_key = 'secret'
 
     def __init__(self, conn, params, is_local=True):

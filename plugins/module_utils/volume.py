@@ -23,7 +23,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import backend_class
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import id_number, validate_name
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, libvirt
-from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.live import DomainDisks, size_of, volume_fields
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
@@ -372,7 +372,7 @@ def _props(desc):
     return '\n'.join(lines) + '\n'
 
 
-class VolumeManager:
+class VolumeManager(Manager):
     """Plans one task of storage_volume: a single volume, or the items of ``volumes``."""
 
     def __init__(self, conn, params, is_local=True):

@@ -288,27 +288,46 @@ def test_volume_used_by_a_domain(pool, domain):
     assert forced['actions'] == ['delete'] and volumes_of(name) == []
 
 
+SIZE_UNITS = ('b, bytes, K/KiB, M/MiB, G/GiB, T/TiB, P/PiB, E/EiB (powers of 1024), '
+              'KB, MB, GB, TB, PB, EB (powers of 1000)')
+NO_POOL = 'ts-no-such-pool-%d' % os.getpid()
+# label, args, option, the message
 BAD_INPUT = [
-    ('zero capacity', {'name': 'z.raw', 'capacity': 0}, 'capacity'),
-    ('negative capacity', {'name': 'n.raw', 'capacity': '-5G'}, 'capacity'),
-    ('unknown format', {'name': 'f.img', 'capacity': '1M', 'format': 'qcow9'}, 'format'),
-    ('name with slash', {'name': 'a/b.raw', 'capacity': '1M'}, 'name'),
-    ('content src missing', {'name': 'c.raw', 'content': {'src': '/nonexistent/file.img'}}, 'content.src'),
-    ('no capacity', {'name': 'nc.raw'}, 'capacity'),
+    ('zero capacity', {'name': 'z.raw', 'capacity': 0}, 'capacity', 'capacity 0: a volume needs a size above 0'),
+    ('negative capacity', {'name': 'n.raw', 'capacity': '-5G'}, 'capacity',
+     "capacity: cannot read '-5G' as a size; write a number with an optional unit: " + SIZE_UNITS),
+    ('unknown format', {'name': 'f.img', 'capacity': '1M', 'format': 'qcow9'}, 'format',
+     "format 'qcow9' is not a volume format of dir pools; accepted: raw, qcow2, qed, vmdk, vpc, vdi"),
+    ('name with slash', {'name': 'a/b.raw', 'capacity': '1M'}, 'name',
+     "name 'a/b.raw' is not valid: it must be non-empty, must not start with a blank and must not contain \"/\""),
+    ('content src missing', {'name': 'c.raw', 'content': {'src': '/nonexistent/file.img'}}, 'content.src',
+     "content.src '/nonexistent/file.img': no such file on the host running the module"),
+    ('no capacity', {'name': 'nc.raw'}, 'capacity',
+     'volume nc.raw does not exist, so capacity is needed to create it (or clone_from, content or backing_store)'),
     ('bad checksum form', {'name': 'cs.raw', 'capacity': '1M', 'content': {'src': '/etc/hostname', 'checksum': 'abc'}},
-     'content.checksum'),
+     'content.checksum', "content.checksum 'abc': write it as ALGORITHM:HEXDIGEST, e.g. sha256:9f86d08...; "
+                         "algorithms: md5, sha1, sha224, sha256, sha384, sha512"),
     ('bulk item bad size', {'volumes': [{'name': 'ok.raw', 'capacity': '1M'}, {'name': 'bad.raw', 'capacity': '2 parsecs'}]},
-     'volumes[1].capacity'),
-    ('no such pool', {'pool': 'it-no-such-pool', 'name': 'x.raw', 'capacity': '1M'}, 'pool'),
+     'volumes[1].capacity', "volumes[1].capacity: unknown unit 'parsecs' in '2 parsecs'; accepted units: " + SIZE_UNITS),
 ]
 
 
-@pytest.mark.parametrize('args,option', [case[1:] for case in BAD_INPUT], ids=[case[0] for case in BAD_INPUT])
-def test_bad_input_fails_clearly(pool, args, option):
-    name, _path = pool
+@pytest.mark.parametrize('args,option,message', [case[1:] for case in BAD_INPUT], ids=[case[0] for case in BAD_INPUT])
+def test_bad_input_fails_clearly(pool, args, option, message):
+    name, path = pool
     args = dict({'pool': name}, **args)
     for check in (True, False):
         result = run_module('storage_volume', args, check=check)
         assert result['failed'] is True, result
-        assert option in result['msg'], result['msg']
-    assert volumes_of(name) == []
+        assert result['msg'] == message
+        assert (result['error'], result['option']) == ('ValidationError', option)
+    assert volumes_of(name) == [] and os.listdir(path) == []
+
+
+def test_volume_in_a_pool_that_does_not_exist_fails_the_real_run():
+    """(check mode is another matter: an earlier task of the play may define the pool)"""
+    result = run_module('storage_volume', {'pool': NO_POOL, 'name': 'x.raw', 'capacity': '1M'})
+    assert result['failed'] is True
+    assert result['msg'] == "pool '%s': no such storage pool; define it first (kvmops.storage.storage_pool)" % NO_POOL
+    assert (result['error'], result['option']) == ('ValidationError', 'pool')
+    assert NO_POOL not in virsh('pool-list', '--all', '--name').split()

@@ -36,7 +36,7 @@ if sys.path[:1] != [BUILD]:
     while BUILD in sys.path:
         sys.path.remove(BUILD)
     sys.path.insert(0, BUILD)
-# The fakes shared by the tests live next to this file.
+# The fake libvirt shared by the tests (fake_libvirt.py) lives next to this file.
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(1, HERE)

@@ -363,14 +363,12 @@ def test_target_mode_written_as_four_octal_digits(mode, expected):
 
 
 def test_target_mode_yaml_octal_integer():
-    # either the number is taken as the mode (Ansible's file module does so) or it is refused; never 0457
-    try:
-        got = build('dir', 'p', target='/x', target_mode=0o711)
-    except ValidationError as exc:
-        assert exc.option == 'target_mode'
-        assert 'quote' in exc.msg
-    else:
-        assert got.findtext('target/permissions/mode') == '0711'
+    # unquoted 0711 in YAML arrives as the number 457: refused, never written as 0457 or 0711
+    with pytest.raises(ValidationError) as info:
+        build('dir', 'p', target='/x', target_mode=0o711)
+    assert info.value.option == 'target_mode'
+    assert info.value.msg == ('target_mode 457 is a number; quote the mode in YAML, e.g. "0711" '
+                              '(unquoted, YAML reads 0711 as 457)')
 
 
 def test_target_owner_and_group_names_are_resolved():
@@ -538,7 +536,11 @@ def test_dir_without_target_names_target():
 
 def test_logical_example_without_source_name_validates():
     backend = backend_class('logical')(params('HostVG', source_dev=['/dev/sda1', '/dev/sdb1'], target='/dev/HostVG'))
-    backend.validate(True)
+    assert backend.validate(True) is None
+    got = backend.to_xml()
+    # no <source><name>: libvirt takes the pool's name as the volume group's
+    assert [el.get('path') for el in got.findall('source/device')] == ['/dev/sda1', '/dev/sdb1']
+    assert got.find('source/name') is None and got.findtext('target/path') == '/dev/HostVG'
 
 
 @pytest.mark.parametrize('type_name, bad', [('netfs', 'ext4'), ('fs', 'nfs'), ('disk', 'msdos'), ('logical', 'lvm1')])
@@ -633,9 +635,11 @@ def test_single_entry_lists(type_name, option, value):
 
 
 def test_several_entries_where_allowed():
-    build('logical', 'vg', source_name='vg', source_dev=['/dev/a', '/dev/b'])
-    build('rbd', 'p', source_name='x', source_host=['a:1', 'b:2', 'c'])
-    build('zfs', 'p', source_name='x', source_dev=['/dev/a', '/dev/b'])
+    for type_name in ('logical', 'zfs'):
+        got = build(type_name, 'vg', source_name='vg', source_dev=['/dev/a', '/dev/b'])
+        assert [el.get('path') for el in got.findall('source/device')] == ['/dev/a', '/dev/b'], type_name
+    got = build('rbd', 'p', source_name='x', source_host=['a:1', 'b:2', 'c'])
+    assert [(el.get('name'), el.get('port')) for el in got.findall('source/host')] == [('a', '1'), ('b', '2'), ('c', None)]
 
 
 @pytest.mark.parametrize('name', ['a/b', '/a', '', ' a', None, '\tx'])
@@ -648,7 +652,8 @@ def test_bad_names(name):
 
 @pytest.mark.parametrize('name', ['images', 'a b', 'vg_kvm', 'x.y-z', 'ünïcode'])
 def test_good_names(name):
-    validate_name(name)
+    assert validate_name(name) is None
+    assert build('dir', name, target='/x').findtext('name') == name
 
 
 def test_validate_name_option():

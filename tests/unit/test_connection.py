@@ -3,7 +3,7 @@
 import libvirt
 import pytest
 
-from fakes import libvirt_error
+from fake_libvirt import libvirt_error
 from ansible_collections.kvmops.storage.plugins.module_utils import connection
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     ConnectionFailedError,

@@ -3,7 +3,18 @@
 import pytest
 
 from ansible_collections.kvmops.storage.plugins.module_utils import engine
-from ansible_collections.kvmops.storage.plugins.module_utils.engine import Plan, Step, apply, reconcile
+from ansible_collections.kvmops.storage.plugins.module_utils.engine import (
+    Manager,
+    Plan,
+    ReadOnlyManager,
+    Step,
+    apply,
+    reconcile,
+)
+from ansible_collections.kvmops.storage.plugins.module_utils.facts import FactsManager
+from ansible_collections.kvmops.storage.plugins.module_utils.pool import PoolManager
+from ansible_collections.kvmops.storage.plugins.module_utils.secret import SecretManager
+from ansible_collections.kvmops.storage.plugins.module_utils.volume import VolumeManager
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     ConnectionFailedError,
     OperationError,
@@ -90,7 +101,11 @@ def test_apply_runs_steps_in_order():
 
 
 def test_apply_empty_plan():
-    apply(Plan(), False)
+    rec = Recorder(fail=('define',))
+    for plan in (rec.plan([]), Plan(per_subject=True)):
+        assert apply(plan, False) is None
+        assert plan.actions == [] and plan.changed is False
+    assert rec.log == []
 
 
 def test_failure_rolls_back_done_steps_newest_first():
@@ -169,7 +184,7 @@ def test_storage_error_message_kept_and_details_merged():
 
 # ---- reconcile ------------------------------------------------------------------------------------
 
-class FakeManager:
+class FakeManager(Manager):
     result_key = 'thing'
 
     def __init__(self, steps=(), diff=None, warnings=(), fail=()):
@@ -251,6 +266,27 @@ def test_reconcile_failure_propagates_after_rollback():
     assert 'rolled back: define' in info.value.msg
 
 
+# ---- the manager contract -------------------------------------------------------------------------
+
+def test_the_managers_declare_the_contract():
+    for cls in (PoolManager, VolumeManager, SecretManager):
+        assert issubclass(cls, Manager) and not issubclass(cls, ReadOnlyManager), cls
+        assert not getattr(cls, '__abstractmethods__', None), cls
+    assert issubclass(FactsManager, ReadOnlyManager) and not issubclass(FactsManager, Manager)
+    assert not FactsManager.__abstractmethods__
+
+
+@pytest.mark.parametrize('missing', ['read', 'plan', 'describe'])
+def test_a_manager_without_a_contract_method_cannot_be_built(missing):
+    methods = dict((name, lambda self, *args: None) for name in ('read', 'plan', 'describe') if name != missing)
+    incomplete = type('Incomplete', (Manager,), methods)
+    with pytest.raises(TypeError) as info:
+        incomplete()  # pylint: disable=abstract-class-instantiated
+    assert missing in str(info.value)
+    with pytest.raises(TypeError):
+        type('NoRun', (ReadOnlyManager,), {})()  # pylint: disable=abstract-class-instantiated
+
+
 # ---- run_module ----------------------------------------------------------------------------------------
 
 class ModuleExit(Exception):
@@ -327,6 +363,47 @@ def test_run_module_success(fake_connection):
     assert 'warnings' not in result
     assert module.warnings == ['w1']
     assert fake_connection.instances[0].uri == 'qemu+ssh://hv1/system'
+    assert fake_connection.instances[0].closed
+
+
+class FakeFacts(ReadOnlyManager):
+    def __init__(self, conn, params, is_local):
+        self.seen = []
+
+    def run(self, check_mode=False):
+        self.seen.append(check_mode)
+        return {'changed': False, 'ansible_facts': {'x': 1}, 'warnings': ['w']}
+
+    def read(self):  # pragma: no cover - a read-only manager is not reconciled
+        raise AssertionError('reconciled')
+
+
+def test_run_module_read_only_manager_reports_by_itself(fake_connection):
+    module = FakeModule(check_mode=True, diff=True)
+    made = []
+
+    def factory(conn, params, is_local):
+        made.append(FakeFacts(conn, params, is_local))
+        return made[-1]
+    with pytest.raises(ModuleExit):
+        engine.run_module(module, factory)
+    assert module.result == ('exit', {'changed': False, 'ansible_facts': {'x': 1}})
+    assert module.warnings == ['w'] and made[0].seen == [True]
+
+
+def test_run_module_refuses_an_object_that_is_no_manager(fake_connection):
+    class Loose:  # has the methods, not the contract
+        result_key = 'thing'
+
+        def read(self):
+            raise AssertionError('read')
+
+    module = FakeModule()
+    with pytest.raises(ModuleExit):
+        engine.run_module(module, lambda conn, params, is_local: Loose())
+    kind, result = module.result
+    assert kind == 'fail'
+    assert result['msg'] == 'unexpected error: Loose is neither a Manager nor a ReadOnlyManager'
     assert fake_connection.instances[0].closed
 
 

@@ -3,8 +3,7 @@
 import libvirt
 import pytest
 
-from fakes import FakeSecretRef, libvirt_error
-from volume_fakes import DIR_PATH, GIB, MIB, domain_xml, volume_xml
+from fake_libvirt import DIR_PATH, GIB, MIB, FakeConn, libvirt_error, volume_xml
 from ansible_collections.kvmops.storage.plugins.module_utils import facts as factsu
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
@@ -47,118 +46,28 @@ CAPS_XML = """<storagepoolCapabilities>
 """
 
 
-class Vol:
-    def __init__(self, conn, xml, error=None):
-        self.conn = conn
-        self.xml = xml
-        self.error = error
-
-    def XMLDesc(self, flags=0):
-        self.conn.calls.append('vol.XMLDesc')
-        if self.error is not None:
-            raise self.error
-        return self.xml
-
-    def info(self):  # pragma: no cover - the facts must not call it
-        self.conn.calls.append('vol.info')
-        raise AssertionError('info() called')
+def add_pool(conn, name, type_name='dir', active=True, capacity=100 * GIB, allocation=25 * GIB,
+             available=75 * GIB, source='', autostart=True, persistent=True, refresh_error=None):
+    """A pool as the facts see it: its sizes in the XML and (when active) in info(), as libvirt reports them."""
+    sizes = (capacity, allocation, available) if active else (0, 0, 0)
+    xml = POOL_XML % {'type': type_name, 'name': name, 'uuid': 'uuid-of-%s' % name,
+                      'capacity': sizes[0], 'allocation': sizes[1], 'available': sizes[2], 'source': source,
+                      'path': '%s/%s' % (DIR_PATH, name)}
+    if refresh_error is not None:
+        conn.fail_on[('refresh', name)] = refresh_error
+    return conn.add_pool(xml, active=active, autostart=autostart, persistent=persistent)
 
 
-class Pool:
-    def __init__(self, conn, name, type_name='dir', active=True, capacity=100 * GIB, allocation=25 * GIB,
-                 available=75 * GIB, source='', autostart=True, persistent=True, refresh_error=None):
-        self.conn = conn
-        self._name = name
-        self.active = active
-        self.info_tuple = (2 if active else 0, capacity if active else 0, allocation if active else 0,
-                           available if active else 0)
-        self.xml = POOL_XML % {'type': type_name, 'name': name, 'uuid': 'uuid-of-%s' % name,
-                               'capacity': self.info_tuple[1], 'allocation': self.info_tuple[2],
-                               'available': self.info_tuple[3], 'source': source,
-                               'path': '%s/%s' % (DIR_PATH, name)}
-        self.vols = []
-        self._autostart = autostart
-        self.persistent = persistent
-        self.refresh_error = refresh_error
-
-    def name(self):
-        return self._name
-
-    def XMLDesc(self, flags=0):
-        return self.xml
-
-    def info(self):
-        return list(self.info_tuple)
-
-    def isPersistent(self):
-        return 1 if self.persistent else 0
-
-    def autostart(self):
-        return 1 if self._autostart else 0
-
-    def refresh(self, flags=0):
-        self.conn.calls.append('refresh:%s' % self._name)
-        if self.refresh_error is not None:
-            raise self.refresh_error
-
-    def listAllVolumes(self, flags=0):
-        self.conn.calls.append('listAllVolumes:%s' % self._name)
-        if not self.active:
-            raise libvirt_error('storage pool is not active', libvirt.VIR_ERR_OPERATION_INVALID)
-        return list(self.vols)
+def new_conn():
+    conn = FakeConn()
+    conn.caps = CAPS_XML
+    return conn
 
 
-class Secret(FakeSecretRef):
-    def __init__(self, uuid, usage_type, usage_id, xml):
-        super().__init__(uuid, usage_type, usage_id)
-        self.xml = xml
-
-    def XMLDesc(self, flags=0):
-        return self.xml
-
-    def value(self, flags=0):  # pragma: no cover - the facts must not call it
-        raise AssertionError('a secret value was read')
-
-
-class Conn:
-    def __init__(self):
-        self.calls = []
-        self.pools = []
-        self.domains = []
-        self.secrets = []
-        self.caps = CAPS_XML
-        self.caps_error = None
-
-    def pool(self, name, **kwargs):
-        pool = Pool(self, name, **kwargs)
-        self.pools.append(pool)
-        return pool
-
-    def listAllStoragePools(self, flags=0):
-        return list(self.pools)
-
-    def listAllDomains(self, flags=0):
-        self.calls.append('listAllDomains')
-        return list(self.domains)
-
-    def listAllSecrets(self, flags=0):
-        return list(self.secrets)
-
-    def getStoragePoolCapabilities(self, flags=0):
-        if self.caps_error is not None:
-            raise self.caps_error
-        return self.caps
-
-
-class Domain:
-    def __init__(self, name, xml):
-        self._name, self.xml = name, xml
-
-    def name(self):
-        return self._name
-
-    def XMLDesc(self, flags=0):
-        return self.xml
+def unreadable(conn, pool, name, error):
+    """A volume of ``pool`` whose XMLDesc() fails with ``error``."""
+    pool.add(volume_xml(name, MIB, path='%s/%s' % (pool.target_path(), name)))
+    conn.fail_on[('vol.XMLDesc', name)] = error
 
 
 def params(**given):
@@ -169,17 +78,17 @@ def params(**given):
 
 @pytest.fixture
 def conn():
-    conn = Conn()
-    images = conn.pool('images')
+    conn = new_conn()
+    images = add_pool(conn, 'images')
     path = '%s/images' % DIR_PATH
     for xml in (volume_xml('base.qcow2', 10 * GIB, fmt='qcow2', path=path + '/base.qcow2', allocation=GIB),
                 volume_xml('vm1.qcow2', 20 * GIB, fmt='qcow2', path=path + '/vm1.qcow2', allocation=MIB,
                            backing=path + '/base.qcow2'),
                 volume_xml('spare.raw', GIB, path=path + '/spare.raw')):
-        images.vols.append(Vol(conn, xml))
-    conn.pool('offline', active=False, autostart=False)
-    conn.domains.append(Domain('vm1', domain_xml('vm1', {'file': path + '/vm1.qcow2'})))
-    conn.domains.append(Domain('vm2', domain_xml('vm2', {'pool': 'images', 'volume': 'spare.raw'})))
+        images.add(xml)
+    add_pool(conn, 'offline', active=False, autostart=False)
+    conn.add_domain('vm1', {'file': path + '/vm1.qcow2'})
+    conn.add_domain('vm2', {'pool': 'images', 'volume': 'spare.raw'})
     return conn
 
 
@@ -204,7 +113,8 @@ def test_pools_only_by_default(conn):
         'target': {'path': DIR_PATH + '/images', 'permissions': {'mode': '0711', 'owner': '0', 'group': '0'}},
         'source': {}, 'volumes': {}}
     assert facts['pools']['offline']['state'] == 'inactive' and facts['pools']['offline']['usage_percent'] is None
-    assert not any(call.startswith(('vol.', 'listAllVolumes', 'listAllDomains')) for call in conn.calls)
+    assert not any(method.startswith(('vol.', 'listAllVolumes', 'listAllDomains')) for method in conn.methods())
+    assert conn.mutations() == ['refresh'], 'refresh=true refreshes the active pool only'
 
 
 def test_volumes_parsed_from_xml_only(conn):
@@ -219,16 +129,17 @@ def test_volumes_parsed_from_xml_only(conn):
     assert volumes['base.qcow2']['backing_store'] is None and volumes['base.qcow2']['used_by'] == []
     assert volumes['spare.raw']['used_by'] == ['vm2'], 'a <source pool= volume=> disk counts'
     assert facts['pools']['offline']['volumes'] == {}
-    assert 'listAllVolumes:offline' not in conn.calls, 'an inactive pool is not asked for volumes'
-    assert conn.calls.count('vol.XMLDesc') == 3 and 'vol.info' not in conn.calls
-    assert conn.calls.count('listAllDomains') == 1
+    assert conn.calls_of('listAllVolumes') == [('images',)], 'an inactive pool is not asked for volumes'
+    assert conn.methods().count('vol.XMLDesc') == 3 and 'vol.info' not in conn.methods()
+    assert conn.methods().count('listAllDomains') == 1
 
 
 def test_many_volumes_go_through_the_threads(conn):
-    images = conn.pools[0]
-    images.vols = [Vol(conn, volume_xml('v%04d.raw' % i, MIB * (i + 1))) for i in range(523)]
-    gone = libvirt_error('Storage volume not found', libvirt.VIR_ERR_NO_STORAGE_VOL)
-    images.vols.append(Vol(conn, None, error=gone))
+    images = conn.pools['images']
+    images.volumes = {}
+    for i in range(523):
+        images.add(volume_xml('v%04d.raw' % i, MIB * (i + 1)))
+    unreadable(conn, images, 'gone.raw', libvirt_error('Storage volume not found', libvirt.VIR_ERR_NO_STORAGE_VOL))
     volumes = factsu.FactsManager(conn, params(gather=['volumes'], pools=['images'])).facts()['pools']['images']['volumes']
     assert len(volumes) == 523, 'a volume deleted meanwhile is left out'
     assert list(volumes) == sorted(volumes)
@@ -236,9 +147,9 @@ def test_many_volumes_go_through_the_threads(conn):
 
 
 def test_unreadable_pool_is_a_warning(conn):
-    nfs = conn.pool('nfs', type_name='netfs', refresh_error=libvirt_error(
+    nfs = add_pool(conn, 'nfs', type_name='netfs', refresh_error=libvirt_error(
         'cannot open directory /mnt/nfs: Stale file handle', libvirt.VIR_ERR_INTERNAL_ERROR))
-    nfs.vols.append(Vol(conn, volume_xml('a.raw', MIB)))
+    nfs.add(volume_xml('a.raw', MIB))
     result = factsu.FactsManager(conn, params(gather=['volumes'])).run()
     assert result['changed'] is False
     assert len(result['warnings']) == 1
@@ -248,9 +159,8 @@ def test_unreadable_pool_is_a_warning(conn):
 
 
 def test_volume_error_midway_is_a_pool_warning(conn):
-    images = conn.pools[0]
-    images.vols.append(Vol(conn, None, error=libvirt_error('cannot stat file: Input/output error',
-                                                           libvirt.VIR_ERR_INTERNAL_ERROR)))
+    error = libvirt_error('cannot stat file: Input/output error', libvirt.VIR_ERR_INTERNAL_ERROR)
+    unreadable(conn, conn.pools['images'], 'bad.raw', error)
     manager = factsu.FactsManager(conn, params(gather=['volumes']))
     facts = manager.facts()
     assert facts['pools']['images']['volumes'] == {}
@@ -264,8 +174,8 @@ def test_pools_filter_and_unknown_name(conn):
 
 
 def test_source_without_secret_values():
-    conn = Conn()
-    conn.pool('ceph', type_name='rbd', source=RBD_SOURCE)
+    conn = new_conn()
+    add_pool(conn, 'ceph', type_name='rbd', source=RBD_SOURCE)
     pool = factsu.FactsManager(conn, params()).facts()['pools']['ceph']
     assert pool['source'] == {'hosts': ['10.0.0.1:6789', '10.0.0.2'], 'name': 'rbdpool',
                               'auth': {'type': 'ceph', 'username': 'libvirt',
@@ -273,12 +183,10 @@ def test_source_without_secret_values():
 
 
 def test_secrets_metadata_only(conn):
-    conn.secrets.append(Secret('u2', 3, 'iqn.example:target', "<secret ephemeral='no' private='no'>"
-                               "<usage type='iscsi'><target>iqn.example:target</target></usage></secret>"))
-    conn.secrets.append(Secret('u1', 2, 'client.libvirt secret', "<secret ephemeral='yes' private='yes'>"
-                               "<description>Ceph key</description><usage type='ceph'><name>client.libvirt secret"
-                               "</name></usage></secret>"))
+    conn.add_secret('iscsi', 'iqn.example:target', uuid='u2', value=b'pw')
+    conn.add_secret('ceph', 'client.libvirt secret', uuid='u1', private=True, ephemeral=True, description='Ceph key')
     facts = factsu.FactsManager(conn, params(gather=['secrets'])).facts()
+    assert 'value' not in conn.methods(), 'the facts never read a secret value'
     assert list(facts) == ['secrets']
     assert facts['secrets'] == [
         {'uuid': 'u1', 'usage': 'ceph', 'usage_id': 'client.libvirt secret', 'description': 'Ceph key',
@@ -303,7 +211,8 @@ def test_capabilities_merge_libvirt_and_backends():
 
 
 def test_capabilities_unavailable_is_a_warning(conn):
-    conn.caps_error = libvirt_error('this function is not supported', libvirt.VIR_ERR_NO_SUPPORT)
+    conn.fail_on['getStoragePoolCapabilities'] = libvirt_error('this function is not supported',
+                                                               libvirt.VIR_ERR_NO_SUPPORT)
     manager = factsu.FactsManager(conn, params(gather=['capabilities']))
     caps = manager.facts()['capabilities']
     assert caps['dir']['supported'] is False and caps['dir']['operations']['build'] is True
@@ -321,7 +230,7 @@ def test_query(conn):
 
 @pytest.mark.parametrize('expression', ['pools.*.[name', 'pools[?', '', '   '])
 def test_bad_query_is_refused_before_libvirt_is_asked(expression):
-    conn = Conn()
+    conn = new_conn()
     with pytest.raises(ValidationError) as info:
         factsu.FactsManager(conn, params(query=expression))
     assert info.value.option == 'query' and 'query' in info.value.msg
@@ -336,7 +245,7 @@ def test_query_type_error_names_query(conn):
 
 def test_bad_gather_lists_accepted_values():
     with pytest.raises(ValidationError) as info:
-        factsu.FactsManager(Conn(), params(gather=['pools', 'disks', 'luns']))
+        factsu.FactsManager(new_conn(), params(gather=['pools', 'disks', 'luns']))
     msg = info.value.msg
     assert info.value.option == 'gather'
     assert "'disks'" in msg and "'luns'" in msg
@@ -351,37 +260,38 @@ def test_volumes_imply_pools(conn):
 
 def test_refresh_only_when_asked(conn):
     factsu.FactsManager(conn, params(gather=['volumes'], refresh=None)).facts()
-    assert 'refresh:images' not in conn.calls
+    assert conn.mutations() == []
     del conn.calls[:]
     factsu.FactsManager(conn, params(gather=['volumes'], refresh=False)).facts()
-    assert 'refresh:images' not in conn.calls
+    assert conn.mutations() == []
     del conn.calls[:]
     factsu.FactsManager(conn, params(gather=['volumes'], refresh=True)).facts()
-    assert conn.calls.index('refresh:images') < conn.calls.index('listAllVolumes:images')
+    assert conn.mutations() == ['refresh'] and conn.calls_of('refresh') == [('images', 0)]
+    assert conn.methods().index('refresh') < conn.methods().index('listAllVolumes')
 
 
 def test_refresh_measures_the_pool_again_without_volumes(conn):
-    images = conn.pools[0]
+    images = conn.pools['images']
     real_refresh = images.refresh
 
     def refresh(flags=0):
         real_refresh(flags)
-        images.info_tuple = (2, 100 * GIB, 40 * GIB, 60 * GIB)  # a file copied in outside libvirt
+        # a file copied in outside libvirt
+        images.xml = images.xml.replace(str(25 * GIB), str(40 * GIB)).replace(str(75 * GIB), str(60 * GIB))
     images.refresh = refresh
     pool = factsu.FactsManager(conn, params(gather=['pools'], pools=['images'], refresh=True)).facts()['pools']['images']
-    assert conn.calls == ['refresh:images']
+    assert conn.mutations() == ['refresh'] and 'listAllVolumes' not in conn.methods()
     assert (pool['allocation'], pool['available'], pool['usage_percent']) == (40 * GIB, 60 * GIB, 40.0)
     assert pool['volumes'] == {}
 
 
 def test_inactive_pool_is_not_refreshed(conn):
-    conn.pool('off', active=False)
+    add_pool(conn, 'off', active=False)
     factsu.FactsManager(conn, params(gather=['volumes'], pools=['off'], refresh=True)).facts()
-    assert conn.calls == []
+    assert conn.mutations() == [] and 'listAllVolumes' not in conn.methods()
 
 
 def test_volume_xml_with_declaration_is_parsed_alone(conn):
-    images = conn.pools[0]
-    images.vols.append(Vol(conn, "<?xml version='1.0' encoding='UTF-8'?>\n" + volume_xml('decl.raw', 2 * MIB)))
+    conn.pools['images'].add("<?xml version='1.0' encoding='UTF-8'?>\n" + volume_xml('decl.raw', 2 * MIB))
     volumes = factsu.FactsManager(conn, params(gather=['volumes'])).facts()['pools']['images']['volumes']
     assert volumes['decl.raw']['capacity'] == 2 * MIB and len(volumes) == 4

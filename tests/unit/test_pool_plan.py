@@ -4,7 +4,7 @@ import libvirt
 import pytest
 from lxml import etree
 
-from fakes import FakeConn, dir_pool_xml, libvirt_error, pool_params, rbd_pool_xml
+from fake_libvirt import FakeConn, dir_pool_xml, libvirt_error, pool_params, rbd_pool_xml
 from ansible_collections.kvmops.storage.plugins.module_utils import engine
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import base
@@ -71,10 +71,6 @@ def defined_xml(conn, index=-1):
     return defines[index]
 
 
-def calls_of(conn, method):
-    return [args for name, args in conn.calls if name == method]
-
-
 # ---- reading -------------------------------------------------------------------------------------
 
 def test_missing_pool_reads_as_none(conn):
@@ -95,7 +91,7 @@ def test_lookup_error_other_than_no_pool_is_an_operation_error(conn):
 def test_live_definition_is_the_inactive_xml(conn):
     conn.add_pool(dir_pool_xml(), active=True, autostart=True)
     _manager, live = make(conn, **DIR_ARGS)
-    assert ('XMLDesc', (libvirt.VIR_STORAGE_XML_INACTIVE,)) in conn.calls
+    assert ('pool.XMLDesc', ('images', libvirt.VIR_STORAGE_XML_INACTIVE)) in conn.calls
     assert live.type == 'dir' and live.active and live.persistent and live.autostart
 
 
@@ -180,7 +176,7 @@ def test_foreign_storage_overwritten_when_asked(conn, monkeypatch):
     assert plan.actions == ['define', 'build', 'start']
     assert plan.steps[1].undo is None  # never delete what was there before
     engine.apply(plan, False)
-    assert calls_of(conn, 'build') == [(libvirt.VIR_STORAGE_POOL_BUILD_OVERWRITE,)]
+    assert conn.calls_of('build') == [('images', libvirt.VIR_STORAGE_POOL_BUILD_OVERWRITE)]
 
 
 def test_fs_pool_built_with_no_overwrite(conn, monkeypatch):
@@ -188,7 +184,7 @@ def test_fs_pool_built_with_no_overwrite(conn, monkeypatch):
     plan = plan_for(conn, is_local=True, name='data', type='fs', source_dev=['/dev/sdb1'], target='/srv/data')
     assert plan.actions == ['define', 'build', 'start']
     engine.apply(plan, False)
-    assert calls_of(conn, 'build') == [(libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE,)]
+    assert conn.calls_of('build') == [('data', libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE)]
 
 
 def test_types_without_build_are_never_built(conn):
@@ -470,7 +466,7 @@ def test_missing_secret_by_usage(conn):
     assert info.value.option == 'secret_usage'
     assert 'san1-chap' in info.value.msg
     assert 'iscsi' in info.value.msg
-    assert calls_of(conn, 'secretLookupByUsage') == [(libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap')]
+    assert conn.calls_of('secretLookupByUsage') == [(libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap')]
     assert conn.mutations() == []
 
 
@@ -491,28 +487,26 @@ def test_missing_ceph_secret_by_usage(conn):
 
 
 def test_existing_chap_secret(conn):
-    conn.secrets_by_usage.add((libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap'))
+    conn.add_secret('iscsi', 'san1-chap')
     assert plan_for(conn, secret_usage='san1-chap', **ISCSI_CHAP).actions == ['define', 'start']
 
 
 def test_existing_secret_by_uuid(conn):
-    conn.secrets_by_uuid.add(CEPH_UUID)
-    conn.secret_types[CEPH_UUID] = libvirt.VIR_SECRET_USAGE_TYPE_CEPH
+    conn.add_secret('ceph', 'client.libvirt secret', uuid=CEPH_UUID)
     plan = plan_for(conn, name='ceph', type='rbd', source_name='vms', source_host=['mon1:6789'], auth_type='ceph',
                     auth_username='libvirt', secret_uuid=CEPH_UUID)
     assert plan.actions == ['define', 'start']
 
 
 def test_existing_ceph_secret_by_usage(conn):
-    conn.secrets_by_usage.add((libvirt.VIR_SECRET_USAGE_TYPE_CEPH, 'client.libvirt secret'))
+    conn.add_secret('ceph', 'client.libvirt secret')
     plan = plan_for(conn, name='ceph', type='rbd', source_name='vms', source_host=['mon1'], auth_type='ceph',
                     auth_username='libvirt', secret_usage='client.libvirt secret')
     assert plan.actions == ['define', 'start']
 
 
 def test_secret_by_uuid_of_another_usage_is_refused(conn):
-    conn.secrets_by_uuid.add(CEPH_UUID)
-    conn.secret_types[CEPH_UUID] = libvirt.VIR_SECRET_USAGE_TYPE_VOLUME
+    conn.add_secret('volume', '/var/lib/libvirt/images/luks.img', uuid=CEPH_UUID)
     with pytest.raises(ValidationError) as info:
         plan_for(conn, name='ceph', type='rbd', source_name='vms', source_host=['mon1'], auth_type='ceph',
                  auth_username='libvirt', secret_uuid=CEPH_UUID)
@@ -522,7 +516,7 @@ def test_secret_by_uuid_of_another_usage_is_refused(conn):
 
 
 def test_chap_secret_of_usage_ceph_is_named(conn):
-    conn.secrets_by_usage.add((libvirt.VIR_SECRET_USAGE_TYPE_CEPH, 'san1-chap'))
+    conn.add_secret('ceph', 'san1-chap')
     with pytest.raises(ValidationError) as info:
         plan_for(conn, secret_usage='san1-chap', **ISCSI_CHAP)
     assert 'usage iscsi' in info.value.msg and 'but usage ceph' in info.value.msg
@@ -530,11 +524,11 @@ def test_chap_secret_of_usage_ceph_is_named(conn):
 
 
 def test_iscsi_direct_takes_the_chap_secret_usage_from_its_backend(conn):
-    conn.secrets_by_usage.add((libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap'))
+    conn.add_secret('iscsi', 'san1-chap')
     args = dict(ISCSI_CHAP, secret_usage='san1-chap', source_initiator='iqn.2026-11.com.example:hv1')
     args['type'] = 'iscsi-direct'
     assert plan_for(conn, **args).actions == ['define', 'start']
-    assert calls_of(conn, 'secretLookupByUsage') == [(libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap')]
+    assert conn.calls_of('secretLookupByUsage') == [(libvirt.VIR_SECRET_USAGE_TYPE_ISCSI, 'san1-chap')]
 
 
 def test_xml_pool_with_missing_secret_names_the_xml_option(conn):
@@ -570,8 +564,7 @@ def test_live_auth_secret_checked_on_existing_pool(conn):
     with pytest.raises(ValidationError) as info:
         plan_for(conn, name='ceph-vms')
     assert info.value.option == 'secret_uuid'
-    conn.secrets_by_uuid.add(CEPH_UUID)
-    conn.secret_types[CEPH_UUID] = libvirt.VIR_SECRET_USAGE_TYPE_CEPH
+    conn.add_secret('ceph', 'client.libvirt secret', uuid=CEPH_UUID)
     assert plan_for(conn, name='ceph-vms').actions == []
 
 
@@ -612,7 +605,7 @@ def test_deleted_with_volumes_refused(conn):
     assert info.value.details['volumes'] == ['a.qcow2', 'b.qcow2']
     assert 'a.qcow2, b.qcow2' in info.value.msg
     assert 'force=true' in info.value.msg
-    assert [m for m in conn.mutations() if m != 'refresh'] == []
+    assert conn.mutations() == ['refresh']  # a real run refreshes before it lists the volumes
 
 
 def test_deleted_lists_at_most_ten_volumes(conn):
@@ -676,8 +669,8 @@ def test_describe(conn):
     assert described['type'] == 'rbd'
     assert described['state'] == 'active' and described['active'] is True
     assert described['autostart'] is True and described['persistent'] is True
-    assert described['capacity'] == 100 * GiB
-    assert isinstance(described['available'], int)
+    # the sizes are those of pool.info(), which match the <capacity>/<available> of rbd_pool_xml
+    assert (described['capacity'], described['allocation'], described['available']) == (1000, 10, 990)
     assert described['uuid'] == '0a0b0c0d-1111-2222-3333-444455556666'
     assert described['target'] is None
     assert described['source'] == {
@@ -713,10 +706,10 @@ def test_apply_new_pool(conn):
     engine.apply(plan, False)
     assert conn.mutations() == ['define', 'build', 'create', 'setAutostart']
     assert canon(defined_xml(conn)) == canon(NEW_DIR_XML)
-    assert calls_of(conn, 'storagePoolDefineXML')[0][1] == 0
-    assert calls_of(conn, 'build') == [(0,)]
-    assert calls_of(conn, 'create') == [(0,)]
-    assert calls_of(conn, 'setAutostart') == [(1,)]
+    assert conn.calls_of('storagePoolDefineXML')[0][1] == 0
+    assert conn.calls_of('build') == [('images', 0)]
+    assert conn.calls_of('create') == [('images', 0)]
+    assert conn.calls_of('setAutostart') == [('images', 1)]
     pool = conn.pools['images']
     assert pool.active and pool.persistent and pool.auto
 
@@ -724,12 +717,22 @@ def test_apply_new_pool(conn):
 def test_apply_check_mode_changes_nothing(conn):
     conn.add_pool(dir_pool_xml(mode='0755'), active=True, volumes=['a'])
     for given in (dict(DIR_ARGS, name='new'), dict(DIR_ARGS, target_mode='0711', autostart=True),
-                  dict(name='images', state='deleted', force=True), dict(name='images', state='absent')):
+                  dict(name='images', state='absent')):
         conn.calls = []
-        plan = plan_for(conn, **given)
-        assert plan.steps
-        engine.apply(plan, True)
-        assert [m for m in conn.mutations() if m != 'refresh'] == []
+        result = engine.reconcile(PoolManager(conn, pool_params(**given), False), check_mode=True, diff_mode=False)
+        assert result['changed'] is True and result['actions']
+        assert conn.mutations() == []
+    assert conn.pools['images'].xml == dir_pool_xml(mode='0755') and set(conn.pools) == {'images'}
+
+
+@pytest.mark.xfail(strict=True, reason='planning state=deleted refreshes the pool, also in check mode '
+                                       '(safety-review A1); in libvirt a failed refresh stops the pool')
+def test_check_mode_deleted_does_not_refresh(conn):
+    conn.add_pool(dir_pool_xml(mode='0755'), active=True, volumes=['a'])
+    manager = PoolManager(conn, pool_params(name='images', state='deleted', force=True), False)
+    result = engine.reconcile(manager, check_mode=True, diff_mode=False)
+    assert result['actions'] == ['delete_volume:a', 'stop', 'delete', 'undefine']
+    assert conn.mutations() == []
     assert conn.pools['images'].xml == dir_pool_xml(mode='0755')
 
 
@@ -824,7 +827,7 @@ def test_apply_deleted_with_force(conn):
     plan = plan_for(conn, name='images', state='deleted', force=True)
     engine.apply(plan, False)
     assert conn.mutations() == ['refresh', 'vol.delete', 'vol.delete', 'destroy', 'delete', 'undefine']
-    assert calls_of(conn, 'vol.delete') == [('a.qcow2', 0), ('b.qcow2', 0)]
+    assert conn.calls_of('vol.delete') == [('a.qcow2', 0), ('b.qcow2', 0)]
     assert 'images' not in conn.pools
 
 
@@ -841,7 +844,7 @@ def test_apply_autostart_and_refresh(conn):
     assert plan.actions == ['autostart', 'refresh']
     engine.apply(plan, False)
     assert conn.mutations() == ['setAutostart', 'refresh']
-    assert calls_of(conn, 'refresh') == [(0,)]
+    assert conn.calls_of('refresh') == [('images', 0)]
 
 
 def test_pool_disappearing_while_applying(conn):

@@ -7,8 +7,7 @@ import libvirt
 import pytest
 from lxml import etree
 
-from fakes import libvirt_error, rbd_pool_xml
-from volume_fakes import MIB, FakeVolConn, volume_params, volume_xml
+from fake_libvirt import MIB, FakeConn, libvirt_error, rbd_pool_xml, volume_params, volume_xml
 from ansible_collections.kvmops.storage.plugins.module_utils import engine
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.rbd import RbdBackend, monitors
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, RefusedError
@@ -20,7 +19,7 @@ CONNECT_FAILED = 'failed to connect to the RADOS monitor on: 127.0.0.1:6789,: No
 
 @pytest.fixture
 def conn():
-    return FakeVolConn()
+    return FakeConn()
 
 
 @pytest.fixture
@@ -36,10 +35,6 @@ def plan_for(conn, **given):
     given.setdefault('pool', POOL)
     manager = VolumeManager(conn, volume_params(**given), True)
     return manager.plan(manager.read())
-
-
-def calls_of(conn, method):
-    return [args for name, args in conn.calls if name == method]
 
 
 def test_image_of_odd_size_is_no_change(conn, pool):
@@ -65,7 +60,7 @@ def test_delete_takes_the_snapshots_libvirt_made_for_clones(conn, pool):
     pool.add(rbd_volume('img', 10 * MIB))
     plan = plan_for(conn, name='img', state='absent')
     engine.apply(plan, False)
-    assert calls_of(conn, 'vol.delete') == [('img', libvirt.VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS)]
+    assert conn.calls_of('vol.delete') == [('img', libvirt.VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS)]
 
 
 def test_delete_of_a_clone_source_explains_libvirts_message(conn, pool):

@@ -6,8 +6,7 @@ import json
 import libvirt
 import pytest
 
-from fakes import libvirt_error
-from secret_fakes import FakeSecretConn
+from fake_libvirt import FakeConn, libvirt_error
 from ansible_collections.kvmops.storage.plugins.module_utils import engine
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
@@ -44,7 +43,7 @@ def params(**given):
 
 @pytest.fixture
 def conn():
-    return FakeSecretConn()
+    return FakeConn()
 
 
 def run(conn, check=False, **given):
@@ -75,7 +74,7 @@ def test_usage_elements_follow_libvirt(usage, element):
 
 
 def test_blanks_in_usage_id_are_kept_as_libvirt_keeps_them(conn):
-    conn.add('iscsi', ' padded ', value=b'pw')
+    conn.add_secret('iscsi', ' padded ', value=b'pw')
     assert run(conn, usage='iscsi', usage_id=' padded ', value='pw')['actions'] == []
 
 
@@ -86,7 +85,7 @@ def test_usage_none_has_no_usage_element():
 
 
 def test_live_xml_with_libvirt_whitespace_parses_to_the_same_spec(conn):
-    secret = conn.add('ceph', 'client.libvirt secret', description='Ceph key', uuid=UUID)
+    secret = conn.add_secret('ceph', 'client.libvirt secret', description='Ceph key', uuid=UUID)
     spec = parse_definition(secret.XMLDesc(0))
     assert spec['description'] == 'Ceph key' and spec['usage_id'] == 'client.libvirt secret'
 
@@ -212,7 +211,7 @@ def test_ceph_key_given_as_text_is_warned_about_without_the_key(conn):
 
 
 def test_value_change_on_readable_secret(conn):
-    conn.add(value=b'old', **ISCSI)
+    conn.add_secret(value=b'old', **ISCSI)
     planned = run(conn, check=True, value=PASSWORD, **ISCSI)
     assert planned['actions'] == ['set_value']
     assert '<!-- value: (set) -->' in planned['diff']['before']
@@ -224,13 +223,13 @@ def test_value_change_on_readable_secret(conn):
 
 
 def test_on_create_leaves_an_existing_value(conn):
-    secret = conn.add(value=b'old', **ISCSI)
+    secret = conn.add_secret(value=b'old', **ISCSI)
     assert run(conn, value=PASSWORD, value_update='on_create', **ISCSI)['actions'] == []
     assert secret.stored == b'old'
 
 
 def test_description_change_in_place_keeps_the_value(conn):
-    secret = conn.add(value=b'pw', description='old', **ISCSI)
+    secret = conn.add_secret(value=b'pw', description='old', **ISCSI)
     done = run(conn, description='new', **ISCSI)
     assert done['actions'] == ['redefine']
     assert '<description>old</description>' in done['diff']['before']
@@ -242,14 +241,14 @@ def test_description_change_in_place_keeps_the_value(conn):
 
 
 def test_options_left_out_keep_the_live_definition(conn):
-    conn.add(value=b'pw', description='keep', private=True, ephemeral=True, **ISCSI)
+    conn.add_secret(value=b'pw', description='keep', private=True, ephemeral=True, **ISCSI)
     result = run(conn, **ISCSI)
     assert result['actions'] == []
     assert result['secret']['description'] == 'keep' and result['secret']['private'] is True
 
 
 def test_private_always_sets_every_run(conn):
-    secret = conn.add(value=b'pw', private=True, **CEPH)
+    secret = conn.add_secret(value=b'pw', private=True, **CEPH)
     for _run in range(2):
         result = run(conn, value_base64=KEY, private=True, **CEPH)
         assert result['changed'] is True and result['actions'] == ['set_value']
@@ -261,7 +260,7 @@ def test_private_always_sets_every_run(conn):
 
 
 def test_private_on_create_is_idempotent(conn):
-    secret = conn.add(value=b'pw', private=True, **CEPH)
+    secret = conn.add_secret(value=b'pw', private=True, **CEPH)
     result = run(conn, value_base64=KEY, private=True, value_update='on_create', **CEPH)
     assert result['changed'] is False and result['secret']['value_set'] is None
     assert secret.stored == b'pw'
@@ -281,14 +280,14 @@ def test_new_private_secret_without_value_reports_none_set(conn):
 
 
 def test_private_on_in_place(conn):
-    secret = conn.add(value=b'pw', **ISCSI)
+    secret = conn.add_secret(value=b'pw', **ISCSI)
     result = run(conn, private=True, **ISCSI)
     assert result['actions'] == ['redefine']
     assert secret.private and secret.stored == b'pw'
 
 
 def test_private_off_needs_the_value(conn):
-    secret = conn.add(value=b'pw', private=True, uuid=UUID, **ISCSI)
+    secret = conn.add_secret(value=b'pw', private=True, uuid=UUID, **ISCSI)
     with pytest.raises(RefusedError) as info:
         run(conn, private=False, **ISCSI)
     assert 'private' in info.value.msg and 'value' in info.value.msg
@@ -302,7 +301,7 @@ def test_private_off_needs_the_value(conn):
 
 
 def test_usage_change_by_uuid_carries_a_readable_value(conn):
-    conn.add(value=b'pw', uuid=UUID, **ISCSI)
+    conn.add_secret(value=b'pw', uuid=UUID, **ISCSI)
     result = run(conn, uuid=UUID, usage='iscsi', usage_id='iqn.2026-11.io.kvmops:other')
     assert result['actions'] == ['undefine', 'define', 'set_value']
     assert 'set again, unchanged' in result['diff']['after']
@@ -310,8 +309,8 @@ def test_usage_change_by_uuid_carries_a_readable_value(conn):
 
 
 def test_usage_of_another_secret_is_refused(conn):
-    other = conn.add(**ISCSI)
-    conn.add(uuid=UUID, usage='iscsi', usage_id='mine')
+    other = conn.add_secret(**ISCSI)
+    conn.add_secret(uuid=UUID, usage='iscsi', usage_id='mine')
     with pytest.raises(RefusedError) as info:
         run(conn, uuid=UUID, **ISCSI)
     assert other.uuid in info.value.msg
@@ -321,7 +320,7 @@ def test_usage_of_another_secret_is_refused(conn):
 
 
 def test_found_by_uuid_usage_none(conn):
-    conn.add(uuid=UUID, value=b'v')
+    conn.add_secret(uuid=UUID, value=b'v')
     result = run(conn, uuid=UUID, value='v')
     assert result['actions'] == [] and result['secret']['usage'] == 'none'
     assert result['secret']['usage_id'] is None
@@ -338,7 +337,7 @@ def test_xml_escape_hatch(conn):
 
 
 def test_absent(conn):
-    secret = conn.add(value=b'pw', **ISCSI)
+    secret = conn.add_secret(value=b'pw', **ISCSI)
     planned = run(conn, check=True, state='absent', **ISCSI)
     assert planned['actions'] == ['undefine'] and planned['diff']['after'] == ''
     assert secret.uuid in conn.secrets
@@ -359,7 +358,7 @@ def test_failed_set_value_undefines_the_new_secret_and_hides_the_value(conn):
 
 
 def test_failed_set_value_on_existing_secret_restores_the_definition(conn):
-    secret = conn.add(value=b'old', description='old', **ISCSI)
+    secret = conn.add_secret(value=b'old', description='old', **ISCSI)
     conn.fail_on['setValue'] = libvirt_error('no', libvirt.VIR_ERR_INTERNAL_ERROR)
     with pytest.raises(OperationError) as info:
         run(conn, value=PASSWORD, description='new', **ISCSI)
