@@ -89,6 +89,11 @@ class FakeVolume:
         self.pool.conn.record('vol.delete', self.name, flags)
         self.pool.volumes.remove(self.name)
 
+    def XMLDesc(self, flags=0):
+        target = etree.fromstring(self.pool.xml.encode()).findtext('target/path') or '/nowhere'
+        return ("<volume type='file'><name>%s</name><key>%s/%s</key><target><path>%s/%s</path></target></volume>"
+                % (self.name, target, self.name, target, self.name))
+
 
 class FakePool:
     def __init__(self, conn, xml, active=False, persistent=True, autostart=False, volumes=(),
@@ -144,6 +149,12 @@ class FakePool:
         if name not in self.volumes:
             raise libvirt_error('Storage volume not found: %s' % name, libvirt.VIR_ERR_NO_STORAGE_VOL)
         return FakeVolume(self, name)
+
+    def listAllVolumes(self, flags=0):
+        self.conn.record('listAllVolumes')
+        if not self.active:
+            raise libvirt_error('storage pool is not active', libvirt.VIR_ERR_OPERATION_INVALID)
+        return [FakeVolume(self, name) for name in self.volumes]
 
     # ---- changing
     def create(self, flags=0):
@@ -203,6 +214,7 @@ class FakeConn:
         self.secrets_by_uuid = set()
         self.secrets_by_usage = set()
         self.secret_types = {}  # uuid -> virSecretUsageType, for secrets_by_uuid entries
+        self.domains = []  # objects with name(), isActive(), XMLDesc(flags), e.g. volume_fakes.FakeDomain
 
     def record(self, method, *args):
         self.calls.append((method, args))
@@ -256,6 +268,14 @@ class FakeConn:
             raise libvirt_error("Secret not found: no secret with matching usage '%s'" % usage_id,
                                 libvirt.VIR_ERR_NO_SECRET)
         return FakeSecretRef('00000000-0000-0000-0000-%012d' % usage_type, usage_type, usage_id)
+
+    def listAllDomains(self, flags=0):
+        self.record('listAllDomains', flags)
+        return list(self.domains)
+
+    def listAllStoragePools(self, flags=0):
+        self.record('listAllStoragePools', flags)
+        return [pool for pool in self.pools.values() if pool.active or not flags & 2]
 
     def listAllSecrets(self, flags=0):
         self.record('listAllSecrets', flags)

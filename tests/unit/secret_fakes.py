@@ -84,6 +84,8 @@ class FakeSecretConn:
         self.secrets = {}
         self.calls = []
         self.fail_on = {}
+        self.pools = []    # objects with name() and XMLDesc(flags): pools that may name a secret
+        self.domains = []  # objects with name(), isActive(), XMLDesc(flags), e.g. volume_fakes.FakeDomain
 
     def record(self, method, *args):
         self.calls.append((method, args))
@@ -104,6 +106,14 @@ class FakeSecretConn:
         xml += '</secret>\n'
         self.secrets[uuid] = FakeSecret(self, uuid, xml, value)
         return self.secrets[uuid]
+
+    def listAllStoragePools(self, flags=0):
+        self.record('listAllStoragePools', flags)
+        return list(self.pools)
+
+    def listAllDomains(self, flags=0):
+        self.record('listAllDomains', flags)
+        return list(self.domains)
 
     def secretLookupByUUIDString(self, uuid):
         self.record('secretLookupByUUIDString', uuid)

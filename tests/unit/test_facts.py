@@ -157,6 +157,9 @@ class Domain:
     def name(self):
         return self._name
 
+    def isActive(self):
+        return 0
+
     def XMLDesc(self, flags=0):
         return self.xml
 

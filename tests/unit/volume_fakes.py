@@ -241,12 +241,16 @@ class FakeVolPool:
 
 
 class FakeDomain:
-    def __init__(self, name, xml):
+    def __init__(self, name, xml, running=False):
         self._name = name
         self.xml = xml
+        self.running = running
 
     def name(self):
         return self._name
+
+    def isActive(self):
+        return 1 if self.running else 0
 
     def XMLDesc(self, flags=0):
         return self.xml
@@ -258,6 +262,7 @@ class FakeVolConn:
     def __init__(self):
         self.pools = {}
         self.domains = []
+        self.secrets = {}  # uuid -> object with value(flags), for pools that authenticate
         self.calls = []
         self.fail_on = {}
         self.leave_on_fail = {}
@@ -281,8 +286,8 @@ class FakeVolConn:
         self.pools[pool.name()] = pool
         return pool
 
-    def add_domain(self, name, *disk_sources):
-        self.domains.append(FakeDomain(name, domain_xml(name, *disk_sources)))
+    def add_domain(self, name, *disk_sources, **kwargs):
+        self.domains.append(FakeDomain(name, domain_xml(name, *disk_sources), **kwargs))
 
     def storagePoolLookupByName(self, name):
         self.record('storagePoolLookupByName', name)
@@ -303,6 +308,17 @@ class FakeVolConn:
     def listAllDomains(self, flags=0):
         self.record('listAllDomains', flags)
         return list(self.domains)
+
+    def secretLookupByUUIDString(self, uuid):
+        self.record('secretLookupByUUIDString', uuid)
+        if uuid not in self.secrets:
+            raise libvirt_error("Secret not found: no secret with matching uuid '%s'" % uuid, libvirt.VIR_ERR_NO_SECRET)
+        return self.secrets[uuid]
+
+    def listAllStoragePools(self, flags=0):
+        self.record('listAllStoragePools', flags)
+        active_only = flags & 2  # VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE
+        return [pool for pool in self.pools.values() if pool.active or not active_only]
 
     def newStream(self, flags=0):
         self.record('newStream', flags)
