@@ -122,13 +122,13 @@ class _Domain:
                 self.paths.append((os.path.normpath(path), real))
 
     def under(self, directories):
-        """The paths of this domain's disks inside one of ``directories`` (normalized text forms)."""
+        """(normalized path, real path or None) of this domain's disks inside one of ``directories``."""
         found = []
         for path, real in self.paths:
             for directory in directories:
                 prefix = directory.rstrip('/') + '/'
                 if path.startswith(prefix) or (real is not None and real.startswith(prefix)):
-                    found.append(path)
+                    found.append((path, real))
                     break
         return found
 
@@ -238,12 +238,14 @@ class InUse:
         for volume in volumes:
             if volume.get('path') and volume.get('type') not in NETWORK_VOLUME_TYPES:
                 by_path[os.path.normpath(volume['path'])] = volume.get('name')
+                if self.is_local:
+                    by_path[os.path.realpath(volume['path'])] = volume.get('name')
         for dom in self._domains:
             for pool, vol in dom.pool_volumes:
                 if pool == pool_name:
                     add(dom.use, vol)
-            for path in dom.under(directories):
-                add(dom.use, by_path.get(path, path))
+            for path, real in dom.under(directories):
+                add(dom.use, by_path.get(path) or by_path.get(real) or path)
         return [(found[name][0], sorted(found[name][1])) for name in sorted(found)]
 
     # ---- secrets --------------------------------------------------------------------

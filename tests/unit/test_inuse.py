@@ -260,3 +260,13 @@ def test_deleted_with_force_refuses_volumes_of_running_domains(pool_conn):
     with pytest.raises(RefusedError) as info:
         pool_plan(pool_conn, name='images', state='deleted', force_in_use=True)
     assert 'still holds 2 volume(s)' in info.value.msg, 'force_in_use alone does not delete volumes'
+
+
+def test_pool_users_name_a_disk_through_a_symlink_once(conn, tmp_path):
+    real = tmp_path / 'images'
+    real.mkdir()
+    (real / 'a.raw').write_bytes(b'')
+    (tmp_path / 'link').symlink_to(real)
+    domain(conn, 'web', disk({'file': str(tmp_path / 'link' / 'a.raw')}))
+    users = InUse(conn).pool_users('images', [vol('a.raw', str(real / 'a.raw'))], [str(real)])
+    assert users == [(DomainUse('web', False), ['a.raw'])]
