@@ -131,4 +131,3 @@ def _target_fields(target, fields):
             for perm in item:
                 if perm.tag in ('mode', 'owner', 'group'):
                     fields[perm.tag] = stripped(perm.text)
-

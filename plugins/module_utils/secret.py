@@ -394,8 +394,8 @@ class SecretManager:
     def _refuse_in_use(self, live):
         """A secret that a defined pool authenticates with, or that a domain's disk names, stays unless force:
         once undefined, those fail to start, and a private value cannot be read back to define it again."""
-        pools, domains = InUse(self.conn, self.is_local).secret_users(live.uuid, live.spec['usage'],
-                                                                       live.spec['usage_id'])
+        users_of = InUse(self.conn, self.is_local).secret_users
+        pools, domains = users_of(live.uuid, live.spec['usage'], live.spec['usage_id'])
         if not pools and not domains:
             return
         users = []

@@ -703,10 +703,10 @@ class VolumeManager:
             blocks.append('the backing store of volume(s) %s' % ', '.join(
                 '%s (pool %s%s)' % (o.name, o.pool, ', used by domain(s) %s' % describe_domains(o.domains)
                                     if o.domains else '') for o in overlays))
+        domains = set(use.name for use in users)
+        domains.update(use.name for o in overlays for use in o.domains)
         raise RefusedError('volume %s is %s; set force=true to %s it anyway' % (request.name, ' and '.join(blocks), what),
-                           domains=sorted(set(use.name for use in users) | set(use.name for o in overlays
-                                                                                    for use in o.domains)),
-                           volumes=['%s/%s' % (o.pool, o.name) for o in overlays])
+                           domains=sorted(domains), volumes=['%s/%s' % (o.pool, o.name) for o in overlays])
 
     def _pool_secret_value(self, usage, uuid=None, usage_id=None):
         """The value of the secret a pool authenticates with (found by uuid, or by usage type and id), for a

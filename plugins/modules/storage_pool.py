@@ -184,7 +184,7 @@ options:
       - V(restart) - redefine, stop and start it. If it does not start with the new definition, the previous
         definition is restored and started again, and the task fails. A restart is refused, before anything
         changes (in check mode too), while a running domain uses the pool's storage (one of its volumes, a
-        C(<source pool=>) naming it, or a disk inside the target directory of a pool of image files): a stop is
+        C(<source pool=>) naming it, or a disk inside the target directory of a pool of image files), since a stop is
         an unmount or an iSCSI logout under that domain. The refusal names the domains and volumes; use
         V(redefine_only), stop the domains, or set O(force_in_use=true).
       - V(redefine_only) - redefine only; the pool keeps running with the old definition until it is restarted

@@ -211,7 +211,6 @@ def test_domains_naming_a_secret():
         DomainUse('rbd-auth', False)]
 
 
-
 # ---- the pool manager asks it -------------------------------------------------------------------------
 
 def pool_plan(conn, **given):
