@@ -9,7 +9,10 @@
 #
 # libvirtd  the system daemon behind qemu:///system. One that is already running is reused
 #           and not recorded; one started here runs as `libvirtd -d -p .build/run/libvirtd.pid`
-#           and logs warnings and errors to /var/log/libvirt/libvirtd.log.
+#           and logs warnings and errors to /var/log/libvirt/libvirtd.log. virtlogd (which QEMU
+#           domains need to start: libvirtd hands their console log to it) starts and stops with
+#           it: one already running is reused, one started here runs as
+#           `virtlogd -d -p .build/run/virtlogd.pid`.
 # tgtd      userspace iSCSI target listening on 127.0.0.1:3260 only, serving target
 #           iqn.2026-11.io.kvmops:test (tid 1) to all initiators, with LUN 1 and LUN 2 backed by
 #           sparse files .build/tgt/lun1.img (64 MiB) and lun2.img (32 MiB), made anew at each
@@ -78,8 +81,30 @@ libvirtd_ready() {
   return 1
 }
 
+# --- virtlogd -----------------------------------------------------------------------------
+virtlogd_socket() { [ -S /run/libvirt/virtlogd-sock ]; }
+
+start_virtlogd() {
+  local pid
+  pid="$(recorded_pid virtlogd)"
+  if [ -n "$pid" ] && running_as "$pid" virtlogd; then
+    say "virtlogd already running (pid $pid, started here)"
+    return
+  fi
+  rm -f "$RUN/virtlogd.pid"
+  if pid="$(pgrep -x virtlogd | head -n1)" && [ -n "$pid" ]; then
+    say "virtlogd already running (pid $pid, not started here): reusing it"
+    return
+  fi
+  mkdir -p /run/libvirt "$RUN"
+  virtlogd -d -p "$RUN/virtlogd.pid" || die "virtlogd -d failed"
+  wait_until 10 virtlogd_socket || die "virtlogd did not make /run/libvirt/virtlogd-sock"
+  say "virtlogd started (pid $(recorded_pid virtlogd))"
+}
+
 start_libvirtd() {
   local pid
+  start_virtlogd
   pid="$(recorded_pid libvirtd)"
   if [ -n "$pid" ] && running_as "$pid" libvirtd; then
     wait_until 30 libvirt_answers || die "libvirtd (pid $pid, started here) does not answer on $LIBVIRT_URI"
@@ -412,9 +437,15 @@ started() { # name: its recorded PIDs are live and still that program
 start_lab() { bash "$REPO/tests/lab/lab.sh" start; }
 stop_lab() { bash "$REPO/tests/lab/lab.sh" stop; }
 status_lab() { bash "$REPO/tests/lab/lab.sh" status; }
-stop_libvirtd() { stop_recorded libvirtd; }
+stop_libvirtd() {
+  stop_recorded libvirtd
+  stop_recorded virtlogd
+}
 stop_tgtd() { stop_recorded tgtd; }
-status_libvirtd() { status libvirtd; }
+status_libvirtd() {
+  status libvirtd
+  status virtlogd
+}
 status_tgtd() { status tgtd; }
 
 action="${1:-}"

@@ -31,10 +31,10 @@ from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     ValidationError,
 )
+from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse
 from ansible_collections.kvmops.storage.plugins.module_utils.live import (
     POOL_STATES,
     SECRET_USAGE_BY_NUMBER,
-    DomainDisks,
     pool_source,
     pool_target_permissions,
     stripped,
@@ -183,7 +183,7 @@ def pool_facts(pool, root, info):
 
 
 def volume_facts(root, pool_name, domains):
-    """The facts of one volume from its parsed XML; ``domains`` is a DomainDisks (or None)."""
+    """The facts of one volume from its parsed XML; ``domains`` is an inuse.InUse (or None)."""
     fields = volume_fields(root)
     return {
         'name': fields['name'],
@@ -194,7 +194,7 @@ def volume_facts(root, pool_name, domains):
         'capacity': fields['capacity'],
         'allocation': fields['allocation'],
         'backing_store': fields['backing_store'],
-        'used_by': domains.users(fields['path'], pool_name, fields['name']) if domains is not None else [],
+        'used_by': [use.name for use in domains.domains_of(pool_name, fields)] if domains is not None else [],
     }
 
 
@@ -323,7 +323,7 @@ class FactsManager(ReadOnlyManager):
     def _volumes(self, name, pool):
         volumes = call('listing the volumes of pool %s' % name, pool.listAllVolumes, 0)
         if self._domains is None:
-            self._domains = DomainDisks(self.conn)
+            self._domains = InUse(self.conn, self.is_local)
         result = {}
         parser = xmlu.etree.XMLParser(resolve_entities=False)
         batches = [volumes[start:start + _BATCH] for start in range(0, len(volumes), _BATCH)]

@@ -2,7 +2,8 @@
 # Copyright: kvmops.storage contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What libvirt reports, read into plain values: pool states and sources, the fields of a
-volume's XML, the domains that use storage, the secret usage types.
+volume's XML, the secret usage types.
+Who uses storage (domains, overlays, pools naming a secret) is inuse.py's.
 
 Shared by the managers (pool.py, volume.py, secret.py) and the facts.  Kept free of the
 managers' code so that storage_facts, which only reads, loads none of it.
@@ -13,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, libvirt
 
 # virStoragePoolState
 POOL_STATES = {0: 'inactive', 1: 'building', 2: 'active', 3: 'degraded', 4: 'inaccessible'}
@@ -131,31 +131,3 @@ def _target_fields(target, fields):
             for perm in item:
                 if perm.tag in ('mode', 'owner', 'group'):
                     fields[perm.tag] = stripped(perm.text)
-
-
-class DomainDisks:
-    """Which defined domains use which storage, read once: every domain's disk sources
-    (and the sources of their backing chains), indexed by path and by pool/volume."""
-
-    def __init__(self, conn):
-        self.by_path = {}
-        self.by_volume = {}
-        for dom in call('listing domains', conn.listAllDomains, 0):
-            try:
-                name = dom.name()
-                root = xmlu.parse(dom.XMLDesc(0))
-            except libvirt.libvirtError:
-                continue  # the domain went away meanwhile
-            sources = list(root.iterfind('devices/disk/source')) + list(root.iterfind('devices/disk/backingStore//source'))
-            for source in sources:
-                for attr in ('file', 'dev', 'name'):
-                    if source.get(attr):
-                        self.by_path.setdefault(source.get(attr), set()).add(name)
-                if source.get('pool') and source.get('volume'):
-                    self.by_volume.setdefault((source.get('pool'), source.get('volume')), set()).add(name)
-
-    def users(self, path, pool_name, volume_name):
-        """Sorted names of the domains whose disks are ``path`` or ``pool_name``/``volume_name``."""
-        found = set(self.by_path.get(path, ())) if path else set()
-        found.update(self.by_volume.get((pool_name, volume_name), ()))
-        return sorted(found)

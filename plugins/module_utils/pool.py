@@ -22,12 +22,14 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, error_message, libvirt
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
 from ansible_collections.kvmops.storage.plugins.module_utils.live import (
     POOL_STATES,
     SECRET_USAGE_BY_NUMBER,
     SECRET_USAGES,
     pool_source,
     pool_target_permissions,
+    volume_fields,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
@@ -79,6 +81,7 @@ def pool_argument_spec():
         build=dict(type='str', default='if_missing', choices=list(BUILD_MODES)),
         on_change=dict(type='str', default='restart', choices=list(ON_CHANGE)),
         force=dict(type='bool', default=False),
+        force_in_use=dict(type='bool', default=False),
         refresh=dict(type='bool', default=False),
         min_available=dict(type='raw'),
     )
@@ -296,6 +299,7 @@ class PoolManager(Manager):
                 plan.add('build', self._build)
             plan.add('start', self._start, undo=self._stop)
         elif restart:
+            self._refuse_restart_in_use(live, changed_paths)
             plan.add('restart_with_build' if rebuild else 'restart', lambda: self._restart(live.xml, rebuild))
         elif self.state == 'inactive' and live is not None and live.active:
             plan.add('stop', self._stop, undo=self._start)
@@ -371,6 +375,8 @@ class PoolManager(Manager):
             if volumes is None and not force and not backend.delete_refuses_nonempty:
                 raise RefusedError('pool %s is inactive, so its volumes cannot be listed before deleting it; start it '
                                    'first or set force=true' % self.name)
+            if force:
+                self._check_deleted_volume_users(live, plan, backend, volumes)
             for volume in volumes or ():
                 plan.add('delete_volume:%s' % volume, lambda vol=volume: self._delete_volume(vol))
         if self.state == 'deleted' and not live.persistent:
@@ -382,6 +388,59 @@ class PoolManager(Manager):
             plan.add('delete', self._delete_storage)
         if live.persistent or self.state == 'deleted':
             plan.add('undefine', self._undefine)
+
+    # ---- who uses the pool's volumes ----------------------------------------------------
+    def _pool_users(self, live, backend, names=None):
+        """[(DomainUse, [volume names or paths])] of the domains that use this pool's storage: its volumes
+        (``names``, or all that libvirt lists when it runs), <source pool=> naming it, and for pools of image
+        files any disk inside its target directory (listed or not)."""
+        volumes = []
+        if live.active:
+            for vol in call('listing the volumes of pool %s' % self.name, live.pool.listAllVolumes, 0):
+                try:
+                    fields = volume_fields(xmlu.parse(vol.XMLDesc(0)))
+                except libvirt.libvirtError:
+                    continue  # deleted meanwhile
+                if names is None or fields['name'] in names:
+                    volumes.append(fields)
+        directories = []
+        target = xmlu.find_path(live.xml, 'target/path')
+        if target and target[0].text and backend.volume_format_in_xml and 'raw' in backend.volume_formats:
+            directories.append(target[0].text.strip())
+        return InUse(self.conn, self.is_local).pool_users(self.name, volumes, directories)
+
+    def _check_deleted_volume_users(self, live, plan, backend, volumes):
+        """state=deleted with force: volumes of stopped domains go (with a warning naming them); volumes of
+        running domains are refused unless force_in_use."""
+        users = self._pool_users(live, backend, set(volumes) if volumes is not None else None)
+        running = [(use, what) for use, what in users if use.running]
+        stopped = [(use, what) for use, what in users if not use.running]
+        if running and not self.params.get('force_in_use'):
+            raise RefusedError('pool %s: running domain(s) use its storage: %s; force=true does not delete the disks '
+                               'of running domains. Nothing was changed; stop them first, or set force_in_use=true '
+                               'to delete the pool anyway' % (self.name, _uses(running)),
+                               domains=[use.name for use, _what in running])
+        if running:
+            plan.warnings.append('pool %s: deleting storage that running domain(s) use (force_in_use): %s'
+                                 % (self.name, _uses(running)))
+        if stopped:
+            plan.warnings.append('pool %s: deleting storage that defined domain(s) use (they are not running): %s'
+                                 % (self.name, _uses(stopped)))
+
+    def _refuse_restart_in_use(self, live, changed_paths):
+        """A restart stops the pool (an unmount, an iSCSI logout, a deactivated volume group) under the domains
+        running on its volumes: refused at plan time, so check mode says so too, unless force_in_use."""
+        if self.params.get('force_in_use'):
+            return
+        backend = backend_class(live.type)({'name': self.name})
+        running = [(use, what) for use, what in self._pool_users(live, backend) if use.running]
+        if running:
+            raise RefusedError('pool %s is running and its definition would change (%s), which needs a restart; '
+                               'running domain(s) use its storage: %s. Nothing was changed; set '
+                               'on_change=redefine_only to redefine it without a restart, stop those domains first, '
+                               'or set force_in_use=true to restart it anyway'
+                               % (self.name, ', '.join(changed_paths), _uses(running)),
+                               domains=[use.name for use, _what in running], changed_paths=changed_paths)
 
     def _check_available(self, live, will_run):
         if live is None or not live.active or not will_run:
@@ -454,3 +513,8 @@ class PoolManager(Manager):
             except OperationError as again:
                 restored = 'restoring the previous definition failed too: %s' % again.msg
             raise OperationError('%s; %s' % (exc.msg, restored))
+
+
+def _uses(users):
+    """``vm1 (running): a.qcow2, b.qcow2; vm2: c.raw`` for a message."""
+    return '; '.join('%s: %s' % (describe_domains([use]), ', '.join(what)) for use, what in users)

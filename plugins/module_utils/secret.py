@@ -32,6 +32,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     is_libvirt_error,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
+from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
 from ansible_collections.kvmops.storage.plugins.module_utils.live import SECRET_USAGES as USAGES
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
@@ -78,6 +79,7 @@ def secret_argument_spec():
         value_base64=dict(type='str', no_log=True),
         value_update=dict(type='str', default='always', choices=list(VALUE_UPDATE)),
         state=dict(type='str', default='present', choices=list(STATES)),
+        force=dict(type='bool', default=False),
         xml=dict(type='str'),
     )
 
@@ -384,8 +386,27 @@ class SecretManager(Manager):
         if live is None:
             return
         plan.diff = self._diff(live, None, None)
+        if not self.params.get('force'):
+            self._refuse_in_use(live)
         secret = live.secret
         plan.add('undefine', lambda: self._guard('undefining secret %s' % live.uuid, secret.undefine))
+
+    def _refuse_in_use(self, live):
+        """A secret that a defined pool authenticates with, or that a domain's disk names, stays unless force:
+        once undefined, those fail to start, and a private value cannot be read back to define it again."""
+        users_of = InUse(self.conn, self.is_local).secret_users
+        pools, domains = users_of(live.uuid, live.spec['usage'], live.spec['usage_id'])
+        if not pools and not domains:
+            return
+        users = []
+        if pools:
+            users.append('pool(s) %s' % ', '.join(pools))
+        if domains:
+            users.append('domain(s) %s' % describe_domains(domains))
+        raise RefusedError('secret %s is used by %s; removing it would leave them unable to authenticate. Nothing '
+                           'was changed; set force=true to remove it anyway'
+                           % (_secret_name(live), ' and '.join(users)),
+                           pools=pools, domains=[use.name for use in domains])
 
     def _desired_spec(self, live):
         request = self.request
@@ -485,6 +506,10 @@ class SecretManager(Manager):
         old = live.xml_text
         new = xmlu.to_string(build_definition(desired), pretty=False)
         old_value = live.value if isinstance(live.value, bytes) else None
+        if live.value is UNKNOWN:
+            # a private value cannot be read back: a failed recreate puts the old definition back with the
+            # value this task gives (there is one: without it the recreate is refused above), never with none
+            old_value = self.data
         holder = {}
 
         def restore():
@@ -562,3 +587,10 @@ _USAGE_ID_HINT = {
     'tls': 'a name for the TLS key secret',
     'vtpm': 'a name for the vTPM state secret',
 }
+
+
+def _secret_name(live):
+    """``UUID`` or ``UUID (usage ceph 'client.libvirt secret')`` for a message."""
+    if live.spec['usage'] in (None, 'none'):
+        return live.uuid
+    return '%s (usage %s %r)' % (live.uuid, live.spec['usage'], live.spec['usage_id'])

@@ -22,9 +22,10 @@ import struct
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import backend_class
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import id_number, validate_name
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, libvirt
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, error_message, libvirt
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
-from ansible_collections.kvmops.storage.plugins.module_utils.live import DomainDisks, size_of, volume_fields
+from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
+from ansible_collections.kvmops.storage.plugins.module_utils.live import SECRET_USAGES, size_of, volume_fields
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -401,8 +402,8 @@ class VolumeManager(Manager):
         else:
             self.items = [('', dict((key, params.get(key)) for key in item_options()))]
         self.requests = None
-        self._domain_disks = None
-        self._pool_backing = None
+        self._in_use = None
+        self._removed = set()  # (pool, name) of the volumes this task deletes, in plan order
         self._listed = set()
         self._planned = {}
 
@@ -670,45 +671,55 @@ class VolumeManager(Manager):
             self._require(request, 'volume_wipe', 'wipe volumes')
         self._refuse_in_use(request, vol, 'wipe and delete' if request.wipe else 'delete')
         name = request.name
+        flags, warning = request.backend.volume_delete_plan(request.pool_xml, vol.describe(self.pool_name),
+                                                            self._pool_secret_value, request.force)
+        if warning:
+            plan.warnings.append(warning)
         if request.wipe:
             algorithm = WIPE_ALGORITHMS.index(request.wipe)
             plan.add('wipe', lambda: call('wiping volume %s' % name, self._vol(live.pool, name).wipePattern, algorithm, 0),
                      subject=name)
-        plan.add('delete', lambda: self._delete(live.pool, name), subject=name)
+        plan.add('delete', lambda: self._delete(live.pool, name, flags), subject=name)
+        self._removed.add((self.pool_name, name))
         return None
 
     # ---- what uses a volume ------------------------------------------------------
     def _refuse_in_use(self, request, vol, what):
+        """Refuse to ``what`` a volume that a domain uses, or that is in the backing chain of a volume of any
+        pool (the domains of those overlays named too), unless force."""
         if request.force:
             return
-        users = self._domains_using(vol)
+        if self._in_use is None:
+            self._in_use = InUse(self.conn, self.is_local)
+        fields = vol.describe(self.pool_name)
+        users = self._in_use.domains_of(self.pool_name, fields)
+        overlays = self._in_use.overlays_of(fields, skip=self._removed)
+        if not users and not overlays:
+            return
+        blocks = []
         if users:
-            raise RefusedError('volume %s is used by domain(s) %s; set force=true to %s it anyway'
-                               % (request.name, ', '.join(users), what), domains=users)
-        backed = self._volumes_backed_by(vol)
-        if backed:
-            raise RefusedError('volume %s is the backing store of volume(s) %s; set force=true to %s it anyway'
-                               % (request.name, ', '.join(backed), what), volumes=backed)
+            blocks.append('used by domain(s) %s' % describe_domains(users))
+        if overlays:
+            blocks.append('the backing store of volume(s) %s' % ', '.join(
+                '%s (pool %s%s)' % (o.name, o.pool, ', used by domain(s) %s' % describe_domains(o.domains)
+                                    if o.domains else '') for o in overlays))
+        domains = set(use.name for use in users)
+        domains.update(use.name for o in overlays for use in o.domains)
+        raise RefusedError('volume %s is %s; set force=true to %s it anyway' % (request.name, ' and '.join(blocks), what),
+                           domains=sorted(domains), volumes=['%s/%s' % (o.pool, o.name) for o in overlays])
 
-    def _domains_using(self, vol):
-        if self._domain_disks is None:
-            self._domain_disks = DomainDisks(self.conn)
-        return self._domain_disks.users(vol.path, self.pool_name, vol.name)
-
-    def _volumes_backed_by(self, vol):
-        if not vol.path:
-            return []
-        if self._pool_backing is None:
-            self._pool_backing = []
-            pool = self._lookup_pool(self.pool_name)
-            for other in call('listing the volumes of pool %s' % self.pool_name, pool.listAllVolumes, 0):
-                try:
-                    found = LiveVolume(other, other.XMLDesc(0))
-                except libvirt.libvirtError:
-                    continue
-                if found.backing_store:
-                    self._pool_backing.append((found.name, found.backing_store['path']))
-        return sorted(name for name, path in self._pool_backing if path == vol.path)
+    def _pool_secret_value(self, usage, uuid=None, usage_id=None):
+        """The value of the secret a pool authenticates with (found by uuid, or by usage type and id), for a
+        backend that asks the storage itself; raises OperationError when libvirt will not give it (a private
+        secret). The value goes to the backend only, never into a result."""
+        try:
+            if uuid:
+                secret = self.conn.secretLookupByUUIDString(uuid)
+            else:
+                secret = self.conn.secretLookupByUsage(SECRET_USAGES[usage][0], usage_id)
+            return secret.value(0)
+        except libvirt.libvirtError as exc:
+            raise OperationError('the value of secret %s cannot be read: %s' % (uuid or usage_id, error_message(exc)))
 
     # ---- libvirt operations ------------------------------------------------------
     def _vol(self, pool, name):
@@ -737,9 +748,10 @@ class VolumeManager(Manager):
     def _clone(self, pool, definition, source):
         call('cloning volume %s' % source.name(), pool.createXMLFrom, xmlu.to_string(definition, pretty=False), source, 0)
 
-    def _delete(self, pool, name):
+    def _delete(self, pool, name, flags=None):
         backend = self.requests[0].backend if self.requests else None
-        flags = backend.volume_delete_flags if backend is not None else 0
+        if flags is None:
+            flags = backend.volume_delete_flags if backend is not None else 0
         try:
             call('deleting volume %s' % name, self._vol(pool, name).delete, flags)
         except OperationError as exc:

@@ -25,7 +25,8 @@ description:
   - An option left out means "leave it as it is". O(name) with O(state=inactive) only stops the pool
     and never rewrites its definition.
   - Nothing destroys data unless the task says so. O(state=absent) undefines and keeps the storage;
-    O(state=deleted) deletes the storage and refuses a pool that still holds volumes unless O(force=true).
+    O(state=deleted) deletes the storage and refuses a pool that still holds volumes unless O(force=true),
+    and one whose volumes running domains use unless O(force_in_use=true) too.
   - A failure half-way rolls back the steps this task made (a pool it defined is undefined again) and
     never touches what existed before.
 author:
@@ -181,7 +182,11 @@ options:
     description:
       - What to do when the definition of a running pool changes in a way the pool only picks up when it restarts.
       - V(restart) - redefine, stop and start it. If it does not start with the new definition, the previous
-        definition is restored and started again, and the task fails.
+        definition is restored and started again, and the task fails. A restart is refused, before anything
+        changes (in check mode too), while a running domain uses the pool's storage (one of its volumes, a
+        C(<source pool=>) naming it, or a disk inside the target directory of a pool of image files), since a stop is
+        an unmount or an iSCSI logout under that domain. The refusal names the domains and volumes; use
+        V(redefine_only), stop the domains, or set O(force_in_use=true).
       - V(redefine_only) - redefine only; the pool keeps running with the old definition until it is restarted
         (a warning says so).
       - V(fail) - change nothing and fail, listing what would change.
@@ -189,7 +194,17 @@ options:
     choices: [restart, redefine_only, fail]
     default: restart
   force:
-    description: With O(state=deleted), delete the pool's volumes (and their data) along with it.
+    description:
+      - With O(state=deleted), delete the pool's volumes (and their data) along with it.
+      - Volumes that defined but stopped domains use are deleted too, with a warning naming each domain and
+        volume. Volumes that running domains use are still refused (naming them) unless O(force_in_use=true).
+    type: bool
+    default: false
+  force_in_use:
+    description:
+      - Go ahead although running domains use the pool's storage - with O(state=deleted) and O(force=true),
+        delete their volumes too (a warning names them); with O(on_change=restart), restart the pool under them.
+      - Alone it deletes nothing - O(state=deleted) on a pool that holds volumes still needs O(force=true).
     type: bool
     default: false
   refresh:

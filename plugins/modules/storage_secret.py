@@ -75,6 +75,9 @@ options:
       - Whether libvirt keeps the value from every caller (C(virsh secret-get-value) included). libvirt still
         hands it to the pools and domains that use the secret.
       - The value of a private secret cannot be read back, so it cannot be compared; see O(value_update).
+      - Turning V(private) off, or changing the usage, of a private secret undefines and defines it again, so it
+        needs O(value) or O(value_base64). Should defining it again fail, the old definition is put back with the
+        value the task gives (the old value cannot be read), never without a value.
       - Left out, a new secret is not private and an existing one keeps its setting.
     type: bool
   ephemeral:
@@ -111,10 +114,18 @@ options:
   state:
     description:
       - V(present) - the secret is defined as the task says, with its value.
-      - V(absent) - the secret is undefined (its value is gone with it). Pools that use it can no longer start.
+      - V(absent) - the secret is undefined (its value is gone with it). Refused, naming them, while a defined pool
+        (active or not) authenticates with it or a domain's disk names it (C(<auth>) or C(<encryption>) secret, a
+        vTPM's encryption), unless O(force=true).
     type: str
     choices: [present, absent]
     default: present
+  force:
+    description:
+      - With O(state=absent), undefine the secret even though pools or domains use it; they can no longer start
+        or authenticate, and a private value cannot be recovered.
+    type: bool
+    default: false
   xml:
     description:
       - A complete C(<secret>) definition, the alternative to O(usage), O(usage_id), O(description),

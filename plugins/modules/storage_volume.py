@@ -21,16 +21,25 @@ description:
     A capacity within the rounding of the pool type (LVM extents, partition alignment, qcow2
     clusters) is no change, so a second run never reports drift. RBD images keep the size asked for to the byte.
   - Nothing destroys data unless the task says so. Shrinking needs O(allow_shrink=true). Deleting, wiping or
-    shrinking a volume that a defined domain uses, or that another volume of the pool has as its backing store,
-    needs O(force=true).
+    shrinking a volume that a defined domain uses (running or not), or that a volume of any active pool of the
+    host has in its backing chain, needs O(force=true); the refusal names the domains, and the overlays with
+    their pools.
+  - A domain uses a volume when one of its disks names it by path (compared resolved when the module runs on the
+    hypervisor, so a symlinked directory, a C(/dev/disk/by-*) or C(/dev/mapper) name, or another device node of the
+    same block device counts), by C(<source pool= volume=>), or by RBD image name (C(pool/image)).
   - An operation the pool type cannot do (for example resizing on V(logical), V(disk), V(iscsi)) is refused
     before anything changes, naming the pool type.
   - A failure half-way deletes the volume the task was creating (a failed or mismatched upload included);
     volumes completed earlier in the same task stay.
   - The pool must be active.
-  - In an V(rbd) pool, O(clone_from) makes a copy-on-write clone through a protected snapshot of the source, and
-    O(state=absent) deletes an image together with its snapshots; the source of a clone can be deleted only after
-    its clones.
+  - In an V(rbd) pool, O(clone_from) makes a copy-on-write clone through a protected snapshot of the source
+    (libvirt names it C(libvirt-NUMBER)). O(state=absent) deletes an image together with those snapshots only; an
+    image with other snapshots (backups made with C(rbd snap create)) is refused naming them, unless O(force=true).
+    The snapshots are listed with the C(rbd) command (package ceph-common) or else the python rbd binding
+    (python3-rbd) on the host running the module, with the pool's monitors, user and key (the value of its
+    secret). Where they cannot be listed (neither is installed, or the secret is private) the image is deleted
+    without its snapshots, so librbd refuses it if it has any, and a warning says so. The source of a clone can be
+    deleted only after its clones.
 author:
   - kvmops.storage contributors (@kvmops)
 extends_documentation_fragment:
@@ -268,7 +277,8 @@ options:
   force:
     description:
       - Delete, wipe or shrink a volume even though a defined domain uses it (as a disk or in a disk's backing
-        chain) or another volume of the pool has it as its backing store.
+        chain) or a volume of any pool has it in its backing chain.
+      - In an V(rbd) pool, delete an image together with all its snapshots, also those libvirt did not make.
     type: bool
     default: false
 notes:

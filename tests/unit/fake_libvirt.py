@@ -678,7 +678,8 @@ class FakeConn:
 
     def listAllStoragePools(self, flags=0):
         self.record('listAllStoragePools', flags)
-        return list(self.pools.values())
+        active_only = flags & libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE
+        return [pool for pool in self.pools.values() if pool.active or not active_only]
 
     def listStoragePools(self):
         return [name for name, pool in self.pools.items() if pool.active]

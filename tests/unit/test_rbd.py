@@ -1,7 +1,10 @@
 """rbd pools and volumes: exact image sizes, deletes that take libvirt's clone snapshots along,
 and readable reasons for libvirt's misleading connect and delete errors."""
 
+import base64
+import os
 import socket
+import subprocess
 
 import libvirt
 import pytest
@@ -9,6 +12,7 @@ from lxml import etree
 
 from fake_libvirt import MIB, FakeConn, libvirt_error, rbd_pool_xml, volume_params, volume_xml
 from ansible_collections.kvmops.storage.plugins.module_utils import engine
+from ansible_collections.kvmops.storage.plugins.module_utils.backends import rbd as rbd_backend
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.rbd import RbdBackend, monitors
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, RefusedError
 from ansible_collections.kvmops.storage.plugins.module_utils.volume import VolumeManager
@@ -56,15 +60,113 @@ def test_one_byte_more_than_the_image_is_a_resize(conn, pool):
     assert plan_for(conn, name='img', capacity=str(10 * MIB + 1)).actions == ['resize']
 
 
-def test_delete_takes_the_snapshots_libvirt_made_for_clones(conn, pool):
+SECRET_UUID = '2ec115d7-3a88-3ceb-bc12-0ac909a6fd87'
+KEY = b'\x01\x00cephx-key-bytes-of-the-pool'
+
+
+class FakeSecret:
+    def __init__(self, value):
+        self.stored = value
+
+    def value(self, flags=0):
+        if self.stored is None:
+            raise libvirt_error('secret is private', libvirt.VIR_ERR_INVALID_SECRET)
+        return self.stored
+
+
+@pytest.fixture
+def snapshots(monkeypatch, conn):
+    """The snapshots rbd.list_snapshots reports, per image path; records the key and image it was asked for."""
+    conn.secrets[SECRET_UUID] = FakeSecret(KEY)
+    listed = {}
+    asked = []
+
+    def fake(definition, image, key):
+        asked.append((image, key, [host for host, _port in rbd_backend.monitors(definition)]))
+        found = listed.get(image)
+        if isinstance(found, Exception):
+            raise found
+        return list(found or ())
+
+    monkeypatch.setattr(rbd_backend, 'list_snapshots', fake)
+    listed['asked'] = asked
+    return listed
+
+
+def test_delete_takes_the_snapshots_libvirt_made_for_clones(conn, pool, snapshots):
     pool.add(rbd_volume('img', 10 * MIB))
+    snapshots['vms/img'] = ['libvirt-27969', 'libvirt-1']
     plan = plan_for(conn, name='img', state='absent')
     engine.apply(plan, False)
     assert conn.calls_of('vol.delete') == [('img', libvirt.VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS)]
+    assert snapshots['asked'] == [('vms/img', KEY, ['mon1.example.com', 'mon2.example.com'])]
 
 
-def test_delete_of_a_clone_source_explains_libvirts_message(conn, pool):
+def test_delete_of_an_image_without_snapshots_passes_no_flag(conn, pool, snapshots):
+    pool.add(rbd_volume('img', 10 * MIB))
+    engine.apply(plan_for(conn, name='img', state='absent'), False)
+    assert conn.calls_of('vol.delete') == [('img', 0)]
+
+
+def test_delete_of_an_image_with_other_snapshots_is_refused(conn, pool, snapshots):
+    pool.add(rbd_volume('img', 10 * MIB))
+    snapshots['vms/img'] = ['libvirt-27969', 'backup-2026-12-01', 'libvirt-x']
+    for check in (True, False):
+        with pytest.raises(RefusedError) as info:
+            manager = VolumeManager(conn, volume_params(pool=POOL, name='img', state='absent'), True)
+            plan = manager.plan(manager.read())
+            engine.apply(plan, check)
+        assert ('RBD image vms/img has snapshot(s) that libvirt did not make for a clone: backup-2026-12-01, '
+                'libvirt-x;' in info.value.msg), info.value.msg
+        assert info.value.details['snapshots'] == ['backup-2026-12-01', 'libvirt-x']
+    assert conn.calls_of('vol.delete') == []
+    forced = plan_for(conn, name='img', state='absent', force=True)
+    engine.apply(forced, False)
+    assert conn.calls_of('vol.delete') == [('img', libvirt.VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS)]
+
+
+def test_delete_when_snapshots_cannot_be_listed_keeps_them(conn, pool, snapshots):
+    """A private secret (or no rbd tool): the delete goes without the flag, so librbd refuses an image with
+    snapshots instead of removing them, and a warning says so."""
+    pool.add(rbd_volume('img', 10 * MIB))
+    conn.secrets[SECRET_UUID] = FakeSecret(None)
+    plan = plan_for(conn, name='img', state='absent')
+    assert len(plan.warnings) == 1
+    assert plan.warnings[0].startswith('the snapshots of RBD image vms/img cannot be listed (the value of secret '
+                                       '%s cannot be read: secret is private)' % SECRET_UUID), plan.warnings
+    assert snapshots['asked'] == []
+    engine.apply(plan, False)
+    assert conn.calls_of('vol.delete') == [('img', 0)]
+
+
+def test_list_snapshots_runs_rbd_with_a_key_file(monkeypatch, tmp_path):
+    """The rbd command gets the monitors, the user and a key file (never the key on its command line)."""
+    seen = {}
+
+    def fake_run(argv, **kwargs):
+        keyfile = argv[argv.index('--keyfile') + 1]
+        with open(keyfile) as handle:
+            seen['key'] = handle.read()
+        seen['mode'] = oct(os.stat(keyfile).st_mode & 0o777)
+        seen['argv'] = argv
+        return subprocess.CompletedProcess(argv, 0, '[{"id":4,"name":"libvirt-17694","size":8388608}]', '')
+
+    monkeypatch.setattr(rbd_backend.shutil, 'which', lambda name: '/usr/bin/rbd')
+    monkeypatch.setattr(rbd_backend.subprocess, 'run', fake_run)
+    definition = etree.fromstring(rbd_pool_xml().encode())
+    assert rbd_backend.list_snapshots(definition, 'vms/img', KEY) == ['libvirt-17694']
+    assert seen['key'] == base64.b64encode(KEY).decode() and seen['mode'] == '0o600'
+    argv = seen['argv']
+    assert argv[:4] == ['rbd', '--conf', '/dev/null', '-m'] and argv[4] == 'mon1.example.com:6789,mon2.example.com:6789'
+    assert argv[argv.index('--id') + 1] == 'libvirt'
+    assert argv[-5:] == ['snap', 'ls', '--format', 'json', 'vms/img']
+    assert base64.b64encode(KEY).decode() not in ' '.join(argv)
+    assert not os.path.exists(argv[argv.index('--keyfile') + 1]), 'the key file is removed'
+
+
+def test_delete_of_a_clone_source_explains_libvirts_message(conn, pool, snapshots):
     pool.add(rbd_volume('golden', 10 * MIB))
+    snapshots['vms/golden'] = ['libvirt-27969']
     conn.fail_on[('vol.delete', 'golden')] = libvirt_error(
         "failed to unprotect snapshot 'vms/golden@libvirt-27969': No such file or directory", 38)
     plan = plan_for(conn, name='golden', state='absent')

@@ -6,7 +6,7 @@ import json
 import libvirt
 import pytest
 
-from fake_libvirt import FakeConn, libvirt_error
+from fake_libvirt import FakeConn, FakeDomain, libvirt_error
 from ansible_collections.kvmops.storage.plugins.module_utils import engine
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
@@ -374,3 +374,50 @@ def test_unexpected_error_is_scrubbed(conn):
         run(conn, value=PASSWORD, **ISCSI)
     assert_no_value(info.value.msg, PASSWORD)
     assert 'RuntimeError' in info.value.msg
+
+
+# ---- in use, and a failed recreate ------------------------------------------------------------------
+
+def test_absent_refused_while_a_pool_or_a_domain_uses_it(conn):
+    conn.add_secret(value=b'k', uuid=UUID, **CEPH)
+    conn.add_pool("<pool type='rbd'><name>vms</name><source><name>vms</name>"
+                                        "<auth type='ceph' username='libvirt'><secret usage='client.libvirt secret'/>"
+                                        "</auth></source></pool>")
+    conn.add_pool("<pool type='dir'><name>plain</name><target><path>/p</path></target></pool>")
+    conn.domains.append(FakeDomain(conn, "<domain><name>vm</name><devices><disk type='network'>"
+                                         "<source protocol='rbd' name='vms/x'/><auth username='libvirt'>"
+                                         "<secret type='ceph' uuid='%s'/></auth></disk></devices></domain>" % UUID,
+                                   active=True))
+    for check in (True, False):
+        with pytest.raises(RefusedError) as info:
+            run(conn, check=check, state='absent', **CEPH)
+        assert info.value.msg == ("secret %s (usage ceph 'client.libvirt secret') is used by pool(s) vms and "
+                                  "domain(s) vm (running); removing it would leave them unable to authenticate. "
+                                  "Nothing was changed; set force=true to remove it anyway" % UUID)
+        assert info.value.details['pools'] == ['vms'] and info.value.details['domains'] == ['vm']
+    assert conn.mutations() == [] and UUID in conn.secrets
+    assert run(conn, state='absent', force=True, **CEPH)['actions'] == ['undefine']
+    assert not conn.secrets
+
+
+def test_failed_recreate_of_a_private_secret_restores_it_with_the_tasks_value(conn):
+    """The old value of a private secret cannot be read: putting the old definition back without a value
+    would leave a secret that authenticates nothing; it gets the value the task gives."""
+    conn.add_secret(value=b'unreadable', private=True, uuid=UUID, **ISCSI)
+    real_define = conn.secretDefineXML
+    defined = []
+
+    def first_define_fails(xml, flags=0):
+        defined.append(xml)
+        if len(defined) == 1:
+            raise libvirt_error('internal error: cannot define', libvirt.VIR_ERR_INTERNAL_ERROR)
+        return real_define(xml, flags)
+
+    conn.secretDefineXML = first_define_fails
+    with pytest.raises(OperationError) as info:
+        run(conn, private=False, value=PASSWORD, **ISCSI)
+    assert 'rolled back: undefine' in info.value.msg, info.value.msg
+    restored = conn.secrets[UUID]
+    assert restored.private, 'the old definition is back'
+    assert restored.stored == PASSWORD.encode(), 'with a value, never without one'
+    assert_no_value(info.value.msg, PASSWORD)

@@ -597,7 +597,7 @@ def test_delete_refused_when_another_volume_is_backed_by_it(conn, pool):
     with pytest.raises(RefusedError) as info:
         plan_for(conn, name='base', state='absent')
     assert 'overlay' in info.value.msg and 'unrelated' not in info.value.msg
-    assert info.value.details['volumes'] == ['overlay']
+    assert info.value.details['volumes'] == ['%s/overlay' % POOL]
 
 
 def test_delete_of_an_unused_volume_looks_at_domains_and_pool(conn, pool):

@@ -318,6 +318,13 @@ class PoolBackend:
     #: virStorageVolDeleteFlags used when deleting a volume of this type
     volume_delete_flags = 0
 
+    def volume_delete_plan(self, definition, volume, read_secret, force):
+        """(virStorageVolDeleteFlags, warning or None) to delete ``volume`` (a dict as live.volume_fields gives)
+        of the pool ``definition``; raises RefusedError when the volume holds what a delete would take along and
+        the task does not say ``force``. ``read_secret(usage, uuid=None, usage_id=None)`` gives the value of the
+        pool's secret to a type that must ask the storage itself."""
+        return self.volume_delete_flags, None
+
     def start_failure_hint(self, definition, message, is_local):
         """What most likely made starting the pool ``definition`` fail with ``message``, or None."""
         return None
