@@ -93,10 +93,53 @@ def volume_argument_spec():
     return spec
 
 
-MUTUALLY_EXCLUSIVE = ([['name', 'volumes']] + [['xml', option] for option in TYPED_VOLUME_OPTIONS]
-                      + [['allocation', 'preallocation'], ['clone_from', 'content'],
-                         ['clone_from', 'backing_store'], ['content', 'backing_store']])
+# Options of one volume that cannot go together, with the reason: checked by validate_item for the
+# single volume and for each item of ``volumes`` alike (so an item's message names volumes[N].option).
+EXCLUSIVE_OPTIONS = ([('xml', option, 'xml is the whole definition of the volume, instead of the typed options')
+                      for option in TYPED_VOLUME_OPTIONS]
+                     + [('allocation', 'preallocation', 'preallocation sets the allocation (off: 0; falloc and '
+                                                        'full: the capacity; metadata: the image metadata)'),
+                        ('clone_from', 'content', 'a new volume is either a copy of a volume or a file uploaded'),
+                        ('clone_from', 'backing_store', 'a clone copies its source; a backing store makes an '
+                                                        'empty overlay'),
+                        ('content', 'backing_store', 'an upload writes a whole image; a backing store makes an '
+                                                     'empty overlay')])
+# what AnsibleModule checks itself; the volume options are checked by validate_item
+MUTUALLY_EXCLUSIVE = [['name', 'volumes']]
 REQUIRED_ONE_OF = [['name', 'volumes']]
+
+
+def _exclusive(given, prefix):
+    """Refuse two options of EXCLUSIVE_OPTIONS both in ``given`` (a dict of the options given)."""
+    def opt(option):
+        return '%s.%s' % (prefix, option) if prefix else option
+    for first, second, why in EXCLUSIVE_OPTIONS:
+        if given.get(first) is not None and given.get(second) is not None:
+            raise ValidationError(opt(first), '%s and %s cannot be given together: %s'
+                                  % (opt(first), opt(second), why))
+
+
+def validate_item(own, defaults=None, prefix=''):
+    """The values of one volume: ``own`` are the options the volume itself gives (the single
+    volume's, or one item of ``volumes``), ``defaults`` the task's options an item inherits.
+
+    The same checks for both: options of EXCLUSIVE_OPTIONS together are refused, and so is wipe
+    without state=absent. An inherited option that one of the item's own options excludes is not
+    inherited (an item with xml takes no format from the task; preallocation on an item overrides
+    the task's allocation), so only contradictions within one level are refused.
+    """
+    own = dict((key, value) for key, value in own.items() if value is not None)
+    _exclusive(own, prefix)
+    values = dict(defaults or {})
+    for first, second, _why in EXCLUSIVE_OPTIONS:
+        for mine, other in ((first, second), (second, first)):
+            if mine in own and other not in own:
+                values.pop(other, None)
+    values.update(own)
+    if own.get('wipe') and (values.get('state') or 'present') != 'absent':
+        wipe = '%s.wipe' % prefix if prefix else 'wipe'
+        raise ValidationError(wipe, '%s runs before a volume is deleted: it needs state=absent' % wipe)
+    return values
 
 
 def sniff_image(path):
@@ -208,9 +251,8 @@ class Request:
         self.checksum = None
         self.mode = self.owner = self.group = None
         self.raw_xml = None
-        validate_name(self.name, self.opt('name'))
-        if single and self.wipe and self.state != 'absent':
-            raise ValidationError('wipe', 'wipe runs before a volume is deleted: it needs state=absent')
+        self.single = single  # wipe and the exclusive options are checked by validate_item
+        validate_name(self.name, self.opt('name'), volume=True)
         if values.get('xml'):
             self._from_xml(values['xml'])
         else:
@@ -248,7 +290,7 @@ class Request:
                                       % (self.opt('format'), self.format, ', '.join(_BACKED_FORMATS)))
         clone = self.clone_from
         if clone is not None:
-            validate_name(clone['name'], self.opt('clone_from.name'))
+            validate_name(clone['name'], self.opt('clone_from.name'), volume=True)
         if self.content is not None:
             self._check_content()
         mode = v.get('mode')
@@ -385,11 +427,14 @@ class VolumeManager:
         self.result_key = 'volumes' if self.bulk else 'volume'
         if self.bulk:
             defaults = dict((key, params.get(key)) for key in item_options() if key != 'name')
+            if defaults.get('xml') is not None:
+                raise ValidationError('xml', 'xml describes one volume (its <name> is the volume\'s); with volumes, '
+                                             'give xml in the items it describes')
+            _exclusive(defaults, '')
             self.items = []
             seen = {}
             for index, item in enumerate(params['volumes']):
-                values = dict(defaults)
-                values.update((key, value) for key, value in item.items() if value is not None)
+                values = validate_item(item, defaults, 'volumes[%d]' % index)
                 name = values.get('name')
                 if name in seen:
                     raise ValidationError('volumes', 'volumes: %r is named twice (items %d and %d)'
@@ -398,8 +443,11 @@ class VolumeManager:
                 self.items.append(('volumes[%d]' % index, values))
             if not self.items:
                 raise ValidationError('volumes', 'volumes is empty; give at least one volume')
+            if defaults.get('wipe') and all(values.get('state') != 'absent' for _prefix, values in self.items):
+                raise ValidationError('wipe', 'wipe runs before a volume is deleted: it needs state=absent '
+                                              '(on the task or on the items to delete)')
         else:
-            self.items = [('', dict((key, params.get(key)) for key in item_options()))]
+            self.items = [('', validate_item(dict((key, params.get(key)) for key in item_options())))]
         self.requests = None
         self._domain_disks = None
         self._pool_backing = None

@@ -374,7 +374,20 @@ class PoolBackend:
         return ProbeResult(MISSING, 'directory %s does not exist' % path)
 
 
-def validate_name(name, option='name'):
+def validate_name(name, option='name', volume=False):
+    """Refuse a pool name (or with ``volume``, a volume name) libvirt refuses or misreads.
+
+    libvirt refuses "/" in both and a newline in a pool name; it cannot carry a NUL at all, and a
+    volume named "." or ".." is the pool's own directory or its parent ("target path already
+    exists"). Every control character is refused, since a name is also a file or device name.
+    """
     if not name or not _NAME_RE.match(name):
         raise ValidationError(option, '%s %r is not valid: it must be non-empty, must not start with a blank '
                                       'and must not contain "/"' % (option, name))
+    control = [char for char in name if ord(char) < 0x20 or 0x7f <= ord(char) < 0xa0]
+    if control:
+        raise ValidationError(option, '%s %r is not valid: it contains the control character %r; a name is '
+                                      'printable text' % (option, name, control[0]))
+    if volume and name in ('.', '..'):
+        raise ValidationError(option, '%s %r is not valid: "." and ".." name directories, not volumes'
+                              % (option, name))
