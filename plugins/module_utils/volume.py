@@ -172,6 +172,14 @@ def _checksum(value, option):
     return algorithm, digest
 
 
+def _clean_path(path):
+    """``path`` with ``//``, ``/./``, ``dir/..`` and a trailing ``/`` taken out (a leading ``//`` too)."""
+    cleaned = os.path.normpath(path)
+    if cleaned.startswith('//'):
+        cleaned = '/' + cleaned.lstrip('/')
+    return cleaned
+
+
 def file_digest(path, algorithm):
     digest = hashlib.new(algorithm)
     with open(path, 'rb') as handle:
@@ -282,7 +290,7 @@ class Request:
         self.format = fmt
         backing = v.get('backing_store')
         if backing:
-            self.backing_store = {'path': backing['path'], 'format': backing.get('format')}
+            self.backing_store = {'path': _clean_path(backing['path']), 'format': backing.get('format')}
             if fmt is None:
                 self.format = 'qcow2' if 'qcow2' in formats else None
             if self.format is not None and self.format not in _BACKED_FORMATS and self.backend.volume_format_in_xml:
@@ -291,8 +299,9 @@ class Request:
         clone = self.clone_from
         if clone is not None:
             validate_name(clone['name'], self.opt('clone_from.name'), volume=True)
-        if self.content is not None:
-            self._check_content()
+        if self.content is not None and self.content.get('checksum'):
+            # the file itself is read only when an upload is planned (check_content)
+            self.checksum = _checksum(self.content['checksum'], self.opt('content.checksum'))
         mode = v.get('mode')
         if mode is not None:
             if isinstance(mode, int) and not isinstance(mode, bool):
@@ -314,15 +323,14 @@ class Request:
                                   % (self.opt(option), self.values[option]))
         return size
 
-    def _check_content(self):
+    def check_content(self):
+        """Read content.src: only when the volume is to be made from it (a re-run needs no file)."""
         src = self.content['src']
         option = self.opt('content.src')
         if not os.path.isfile(src):
             raise ValidationError(option, '%s %r: no such file on the host running the module' % (option, src))
         if not os.access(src, os.R_OK):
             raise ValidationError(option, '%s %r is not readable' % (option, src))
-        if self.content.get('checksum'):
-            self.checksum = _checksum(self.content['checksum'], self.opt('content.checksum'))
         fmt, virtual = sniff_image(src)
         file_size = os.path.getsize(src)
         if file_size == 0:
@@ -576,6 +584,9 @@ class VolumeManager:
         if request.format is None and source_live.format and source_live.format in request.backend.volume_formats:
             fmt = source_live.format
         capacity = source_live.capacity or 0
+        self._refuse_smaller(request, capacity, fmt, 'the %s of clone_from %s/%s' % (
+            human_size(capacity), source_pool_name, request.clone_from['name']),
+            'a clone is at least as large as its source')
         definition = request.to_xml(capacity, fmt)
         name = request.name
         plan.add('clone', lambda: self._clone(live.pool, definition, source), undo=lambda: self._delete(live.pool, name),
@@ -590,6 +601,8 @@ class VolumeManager:
     def _plan_upload(self, plan, live, request, fmt):
         self._require(request, 'volume_upload', 'upload into volumes')
         self._require(request, 'volume_create', 'create volumes')
+        request.check_content()
+        fmt = request.effective_format()
         image_format, virtual, file_size = request.image
         src = request.content['src']
         if request.checksum:
@@ -609,6 +622,8 @@ class VolumeManager:
                                          human_size(virtual)))
             definition = request.to_xml(file_size, 'raw')
         else:
+            self._refuse_smaller(request, file_size, fmt, 'the %s of content.src %s' % (human_size(file_size), src),
+                                 'the file is written whole')
             capacity = max(request.capacity or 0, file_size)
             definition = request.to_xml(capacity, fmt)
         plan.add('create', lambda: self._create(live.pool, definition, 0, request.backend), undo=lambda: self._delete(live.pool, name),
@@ -620,6 +635,23 @@ class VolumeManager:
             plan.add('resize', lambda: self._resize(live.pool, name, request.capacity, 0), subject=name)
             capacity = request.capacity
         return self._predicted(request, capacity, image_format if file_pool else fmt, source=src)
+
+    def _refuse_smaller(self, request, size, fmt, what, why):
+        """Refuse a capacity the volume made from a source of ``size`` bytes would end above by more
+        than the pool's rounding: the next run would see that as a shrink."""
+        if request.capacity is None or size < request.capacity + self._tolerance(request, fmt):
+            return
+        option = request.opt('capacity')
+        raise ValidationError(option, '%s %s (%d bytes) is less than %s (%d bytes): %s, so the volume would be larger '
+                                      'than the task says; leave %s out or give at least %d bytes. Nothing was changed'
+                              % (option, human_size(request.capacity), request.capacity, what, size, why, option, size))
+
+    def _tolerance(self, request, fmt, vol=None):
+        """Bytes by which a volume of format ``fmt`` in this pool (``vol``, when it exists) may be
+        larger than its requested capacity."""
+        sizes = (vol.capacity,) if vol is not None and vol.capacity else ()
+        granularity = request.backend.host_granularity(request.pool_xml, self.is_local, sizes)
+        return request.backend.capacity_tolerance(fmt, granularity)
 
     def _predicted(self, request, capacity, fmt, backing=None, source=None):
         target = xmlu.find_path(request.pool_xml, 'target/path')
@@ -665,7 +697,8 @@ class VolumeManager:
                 and request.backend.volume_format_read_back:
             raise RefusedError('volume %s exists with format %s, not %s; images are not converted. Nothing was '
                                'changed' % (name, live_format, request.format))
-        if request.backing_store and (vol.backing_store or {}).get('path') != request.backing_store['path']:
+        live_backing = (vol.backing_store or {}).get('path')
+        if request.backing_store and (live_backing and _clean_path(live_backing)) != request.backing_store['path']:
             raise RefusedError('volume %s exists with backing store %s, not %s; a backing store is set only when '
                                'the volume is created. Nothing was changed'
                                % (name, (vol.backing_store or {}).get('path') or 'none', request.backing_store['path']))
@@ -677,7 +710,7 @@ class VolumeManager:
     def _plan_resize(self, plan, live, request, vol, after):
         name = request.name
         wanted, current = request.capacity, vol.capacity
-        tolerance = request.backend.capacity_tolerance(vol.format)
+        tolerance = self._tolerance(request, vol.format, vol)
         if wanted <= current < wanted + tolerance:
             return
         if wanted > current:

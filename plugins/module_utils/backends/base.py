@@ -326,9 +326,18 @@ class PoolBackend:
         """What most likely made deleting volume ``name`` fail with ``message``, or None."""
         return None
 
-    def capacity_tolerance(self, volume_format):
-        """How far above a requested capacity a volume of ``volume_format`` may end up."""
-        return max(self.volume_granularity, FORMAT_GRANULARITY.get(volume_format, 1))
+    def capacity_tolerance(self, volume_format, granularity=None):
+        """How far above a requested capacity a volume of ``volume_format`` may end up; ``granularity``
+        is the pool's own (host_granularity), volume_granularity when not given."""
+        pool = self.volume_granularity if granularity is None else granularity
+        return max(pool, FORMAT_GRANULARITY.get(volume_format, 1))
+
+    def host_granularity(self, definition, is_local, sizes=()):
+        """Bytes by which the storage behind the running pool ``definition`` (its live XML, with
+        <capacity> and <available>) rounds a volume up; ``sizes`` are capacities of volumes of the
+        pool. Types whose rounding depends on how the storage was made read it from the host when
+        ``is_local``; the others return volume_granularity."""
+        return self.volume_granularity
 
     def needs_restart(self, changed_paths):
         """Whether a running pool must restart to use a definition that changed at ``changed_paths``."""
