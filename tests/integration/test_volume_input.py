@@ -1,0 +1,145 @@
+"""storage_volume on the real libvirtd: bad input is refused before anything is made, naming the
+option (sizes, names, conflicting options inside ``volumes`` items), and volumes made from a source
+converge on the first run (clone, upload, backing store path, content.src gone on a re-run)."""
+
+import os
+
+import pytest
+
+from helpers import four_calls, run_module, virsh
+
+pytestmark = pytest.mark.libvirt
+
+MIB = 1024 * 1024
+UNITS = ('b, bytes, K/KiB, M/MiB, G/GiB, T/TiB, P/PiB, E/EiB (powers of 1024), KB, MB, GB, TB, PB, EB '
+         '(powers of 1000)')
+
+
+def volumes_of(pool_name):
+    return sorted(line.split()[0] for line in virsh('vol-list', pool_name).splitlines()[2:] if line.strip())
+
+
+@pytest.fixture
+def pool(tmp_path):
+    name = 'vi-in-%d' % os.getpid()
+    path = str(tmp_path / 'pool')
+    virsh('pool-define-as', name, 'dir', '--target', path)
+    virsh('pool-build', name)
+    virsh('pool-start', name)
+    yield name, path
+    virsh('pool-destroy', name, check=False)
+    virsh('pool-undefine', name, check=False)
+
+
+def refused(args, msg, check_too=True):
+    """The task fails with exactly ``msg``, in check mode too."""
+    for check in ((True, False) if check_too else (False,)):
+        result = run_module('storage_volume', args, check=check)
+        assert result['failed'] is True, result
+        assert result['msg'] == msg
+        assert result.get('changed') is not True
+
+
+# ---- 1. sizes ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('capacity, msg', [
+    (1.5, 'capacity: 1.5 has no unit, so it is bytes, and it is not a whole number of bytes; write the unit, '
+          'e.g. 1.5G (%s)' % UNITS),
+    ('1.5', "capacity: '1.5' has no unit, so it is bytes, and it is not a whole number of bytes; write the unit, "
+            "e.g. 1.5G (%s)" % UNITS),
+    ('10 Mb', "capacity: '10 Mb': the unit 'Mb' ends in a lowercase b, which reads as bits; write MB (powers of "
+              "1000) or M/MiB (powers of 1024)"),
+    ('10 p', "capacity: '10 p': the unit 'p' is easily a typo (it would mean 1024**5 bytes); write P or PiB (powers "
+             "of 1024), or PB (powers of 1000)"),
+])
+def test_ambiguous_sizes_are_refused(pool, capacity, msg):
+    name, _path = pool
+    refused({'pool': name, 'name': 'vi-a.raw', 'capacity': capacity}, msg)
+    refused({'pool': name, 'volumes': [{'name': 'vi-b.raw', 'capacity': '1M'},
+                                       {'name': 'vi-a.raw', 'capacity': capacity}]},
+            msg.replace('capacity:', 'volumes[1].capacity:', 1), check_too=False)
+    assert volumes_of(name) == []
+
+
+def test_whole_sizes_still_work(pool):
+    name, _path = pool
+    for capacity in (1048576, 1048576.0, '1M', '1.0M', '1MiB'):
+        result = run_module('storage_volume', {'pool': name, 'name': 'vi-w.raw', 'capacity': capacity})
+        assert result['failed'] is False, result.get('msg')
+    assert volumes_of(name) == ['vi-w.raw']
+    assert int(virsh('vol-info', '--bytes', 'vi-w.raw', '--pool', name).split('Capacity:')[1].split()[0]) == MIB
+
+
+# ---- 2. volumes items are validated like a single volume -------------------------------------------
+
+XML = "<volume><name>vi-x.raw</name><capacity>1048576</capacity><target><format type='raw'/></target></volume>"
+
+
+@pytest.mark.parametrize('item, msg', [
+    ({'name': 'vi-x.raw', 'xml': XML, 'format': 'raw'},
+     'volumes[1].xml and volumes[1].format cannot be given together: xml is the whole definition of the volume, '
+     'instead of the typed options'),
+    ({'name': 'vi-x.raw', 'capacity': '1M', 'allocation': 0, 'preallocation': 'full'},
+     'volumes[1].allocation and volumes[1].preallocation cannot be given together: preallocation sets the '
+     'allocation (off: 0; falloc and full: the capacity; metadata: the image metadata)'),
+    ({'name': 'vi-x.raw', 'clone_from': {'name': 'vi-base.raw'}, 'content': {'src': '/etc/hostname'}},
+     'volumes[1].clone_from and volumes[1].content cannot be given together: a new volume is either a copy of a '
+     'volume or a file uploaded'),
+    ({'name': 'vi-x.raw', 'clone_from': {'name': 'vi-base.raw'}, 'backing_store': {'path': '/var/tmp/vi-b.qcow2'}},
+     'volumes[1].clone_from and volumes[1].backing_store cannot be given together: a clone copies its source; a '
+     'backing store makes an empty overlay'),
+    ({'name': 'vi-x.raw', 'content': {'src': '/etc/hostname'}, 'backing_store': {'path': '/var/tmp/vi-b.qcow2'}},
+     'volumes[1].content and volumes[1].backing_store cannot be given together: an upload writes a whole image; a '
+     'backing store makes an empty overlay'),
+    ({'name': 'vi-x.raw', 'capacity': '1M', 'wipe': 'zero'},
+     'volumes[1].wipe runs before a volume is deleted: it needs state=absent'),
+])
+def test_conflicting_item_options_are_refused(pool, item, msg):
+    name, _path = pool
+    refused({'pool': name, 'volumes': [{'name': 'vi-ok.raw', 'capacity': '1M'}, item]}, msg)
+    # the single volume gets the same message, without the item prefix
+    single = dict(item, pool=name)
+    refused(single, msg.replace('volumes[1].', ''), check_too=False)
+    assert volumes_of(name) == []
+
+
+def test_an_item_xml_overrides_the_task_format(pool):
+    """A top-level format is a default of the items: an item with xml does not inherit it."""
+    name, _path = pool
+    args = {'pool': name, 'format': 'qcow2', 'capacity': '1M',
+            'volumes': [{'name': 'vi-x.raw', 'xml': XML}, {'name': 'vi-y.qcow2'}]}
+    first_check, applied, second_check, second = four_calls('storage_volume', args)
+    assert first_check['actions'] == ['create:vi-x.raw', 'create:vi-y.qcow2']
+    assert applied['actions'] == first_check['actions'], applied.get('msg')
+    assert [(v['name'], v['format']) for v in applied['volumes']] == [('vi-x.raw', 'raw'), ('vi-y.qcow2', 'qcow2')]
+    for result in (second_check, second):
+        assert result['changed'] is False and result['actions'] == []
+
+
+# ---- 3. names ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('args, msg', [
+    ({'name': 'vi-a\x00b', 'capacity': '1M'},
+     "name 'vi-a\\x00b' is not valid: it contains the control character '\\x00'; a name is printable text"),
+    ({'name': 'vi-a\nb', 'capacity': '1M'},
+     "name 'vi-a\\nb' is not valid: it contains the control character '\\n'; a name is printable text"),
+    ({'name': '.', 'capacity': '1M'}, 'name \'.\' is not valid: "." and ".." name directories, not volumes'),
+    ({'name': '..', 'capacity': '1M'}, 'name \'..\' is not valid: "." and ".." name directories, not volumes'),
+    ({'volumes': [{'name': 'vi-ok', 'capacity': '1M'}, {'name': '..', 'capacity': '1M'}]},
+     'volumes[1].name \'..\' is not valid: "." and ".." name directories, not volumes'),
+    ({'name': 'vi-c.raw', 'clone_from': {'name': '.'}},
+     'clone_from.name \'.\' is not valid: "." and ".." name directories, not volumes'),
+])
+def test_bad_volume_names_are_refused(pool, args, msg):
+    name, _path = pool
+    refused(dict(args, pool=name), msg)
+    assert volumes_of(name) == []
+
+
+def test_a_pool_name_with_a_nul_is_refused():
+    msg = "pool 'vi-p\\x00' is not valid: it contains the control character '\\x00'; a name is printable text"
+    refused({'pool': 'vi-p\x00', 'name': 'vi-v', 'capacity': '1M'}, msg)
+    result = run_module('storage_pool', {'name': 'vi-p\x00', 'type': 'dir', 'target': '/var/tmp/vi-p'})
+    assert result['failed'] is True
+    assert result['msg'] == msg.replace('pool ', 'name ', 1)
+    assert not os.path.exists('/var/tmp/vi-p')
