@@ -143,3 +143,85 @@ def test_a_pool_name_with_a_nul_is_refused():
     assert result['failed'] is True
     assert result['msg'] == msg.replace('pool ', 'name ', 1)
     assert not os.path.exists('/var/tmp/vi-p')
+
+
+# ---- 4. volumes made from a source converge on the first run ------------------------------------------
+
+def test_clone_with_a_capacity_below_the_source_is_refused_on_the_first_run(pool):
+    name, _path = pool
+    virsh('vol-create-as', name, 'vi-base.raw', '20M', '--format', 'raw')
+    args = {'pool': name, 'name': 'vi-clone.raw', 'capacity': '10M', 'clone_from': {'name': 'vi-base.raw'}}
+    refused(args, 'capacity 10 MiB (10485760 bytes) is less than the 20 MiB of clone_from %s/vi-base.raw (20971520 '
+                  'bytes): a clone is at least as large as its source, so the volume would be larger than the task '
+                  'says; leave capacity out or give at least 20971520 bytes. Nothing was changed' % name)
+    assert volumes_of(name) == ['vi-base.raw']
+    # at the source's size or above, the clone converges
+    for capacity in ('20M', '30M'):
+        args = {'pool': name, 'name': 'vi-clone-%s.raw' % capacity, 'capacity': capacity,
+                'clone_from': {'name': 'vi-base.raw'}}
+        first_check, applied, second_check, second = four_calls('storage_volume', args)
+        assert applied['failed'] is False, applied.get('msg')
+        assert applied['volume']['capacity'] == int(capacity[:-1]) * MIB
+        for result in (second_check, second):
+            assert result['changed'] is False and result['actions'] == []
+
+
+def test_backing_store_path_with_double_slashes_converges(pool):
+    name, path = pool
+    virsh('vol-create-as', name, 'vi-base.qcow2', '8M', '--format', 'qcow2')
+    spelled = '/' + path.replace('/', '//') + '/./vi-base.qcow2'
+    args = {'pool': name, 'name': 'vi-top.qcow2', 'backing_store': {'path': spelled, 'format': 'qcow2'}}
+    first_check, applied, second_check, second = four_calls('storage_volume', args)
+    assert applied['failed'] is False, applied.get('msg')
+    assert applied['actions'] == ['create']
+    assert applied['volume']['backing_store']['path'] == os.path.join(path, 'vi-base.qcow2')
+    for result in (second_check, second):
+        assert result['failed'] is False, result.get('msg')
+        assert result['changed'] is False and result['actions'] == []
+
+
+def test_content_src_is_not_needed_once_the_volume_exists(pool, tmp_path):
+    name, _path = pool
+    src = tmp_path / 'vi-src.raw'
+    src.write_bytes(os.urandom(MIB))
+    args = {'pool': name, 'name': 'vi-up.raw', 'content': {'src': str(src)}}
+    applied = run_module('storage_volume', args)
+    assert applied['failed'] is False and applied['actions'] == ['create', 'upload'], applied.get('msg')
+    src.unlink()
+    for check in (True, False):
+        again = run_module('storage_volume', args, check=check)
+        assert again['failed'] is False, again.get('msg')
+        assert again['changed'] is False and again['actions'] == []
+    # a volume still to be made needs the file
+    refused({'pool': name, 'name': 'vi-up2.raw', 'content': {'src': str(src)}},
+            'content.src %r: no such file on the host running the module' % str(src))
+    assert volumes_of(name) == ['vi-up.raw']
+
+
+@pytest.fixture
+def disk_pool(loopdev):
+    device = loopdev(96)
+    name = 'vi-disk-%d' % os.getpid()
+    built = run_module('storage_pool', {'name': name, 'type': 'disk', 'source_dev': [device],
+                                        'source_format': 'gpt', 'target': '/dev'})
+    assert built['failed'] is False, built.get('msg')
+    yield name, device
+    virsh('pool-destroy', name, check=False)
+    virsh('pool-undefine', name, check=False)
+
+
+def test_upload_to_a_block_pool_with_a_capacity_below_the_file_is_refused(disk_pool, tmp_path):
+    name, device = disk_pool
+    src = tmp_path / 'vi-part.raw'
+    src.write_bytes(os.urandom(24 * MIB))
+    part = os.path.basename(device) + 'p1'
+    args = {'pool': name, 'name': part, 'capacity': '1M', 'content': {'src': str(src)}}
+    refused(args, 'capacity 1 MiB (1048576 bytes) is less than the 24 MiB of content.src %s (25165824 bytes): the '
+                  'file is written whole, so the volume would be larger than the task says; leave capacity out or '
+                  'give at least 25165824 bytes. Nothing was changed' % src)
+    assert volumes_of(name) == []
+    args['capacity'] = '24M'
+    applied = run_module('storage_volume', args)
+    assert applied['failed'] is False and applied['actions'] == ['create', 'upload'], applied.get('msg')
+    again = run_module('storage_volume', args)
+    assert again['failed'] is False and again['changed'] is False, again.get('msg')
