@@ -4,9 +4,11 @@ libvirt is touched; names, sizes, sources smaller than the capacity, paths compa
 import pytest
 
 from fakes import dir_pool_xml
-from volume_fakes import MIB, FakeVolConn, volume_params, volume_xml
+from volume_fakes import MIB, FakeVolConn, logical_pool_xml, volume_params, volume_xml
 from ansible_collections.kvmops.storage.plugins.module_utils import volume as volmod
-from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
+from ansible_collections.kvmops.storage.plugins.module_utils.backends import logical
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.logical import extent_bound
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import RefusedError, ValidationError
 from ansible_collections.kvmops.storage.plugins.module_utils.volume import (
     EXCLUSIVE_OPTIONS,
     TYPED_VOLUME_OPTIONS,
@@ -174,5 +176,146 @@ def test_a_pool_name_with_a_nul_is_refused_before_libvirt():
                               "printable text")
 
 
-def test_volume_fakes_import():
-    assert volume_xml('x', MIB)
+
+# ---- volumes made from a source: refused on the first run when the second would see a shrink ------
+
+@pytest.fixture
+def conn():
+    return FakeVolConn()
+
+
+@pytest.fixture
+def pool(conn):
+    return conn.add_pool(dir_pool_xml(name=POOL, path=DIR), active=True)
+
+
+def plan_for(conn, is_local=False, **given):
+    given.setdefault('pool', POOL)
+    mgr = VolumeManager(conn, volume_params(**given), is_local)
+    return mgr.plan(mgr.read())
+
+
+def test_clone_below_the_source_size_is_refused(conn, pool):
+    pool.add(volume_xml('base', 20 * MIB))
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='c', capacity='10M', clone_from={'name': 'base', 'pool': None})
+    assert info.value.option == 'capacity'
+    assert info.value.msg == ('capacity 10 MiB (10485760 bytes) is less than the 20 MiB of clone_from images/base '
+                              '(20971520 bytes): a clone is at least as large as its source, so the volume would be '
+                              'larger than the task says; leave capacity out or give at least 20971520 bytes. '
+                              'Nothing was changed')
+    assert conn.mutations() == []
+
+
+@pytest.mark.parametrize('capacity, actions', [('20M', ['clone']), ('30M', ['clone', 'resize']),
+                                               (20 * MIB - 100, ['clone'])])
+def test_clone_at_or_above_the_source_size_or_within_rounding_plans(conn, pool, capacity, actions):
+    # qcow2 rounds to 512 bytes: a capacity 100 bytes below the source is the source's size on the next run
+    pool.add(volume_xml('base', 20 * MIB, fmt='qcow2'))
+    assert plan_for(conn, name='c', capacity=capacity, clone_from={'name': 'base', 'pool': None}).actions == actions
+
+
+def test_clone_into_a_bulk_item_names_the_item(conn, pool):
+    pool.add(volume_xml('base', 20 * MIB))
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, capacity='1M', volumes=[{'name': 'a'}, {'name': 'c', 'clone_from': {'name': 'base'}}])
+    assert info.value.option == 'volumes[1].capacity'
+    assert info.value.msg.startswith('volumes[1].capacity 1 MiB (1048576 bytes) is less than the 20 MiB of ')
+
+
+def test_upload_to_a_block_pool_below_the_file_size_is_refused(conn, tmp_path):
+    conn.add_pool(logical_pool_xml('vg0'), active=True)
+    src = tmp_path / 'disk.raw'
+    src.write_bytes(b'x' * (10 * MIB))
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, pool='vg0', name='lv', capacity='1M', content={'src': str(src), 'checksum': None})
+    assert info.value.option == 'capacity'
+    assert info.value.msg == ('capacity 1 MiB (1048576 bytes) is less than the 10 MiB of content.src %s (10485760 '
+                              'bytes): the file is written whole, so the volume would be larger than the task says; '
+                              'leave capacity out or give at least 10485760 bytes. Nothing was changed' % src)
+    # within the 4 MiB extents the volume is rounded to anyway: planned, at the file's size
+    plan = plan_for(conn, pool='vg0', name='lv', capacity='7M', content={'src': str(src), 'checksum': None})
+    assert plan.actions == ['create', 'upload']
+    assert conn.mutations() == []
+
+
+def test_backing_store_path_is_normalized_and_compared_normalized(conn, pool):
+    pool.add(volume_xml('base.qcow2', 8 * MIB, fmt='qcow2'))
+    mgr = VolumeManager(conn, volume_params(pool=POOL, name='top', backing_store={
+        'path': '//var/lib//libvirt/./images/base.qcow2/', 'format': None}), False)
+    assert mgr.plan(mgr.read()).actions == ['create']
+    assert mgr.requests[0].backing_store == {'path': DIR + '/base.qcow2', 'format': 'qcow2'}
+    # an overlay whose live backing store is spelled with // still matches a clean path, and the other way round
+    pool.add(volume_xml('top', 8 * MIB, fmt='qcow2', backing=DIR + '//base.qcow2'))
+    for spelled in (DIR + '/base.qcow2', '/' + DIR + '/./base.qcow2'):
+        assert plan_for(conn, name='top', backing_store={'path': spelled, 'format': None}).actions == []
+
+
+def test_clean_path():
+    clean = volmod._clean_path  # pylint: disable=protected-access
+    assert clean('//var//lib/./x/') == '/var/lib/x'
+    assert clean('///a/b/../c') == '/a/c'
+    assert clean('/a') == '/a'
+
+
+def test_content_src_is_not_read_for_a_volume_that_exists(conn, pool, tmp_path):
+    pool.add(volume_xml('up.raw', MIB))
+    gone = str(tmp_path / 'gone.raw')
+    assert plan_for(conn, name='up.raw', content={'src': gone, 'checksum': None}).actions == []
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='new.raw', content={'src': gone, 'checksum': None})
+    assert info.value.msg == 'content.src %r: no such file on the host running the module' % gone
+
+
+# ---- LVM extents -----------------------------------------------------------------------------------
+
+def test_extent_bound():
+    assert extent_bound([str(1020 * MIB), str(508 * MIB)]) == 4 * MIB
+    assert extent_bound([32 * 31 * MIB, 32 * 7 * MIB, 64 * MIB]) == 32 * MIB
+    assert extent_bound([None, '', 'x', 0]) is None
+    assert extent_bound([12 * MIB]) == 4 * MIB
+
+
+def _lvm_with_sizes(conn, capacity, available, extent_mib=None):
+    xml = logical_pool_xml('vg0').replace('</pool>', "<capacity unit='bytes'>%d</capacity><available unit='bytes'>"
+                                          "%d</available></pool>" % (capacity, available))
+    return conn.add_pool(xml, active=True)
+
+
+@pytest.mark.parametrize('is_local', [False, True])
+def test_logical_volume_on_32m_extents_is_no_shrink(conn, monkeypatch, is_local):
+    """A VG of 31 extents of 32 MiB, 7 free; the LV of 40 MiB asked for is two extents."""
+    lvm = _lvm_with_sizes(conn, 31 * 32 * MIB, 7 * 32 * MIB)
+    lvm.add(volume_xml('lv', 64 * MIB, fmt=None, path='/dev/vg0/lv', vol_type='block'))
+    probes = []
+
+    def fake_probe(argv):
+        probes.append(argv)
+        return (0, '  %d\n' % (32 * MIB)) if argv[0] == 'vgs' else (None, '')
+    monkeypatch.setattr(logical, 'run_probe', fake_probe)
+    assert plan_for(conn, is_local, pool='vg0', name='lv', capacity='40M').actions == []
+    assert probes == ([['vgs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_extent_size', 'vg0']]
+                      if is_local else [])
+    # a whole extent less is a shrink still
+    with pytest.raises(RefusedError):
+        plan_for(conn, is_local, pool='vg0', name='lv', capacity='32M')
+
+
+def test_logical_extent_read_from_the_host_wins_over_the_bound(conn, monkeypatch):
+    # the sizes alone allow 64 MiB extents; vgs says 4 MiB: 40 MiB asked of a 64 MiB LV is a shrink
+    lvm = _lvm_with_sizes(conn, 64 * 15 * MIB, 64 * 3 * MIB)
+    lvm.add(volume_xml('lv', 64 * MIB, fmt=None, path='/dev/vg0/lv', vol_type='block'))
+    monkeypatch.setattr(logical, 'run_probe', lambda argv: (0, str(4 * MIB)))
+    with pytest.raises(RefusedError):
+        plan_for(conn, True, pool='vg0', name='lv', capacity='40M')
+    assert plan_for(conn, False, pool='vg0', name='lv', capacity='40M').actions == []
+
+
+def test_logical_without_vgs_bounds_the_extent_by_what_libvirt_reports(conn, monkeypatch):
+    lvm = conn.add_pool(logical_pool_xml('vg0'), active=True)
+    lvm.add(volume_xml('lv', 64 * MIB, fmt=None, path='/dev/vg0/lv', vol_type='block'))
+    monkeypatch.setattr(logical, 'run_probe', lambda argv: (None, ''))
+    # no VG sizes in this definition: the volume's own size bounds the extent (64 MiB); with nothing at all, 4 MiB
+    assert plan_for(conn, True, pool='vg0', name='lv', capacity='40M').actions == []
+    backend = logical.LogicalBackend({'name': 'vg0'})
+    assert backend.host_granularity(volmod.xmlu.parse(logical_pool_xml('vg0')), True) == 4 * MIB
