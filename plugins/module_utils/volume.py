@@ -698,7 +698,8 @@ class VolumeManager:
             raise RefusedError('volume %s exists with format %s, not %s; images are not converted. Nothing was '
                                'changed' % (name, live_format, request.format))
         live_backing = (vol.backing_store or {}).get('path')
-        if request.backing_store and (live_backing and _clean_path(live_backing)) != request.backing_store['path']:
+        if request.backing_store and (live_backing and _clean_path(live_backing)) != _clean_path(
+                request.backing_store['path']):
             raise RefusedError('volume %s exists with backing store %s, not %s; a backing store is set only when '
                                'the volume is created. Nothing was changed'
                                % (name, (vol.backing_store or {}).get('path') or 'none', request.backing_store['path']))

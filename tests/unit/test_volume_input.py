@@ -319,3 +319,10 @@ def test_logical_without_vgs_bounds_the_extent_by_what_libvirt_reports(conn, mon
     assert plan_for(conn, True, pool='vg0', name='lv', capacity='40M').actions == []
     backend = logical.LogicalBackend({'name': 'vg0'})
     assert backend.host_granularity(volmod.xmlu.parse(logical_pool_xml('vg0')), True) == 4 * MIB
+
+
+def test_backing_store_path_of_an_xml_volume_is_compared_normalized(conn, pool):
+    pool.add(volume_xml('top', 8 * MIB, fmt='qcow2', backing=DIR + '/base.qcow2'))
+    xml = ("<volume><name>top</name><capacity>%d</capacity><target><format type='qcow2'/></target>"
+           "<backingStore><path>/%s//./base.qcow2</path></backingStore></volume>" % (8 * MIB, DIR))
+    assert plan_for(conn, name='top', xml=xml).actions == []
