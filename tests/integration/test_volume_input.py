@@ -179,6 +179,19 @@ def test_backing_store_path_with_double_slashes_converges(pool):
         assert result['failed'] is False, result.get('msg')
         assert result['changed'] is False and result['actions'] == []
 
+    # overlays made outside the module, with one spelling, declared with the other: no change either way
+    clean = os.path.join(path, 'vi-base.qcow2')
+    slashes = '/' + path.replace('/', '//') + '//vi-base.qcow2'  # virsh finds the base by this path; /./ it does not
+    for made, declared in ((clean, spelled), (slashes, clean)):
+        virsh('vol-create-as', name, 'vi-adopted.qcow2', '8M', '--format', 'qcow2', '--backing-vol', made,
+              '--backing-vol-format', 'qcow2')
+        for check in (True, False):
+            adopted = run_module('storage_volume', {'pool': name, 'name': 'vi-adopted.qcow2',
+                                                    'backing_store': {'path': declared}}, check=check)
+            assert adopted['failed'] is False, adopted.get('msg')
+            assert adopted['changed'] is False and adopted['actions'] == []
+        virsh('vol-delete', 'vi-adopted.qcow2', '--pool', name)
+
 
 def test_content_src_is_not_needed_once_the_volume_exists(pool, tmp_path):
     name, _path = pool
