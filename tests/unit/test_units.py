@@ -82,9 +82,9 @@ def test_parse_size_refuses_a_lone_lowercase_p_or_e(value, unit, power):
     with pytest.raises(ValidationError) as info:
         parse_size(value, 'capacity')
     letter = unit.upper()
-    assert info.value.msg == ('capacity: %r: the unit %r is easily a typo (it would mean 1024**%d bytes); write %s or '
-                              '%siB (powers of 1024), or %sB (powers of 1000)' % (value, unit, power, letter, letter,
-                                                                                   letter))
+    expected = ('capacity: %r: the unit %r is easily a typo (it would mean 1024**%d bytes); write %s or %siB (powers '
+                'of 1024), or %sB (powers of 1000)' % (value, unit, power, letter, letter, letter))
+    assert info.value.msg == expected
 
 
 @pytest.mark.parametrize('value, expected', [('10 Mb', 10 * 10 ** 6), ('10 p', 10 * PiB), ('1gib', GiB), ('2kb', 2000)])

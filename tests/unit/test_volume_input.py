@@ -176,7 +176,6 @@ def test_a_pool_name_with_a_nul_is_refused_before_libvirt():
                               "printable text")
 
 
-
 # ---- volumes made from a source: refused on the first run when the second would see a shrink ------
 
 @pytest.fixture
