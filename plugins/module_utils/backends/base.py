@@ -165,6 +165,8 @@ class PoolBackend:
     volume_format_in_xml = True
     #: bytes by which this type may round a new volume's capacity up (extents, alignment, objects)
     volume_granularity = 1
+    #: what that rounding is, for the docs, when it is not a constant of the type (see host_granularity)
+    granularity_note = ''
     #: one line for the docs
     summary = ''
 

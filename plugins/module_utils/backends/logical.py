@@ -32,6 +32,8 @@ class LogicalBackend(PoolBackend):
     # logical volumes are whole extents: 4 MiB unless the VG was made otherwise (vgcreate -s), so the
     # extent size is read from the host (host_granularity); this is the fallback when nothing tells
     volume_granularity = 4 * MIB
+    granularity_note = ('the extent size of the volume group, read with vgs (with a remote URI, bounded from the '
+                        'sizes libvirt reports; 4 MiB when nothing tells)')
 
     def __init__(self, params):
         super(LogicalBackend, self).__init__(params)
