@@ -13,6 +13,8 @@ pytestmark = pytest.mark.lab
 
 VG = 'vi-vg32'
 IMAGE = '/var/tmp/vi-vg32.img'
+# the lab VM's libvirtd reached from this host, as a controller manages a remote hypervisor
+REMOTE_URI = 'qemu+ssh://root@127.0.0.1:2222/system?keyfile=/var/cache/kvmops-lab/id_ed25519&no_verify=1'
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -75,3 +77,16 @@ def test_logical_volume_on_32m_extents_converges_on_the_first_run(vg32):
     assert refused['failed'] is True
     assert refused['msg'] == ('volume vi-lvodd is 96 MiB and capacity asks for 64 MiB: shrinking loses the data past '
                               'the new end, so it is refused; set allow_shrink=true to shrink it')
+
+
+def test_remote_uri_bounds_the_extent_size_from_what_libvirt_reports(vg32):
+    """With a remote URI the module cannot run vgs on the hypervisor: the VG's size, free space and the
+    LV's size (whole 32 MiB extents) tell that 40 MiB made a 64 MiB LV."""
+    args = {'uri': REMOTE_URI, 'pool': vg32, 'name': 'vi-lvremote', 'capacity': '40MiB'}
+    first_check, applied, second_check, second = four_calls('storage_volume', args)
+    assert applied['failed'] is False and applied['actions'] == ['create'], applied.get('msg')
+    assert lv_sizes(vg32) == {'vi-lvremote': str(64 * MIB)}
+    for result in (second_check, second):
+        assert result['failed'] is False, result.get('msg')
+        assert result['changed'] is False and result['actions'] == []
+
