@@ -89,4 +89,3 @@ def test_remote_uri_bounds_the_extent_size_from_what_libvirt_reports(vg32):
     for result in (second_check, second):
         assert result['failed'] is False, result.get('msg')
         assert result['changed'] is False and result['actions'] == []
-
