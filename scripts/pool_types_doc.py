@@ -42,6 +42,8 @@ def render():
     for name, cls in BACKENDS.items():
         granularity = cls.volume_granularity
         rounding = '-' if granularity <= 1 else '%d MiB' % (granularity // (1024 * 1024))
+        if cls.granularity_note:
+            rounding = cls.granularity_note
         lines.append('| `%s` | %s | %s |' % (name, ', '.join(cls.volume_formats) or '-', rounding))
     lines += ['', 'Image formats round too: qcow2 and qed to 512 bytes, vmdk to 64 KiB, vdi to 1 MiB, vpc to',
               'its disk geometry (up to 16 MiB).', '', '## Removed types', '']

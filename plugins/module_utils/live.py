@@ -81,7 +81,7 @@ def size_of(el, option=None):
     from ansible_collections.kvmops.storage.plugins.module_utils.units import parse_size
     tag = xmlu.local_name(el)
     return parse_size('%s%s' % (text, unit or ''),
-                      tag if option is None else '%s <%s>' % (option, tag))
+                      tag if option is None else '%s <%s>' % (option, tag), libvirt_units=True)
 
 
 def stripped(text):

@@ -5,8 +5,19 @@
 
 ``K``, ``M``, ``G``... and ``KiB``, ``MiB``, ``GiB``... are powers of 1024;
 ``KB``, ``MB``, ``GB``... are powers of 1000; ``b``/``bytes`` or no unit are
-bytes.  Units are case-insensitive except that the ``B`` in ``KB`` selects
-decimal, exactly as ``virsh vol-create-as`` reads them.
+bytes, as ``virsh vol-create-as`` reads them.
+
+What a task writes is read strictly, so that a typo cannot make a volume of
+the wrong size: a number without a unit must be a whole number of bytes
+(``1.5`` is refused: ``1.5G`` was meant, or ``1.5 bytes`` cannot be); the
+prefix letter takes either case (``40g``, ``kB``), but a unit that ends in a
+lowercase ``b`` after a prefix (``Mb``, ``gb``, ``Gib``) reads as bits and is
+refused, and so are the one-letter ``p`` and ``e`` in lowercase (``10 p`` is
+10 PiB: write ``P``/``PiB`` or ``PB``).  A fraction of a byte left by a
+fractional size with a unit (``1.1G``) is dropped.
+
+Sizes in libvirt XML follow libvirt's own, case-insensitive reading
+(``libvirt_units=True``): there ``unit='mb'`` is 10**6 bytes.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,7 +36,7 @@ ACCEPTED_UNITS = 'b, bytes, K/KiB, M/MiB, G/GiB, T/TiB, P/PiB, E/EiB (powers of 
 
 
 def _unit_factor(unit):
-    """Return the byte multiplier for ``unit`` or None if unknown."""
+    """Return the byte multiplier for ``unit`` (libvirt's case-insensitive reading) or None if unknown."""
     low = unit.lower()
     if low in ('', 'b', 'byte', 'bytes'):
         return 1
@@ -40,10 +51,24 @@ def _unit_factor(unit):
     return None
 
 
-def parse_size(value, option='size'):
+def _ambiguity(unit):
+    """Why ``unit`` (one libvirt reads) is refused in a task, or None: a lowercase b after a prefix
+    reads as bits, a lone lowercase p or e as anything but a size."""
+    letter = unit[:1].upper()
+    if len(unit) > 1 and unit[0].lower() in _PREFIXES and unit[-1] == 'b':
+        return ('the unit %r ends in a lowercase b, which reads as bits; write %sB (powers of 1000) or %s/%siB '
+                '(powers of 1024)' % (unit, letter, letter, letter))
+    if unit in ('p', 'e'):
+        return ('the unit %r is easily a typo (it would mean 1024**%d bytes); write %s or %siB (powers of 1024), '
+                'or %sB (powers of 1000)' % (unit, _PREFIXES.index(unit) + 1, letter, letter, letter))
+    return None
+
+
+def parse_size(value, option='size', libvirt_units=False):
     """Turn ``40G``, ``"1.5 TB"``, ``42949672960`` into an integer of bytes.
 
-    Raises ValidationError naming ``option`` on anything else.
+    Raises ValidationError naming ``option`` on anything else (see the module docstring for what
+    is refused as ambiguous); with ``libvirt_units`` units are read as libvirt reads XML units.
     """
     if isinstance(value, bool):
         raise ValidationError(option, '%s: expected a size, got a boolean' % option)
@@ -70,6 +95,15 @@ def parse_size(value, option='size'):
             option, '%s: unknown unit %r in %r; accepted units: %s' % (option, unit, value, ACCEPTED_UNITS))
     if number < 0:
         raise ValidationError(option, '%s: %r is negative; a size must be 0 or more' % (option, value))
+    problem = None if libvirt_units else _ambiguity(unit)
+    if problem:
+        raise ValidationError(option, '%s: %r: %s' % (option, value, problem))
+    if factor == 1 and number != number.to_integral_value():
+        if unit:
+            raise ValidationError(option, '%s: %r is not a whole number of bytes' % (option, value))
+        raise ValidationError(
+            option, '%s: %r has no unit, so it is bytes, and it is not a whole number of bytes; write the unit, '
+            'e.g. %sG (%s)' % (option, value, str(value).strip(), ACCEPTED_UNITS))
     return int(number * factor)
 
 

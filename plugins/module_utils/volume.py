@@ -94,10 +94,53 @@ def volume_argument_spec():
     return spec
 
 
-MUTUALLY_EXCLUSIVE = ([['name', 'volumes']] + [['xml', option] for option in TYPED_VOLUME_OPTIONS]
-                      + [['allocation', 'preallocation'], ['clone_from', 'content'],
-                         ['clone_from', 'backing_store'], ['content', 'backing_store']])
+# Options of one volume that cannot go together, with the reason: checked by validate_item for the
+# single volume and for each item of ``volumes`` alike (so an item's message names volumes[N].option).
+EXCLUSIVE_OPTIONS = ([('xml', option, 'xml is the whole definition of the volume, instead of the typed options')
+                      for option in TYPED_VOLUME_OPTIONS]
+                     + [('allocation', 'preallocation', 'preallocation sets the allocation (off: 0; falloc and '
+                                                        'full: the capacity; metadata: the image metadata)'),
+                        ('clone_from', 'content', 'a new volume is either a copy of a volume or a file uploaded'),
+                        ('clone_from', 'backing_store', 'a clone copies its source; a backing store makes an '
+                                                        'empty overlay'),
+                        ('content', 'backing_store', 'an upload writes a whole image; a backing store makes an '
+                                                     'empty overlay')])
+# what AnsibleModule checks itself; the volume options are checked by validate_item
+MUTUALLY_EXCLUSIVE = [['name', 'volumes']]
 REQUIRED_ONE_OF = [['name', 'volumes']]
+
+
+def _exclusive(given, prefix):
+    """Refuse two options of EXCLUSIVE_OPTIONS both in ``given`` (a dict of the options given)."""
+    def opt(option):
+        return '%s.%s' % (prefix, option) if prefix else option
+    for first, second, why in EXCLUSIVE_OPTIONS:
+        if given.get(first) is not None and given.get(second) is not None:
+            raise ValidationError(opt(first), '%s and %s cannot be given together: %s'
+                                  % (opt(first), opt(second), why))
+
+
+def validate_item(own, defaults=None, prefix=''):
+    """The values of one volume: ``own`` are the options the volume itself gives (the single
+    volume's, or one item of ``volumes``), ``defaults`` the task's options an item inherits.
+
+    The same checks for both: options of EXCLUSIVE_OPTIONS together are refused, and so is wipe
+    without state=absent. An inherited option that one of the item's own options excludes is not
+    inherited (an item with xml takes no format from the task; preallocation on an item overrides
+    the task's allocation), so only contradictions within one level are refused.
+    """
+    own = dict((key, value) for key, value in own.items() if value is not None)
+    _exclusive(own, prefix)
+    values = dict(defaults or {})
+    for first, second, _why in EXCLUSIVE_OPTIONS:
+        for mine, other in ((first, second), (second, first)):
+            if mine in own and other not in own:
+                values.pop(other, None)
+    values.update(own)
+    if own.get('wipe') and (values.get('state') or 'present') != 'absent':
+        wipe = '%s.wipe' % prefix if prefix else 'wipe'
+        raise ValidationError(wipe, '%s runs before a volume is deleted: it needs state=absent' % wipe)
+    return values
 
 
 def sniff_image(path):
@@ -128,6 +171,14 @@ def _checksum(value, option):
     if not re.match(r'^[0-9a-f]+$', digest) or len(digest) != hashlib.new(algorithm).digest_size * 2:
         raise ValidationError(option, '%s: %r is not a %s hex digest' % (option, digest, algorithm))
     return algorithm, digest
+
+
+def _clean_path(path):
+    """``path`` with ``//``, ``/./``, ``dir/..`` and a trailing ``/`` taken out (a leading ``//`` too)."""
+    cleaned = os.path.normpath(path)
+    if cleaned.startswith('//'):
+        cleaned = '/' + cleaned.lstrip('/')
+    return cleaned
 
 
 def file_digest(path, algorithm):
@@ -209,9 +260,8 @@ class Request:
         self.checksum = None
         self.mode = self.owner = self.group = None
         self.raw_xml = None
-        validate_name(self.name, self.opt('name'))
-        if single and self.wipe and self.state != 'absent':
-            raise ValidationError('wipe', 'wipe runs before a volume is deleted: it needs state=absent')
+        self.single = single  # wipe and the exclusive options are checked by validate_item
+        validate_name(self.name, self.opt('name'), volume=True)
         if values.get('xml'):
             self._from_xml(values['xml'])
         else:
@@ -241,7 +291,7 @@ class Request:
         self.format = fmt
         backing = v.get('backing_store')
         if backing:
-            self.backing_store = {'path': backing['path'], 'format': backing.get('format')}
+            self.backing_store = {'path': _clean_path(backing['path']), 'format': backing.get('format')}
             if fmt is None:
                 self.format = 'qcow2' if 'qcow2' in formats else None
             if self.format is not None and self.format not in _BACKED_FORMATS and self.backend.volume_format_in_xml:
@@ -249,9 +299,10 @@ class Request:
                                       % (self.opt('format'), self.format, ', '.join(_BACKED_FORMATS)))
         clone = self.clone_from
         if clone is not None:
-            validate_name(clone['name'], self.opt('clone_from.name'))
-        if self.content is not None:
-            self._check_content()
+            validate_name(clone['name'], self.opt('clone_from.name'), volume=True)
+        if self.content is not None and self.content.get('checksum'):
+            # the file itself is read only when an upload is planned (check_content)
+            self.checksum = _checksum(self.content['checksum'], self.opt('content.checksum'))
         mode = v.get('mode')
         if mode is not None:
             if isinstance(mode, int) and not isinstance(mode, bool):
@@ -273,15 +324,14 @@ class Request:
                                   % (self.opt(option), self.values[option]))
         return size
 
-    def _check_content(self):
+    def check_content(self):
+        """Read content.src: only when the volume is to be made from it (a re-run needs no file)."""
         src = self.content['src']
         option = self.opt('content.src')
         if not os.path.isfile(src):
             raise ValidationError(option, '%s %r: no such file on the host running the module' % (option, src))
         if not os.access(src, os.R_OK):
             raise ValidationError(option, '%s %r is not readable' % (option, src))
-        if self.content.get('checksum'):
-            self.checksum = _checksum(self.content['checksum'], self.opt('content.checksum'))
         fmt, virtual = sniff_image(src)
         file_size = os.path.getsize(src)
         if file_size == 0:
@@ -386,11 +436,14 @@ class VolumeManager(Manager):
         self.result_key = 'volumes' if self.bulk else 'volume'
         if self.bulk:
             defaults = dict((key, params.get(key)) for key in item_options() if key != 'name')
+            if defaults.get('xml') is not None:
+                raise ValidationError('xml', 'xml describes one volume (its <name> is the volume\'s); with volumes, '
+                                             'give xml in the items it describes')
+            _exclusive(defaults, '')
             self.items = []
             seen = {}
             for index, item in enumerate(params['volumes']):
-                values = dict(defaults)
-                values.update((key, value) for key, value in item.items() if value is not None)
+                values = validate_item(item, defaults, 'volumes[%d]' % index)
                 name = values.get('name')
                 if name in seen:
                     raise ValidationError('volumes', 'volumes: %r is named twice (items %d and %d)'
@@ -399,8 +452,11 @@ class VolumeManager(Manager):
                 self.items.append(('volumes[%d]' % index, values))
             if not self.items:
                 raise ValidationError('volumes', 'volumes is empty; give at least one volume')
+            if defaults.get('wipe') and all(values.get('state') != 'absent' for _prefix, values in self.items):
+                raise ValidationError('wipe', 'wipe runs before a volume is deleted: it needs state=absent '
+                                              '(on the task or on the items to delete)')
         else:
-            self.items = [('', dict((key, params.get(key)) for key in item_options()))]
+            self.items = [('', validate_item(dict((key, params.get(key)) for key in item_options())))]
         self.requests = None
         self._in_use = None
         self._removed = set()  # (pool, name) of the volumes this task deletes, in plan order
@@ -529,6 +585,9 @@ class VolumeManager(Manager):
         if request.format is None and source_live.format and source_live.format in request.backend.volume_formats:
             fmt = source_live.format
         capacity = source_live.capacity or 0
+        self._refuse_smaller(request, capacity, fmt, 'the %s of clone_from %s/%s' % (
+            human_size(capacity), source_pool_name, request.clone_from['name']),
+            'a clone is at least as large as its source')
         definition = request.to_xml(capacity, fmt)
         name = request.name
         plan.add('clone', lambda: self._clone(live.pool, definition, source), undo=lambda: self._delete(live.pool, name),
@@ -543,6 +602,8 @@ class VolumeManager(Manager):
     def _plan_upload(self, plan, live, request, fmt):
         self._require(request, 'volume_upload', 'upload into volumes')
         self._require(request, 'volume_create', 'create volumes')
+        request.check_content()
+        fmt = request.effective_format()
         image_format, virtual, file_size = request.image
         src = request.content['src']
         if request.checksum:
@@ -562,6 +623,8 @@ class VolumeManager(Manager):
                                          human_size(virtual)))
             definition = request.to_xml(file_size, 'raw')
         else:
+            self._refuse_smaller(request, file_size, fmt, 'the %s of content.src %s' % (human_size(file_size), src),
+                                 'the file is written whole')
             capacity = max(request.capacity or 0, file_size)
             definition = request.to_xml(capacity, fmt)
         plan.add('create', lambda: self._create(live.pool, definition, 0, request.backend), undo=lambda: self._delete(live.pool, name),
@@ -573,6 +636,23 @@ class VolumeManager(Manager):
             plan.add('resize', lambda: self._resize(live.pool, name, request.capacity, 0), subject=name)
             capacity = request.capacity
         return self._predicted(request, capacity, image_format if file_pool else fmt, source=src)
+
+    def _refuse_smaller(self, request, size, fmt, what, why):
+        """Refuse a capacity the volume made from a source of ``size`` bytes would end above by more
+        than the pool's rounding: the next run would see that as a shrink."""
+        if request.capacity is None or size < request.capacity + self._tolerance(request, fmt):
+            return
+        option = request.opt('capacity')
+        raise ValidationError(option, '%s %s (%d bytes) is less than %s (%d bytes): %s, so the volume would be larger '
+                                      'than the task says; leave %s out or give at least %d bytes. Nothing was changed'
+                              % (option, human_size(request.capacity), request.capacity, what, size, why, option, size))
+
+    def _tolerance(self, request, fmt, vol=None):
+        """Bytes by which a volume of format ``fmt`` in this pool (``vol``, when it exists) may be
+        larger than its requested capacity."""
+        sizes = (vol.capacity,) if vol is not None and vol.capacity else ()
+        granularity = request.backend.host_granularity(request.pool_xml, self.is_local, sizes)
+        return request.backend.capacity_tolerance(fmt, granularity)
 
     def _predicted(self, request, capacity, fmt, backing=None, source=None):
         target = xmlu.find_path(request.pool_xml, 'target/path')
@@ -618,7 +698,9 @@ class VolumeManager(Manager):
                 and request.backend.volume_format_read_back:
             raise RefusedError('volume %s exists with format %s, not %s; images are not converted. Nothing was '
                                'changed' % (name, live_format, request.format))
-        if request.backing_store and (vol.backing_store or {}).get('path') != request.backing_store['path']:
+        live_backing = (vol.backing_store or {}).get('path')
+        if request.backing_store and (live_backing and _clean_path(live_backing)) != _clean_path(
+                request.backing_store['path']):
             raise RefusedError('volume %s exists with backing store %s, not %s; a backing store is set only when '
                                'the volume is created. Nothing was changed'
                                % (name, (vol.backing_store or {}).get('path') or 'none', request.backing_store['path']))
@@ -630,7 +712,7 @@ class VolumeManager(Manager):
     def _plan_resize(self, plan, live, request, vol, after):
         name = request.name
         wanted, current = request.capacity, vol.capacity
-        tolerance = request.backend.capacity_tolerance(vol.format)
+        tolerance = self._tolerance(request, vol.format, vol)
         if wanted <= current < wanted + tolerance:
             return
         if wanted > current:

@@ -46,7 +46,8 @@ attributes:
 options:
   name:
     description:
-      - Name of the pool. It must not contain C(/).
+      - Name of the pool. It must not contain C(/) or a control character (libvirt refuses a newline and cannot
+        carry a NUL), nor start with a blank.
     type: str
     required: true
   type:

@@ -20,6 +20,9 @@ description:
   - A volume that exists is compared with the task. O(capacity) above the live capacity grows it in place.
     A capacity within the rounding of the pool type (LVM extents, partition alignment, qcow2
     clusters) is no change, so a second run never reports drift. RBD images keep the size asked for to the byte.
+    The extent size of a V(logical) pool's volume group is read with C(vgs) when the module runs on the
+    hypervisor; with a remote O(uri) it is bounded from the sizes libvirt reports (the volume group's size and
+    free space and the volume's size, which are all whole extents).
   - Nothing destroys data unless the task says so. Shrinking needs O(allow_shrink=true). Deleting, wiping or
     shrinking a volume that a defined domain uses (running or not), or that a volume of any active pool of the
     host has in its backing chain, needs O(force=true); the refusal names the domains, and the overlays with
@@ -63,7 +66,8 @@ options:
     required: true
   name:
     description:
-      - Name of the volume. It must not contain C(/).
+      - Name of the volume. It must not contain C(/) or a control character (C(\n), C(\t), NUL...), nor
+        start with a blank; V(.) and V(..) are refused (they name the pool's directory and its parent).
       - Exactly one of O(name) and O(volumes) is required.
       - For V(disk) pools libvirt names partitions after the device (C(sdb1)); for V(logical) pools it is the LV name.
     type: str
@@ -71,6 +75,13 @@ options:
     description:
       - Many volumes in one task. Each item takes the per-volume options of this module (O(name) is required in each).
       - An option given at the top level (beside O(volumes)) is the default of every item that does not give it.
+        A default that an option of the item excludes is not inherited - an item with O(volumes[].xml) takes
+        no top-level O(format) or O(capacity), an item's O(volumes[].preallocation) replaces a top-level
+        O(allocation), an item's O(volumes[].clone_from) a top-level O(content) - so only options given
+        together at one level conflict.
+      - Each item is checked as a single volume is, and its errors name it, for example
+        C(volumes[2].xml and volumes[2].format cannot be given together). O(xml) cannot be given at the top level
+        with O(volumes); O(wipe) at the top level needs an item with O(state=absent).
       - Each volume is reported in RV(volumes) with its own C(changed) and C(actions).
       - When one item fails, its own steps are rolled back, the items done before it stay, and the task fails
         naming what was done.
@@ -156,14 +167,20 @@ options:
   xml:
     description:
       - A whole libvirt volume XML document, instead of the typed options (mutually exclusive with them).
+        Sizes in it are read as libvirt reads them (there C(unit='mb') is 10**6 bytes).
       - Its C(<name>) must equal O(name). It is used as it is to create the volume; for a volume that exists,
         its C(<capacity>) and C(<target><format>) are compared as O(capacity) and O(format) are.
     type: str
   capacity:
     description:
       - Size of the volume. A number of bytes, or a number with a unit in libvirt's convention -
-        C(K)/C(KiB), C(M)/C(MiB), C(G)/C(GiB), C(T)/C(TiB) are powers of 1024, C(KB), C(MB), C(GB), C(TB) powers of 1000;
+        C(K)/C(KiB), C(M)/C(MiB), C(G)/C(GiB), C(T)/C(TiB), C(P)/C(PiB), C(E)/C(EiB) are powers of 1024,
+        C(KB), C(MB), C(GB), C(TB), C(PB), C(EB) powers of 1000, C(b)/C(bytes) bytes;
         for example V(40G), V(40GiB), V(1.5 TB), V(42949672960).
+      - The prefix letter takes either case (V(40g), V(40kB)). Refused as ambiguous - a number without a unit
+        that is not a whole number of bytes (V(1.5), where V(1.5G) was meant); a unit ending in a lowercase C(b)
+        after a prefix (V(10 Mb), V(40gb), V(1Gib) - bits or bytes?); a lone lowercase C(p) or C(e). A fraction
+        of a byte left by a size with a unit (V(1.1G)) is dropped.
       - Required to create a volume, unless O(clone_from), O(content) or O(backing_store) gives the size.
       - For a volume that exists, a larger capacity grows it in place (where the pool type can resize);
         a smaller one is refused unless O(allow_shrink=true).
@@ -201,6 +218,8 @@ options:
       path:
         description:
           - Path of the base image. It must be a volume of a pool (or, when the module runs on the hypervisor, a file).
+          - The path is normalized (C(//), C(/./), C(dir/..) and a trailing C(/) taken out) before it is used
+            and compared.
           - When O(capacity) is left out, the overlay has the base image's capacity.
         type: str
         required: true
@@ -212,7 +231,8 @@ options:
       - Create the volume as a copy of another volume (libvirt C(createXMLFrom)), in this pool or another where
         the pool types allow it.
       - Used only when the volume is created; a volume that exists is not copied over.
-      - With O(capacity) larger than the source's, the copy gets that capacity.
+      - With O(capacity) larger than the source's, the copy gets that capacity. A O(capacity) below the source's
+        size (by more than the pool's rounding) is refused, since the copy would be the source's size.
     type: dict
     suboptions:
       name:
@@ -229,7 +249,9 @@ options:
       - Used only when the volume is created; a volume that exists is not uploaded to again.
       - On image-file pools the file goes in as it is, and the volume gets the image's format and virtual size
         (a larger O(capacity) then grows it after the upload). On block pools (V(disk), V(logical)...) the volume is
-        made O(capacity) or the file's size, whichever is larger, and the file's bytes are written at its start.
+        made O(capacity) (or the file's size when O(capacity) is left out), and the file's bytes are written at its
+        start. A O(capacity) smaller than the file (by more than the pool's rounding) is refused.
+      - O(content.src) is read only when the volume is to be created; once it exists, a later run needs no file.
       - A failed upload, or one whose bytes read back from the volume do not match O(content.checksum), deletes
         the new volume.
     type: dict
@@ -242,7 +264,7 @@ options:
         description:
           - V(ALGORITHM:HEXDIGEST) of the file, with ALGORITHM one of V(md5), V(sha1), V(sha224), V(sha256),
             V(sha384), V(sha512).
-          - The file is checked before anything is created (in check mode too), the bytes sent are hashed during
+          - The file is checked before the volume is created (in check mode too), the bytes sent are hashed during
             the upload, and the volume is read back and compared before it is reported as made.
         type: str
   mode:

@@ -660,3 +660,29 @@ def test_validate_name_option():
     with pytest.raises(ValidationError) as info:
         validate_name('x/y', 'pool')
     assert info.value.option == 'pool'
+
+
+@pytest.mark.parametrize('name, char', [('a\x00b', '\x00'), ('a\nb', '\n'), ('ab\t', '\t'), ('a\x1bb', '\x1b'),
+                                        ('a\x7f', '\x7f'), ('a\x85b', '\x85'), ('x\r', '\r')])
+@pytest.mark.parametrize('volume', [False, True])
+def test_names_with_control_characters_are_refused(name, char, volume):
+    with pytest.raises(ValidationError) as info:
+        validate_name(name, 'volumes[1].name', volume=volume)
+    assert info.value.option == 'volumes[1].name'
+    assert info.value.msg == ('volumes[1].name %r is not valid: it contains the control character %r; a name is '
+                              'printable text' % (name, char))
+
+
+@pytest.mark.parametrize('name', ['.', '..'])
+def test_dot_and_dot_dot_are_not_volume_names(name):
+    with pytest.raises(ValidationError) as info:
+        validate_name(name, 'clone_from.name', volume=True)
+    assert info.value.option == 'clone_from.name'
+    assert info.value.msg == 'clone_from.name %r is not valid: "." and ".." name directories, not volumes' % name
+    # libvirt takes them as pool names (the definition is a file <name>.xml)
+    validate_name(name, 'pool')
+
+
+@pytest.mark.parametrize('name', ['.hidden', '...', 'a..b', 'ünïcode', 'a\u00a0b'])
+def test_dotted_and_printable_volume_names_pass(name):
+    validate_name(name, 'name', volume=True)

@@ -45,17 +45,70 @@ def test_parse_size(value, expected):
 
 @pytest.mark.parametrize('value, expected', [
     ('40g', 40 * GiB),
-    ('40gib', 40 * GiB),
+    ('40giB', 40 * GiB),
     ('40GIB', 40 * GiB),
-    ('40gb', 40 * 10 ** 9),   # the B selects decimal whatever its case, as virsh reads it
-    ('40Gb', 40 * 10 ** 9),
+    ('40gB', 40 * 10 ** 9),   # the prefix takes either case; the B must be a capital
+    ('40kB', 40 * 10 ** 3),
     ('40m', 40 * MiB),
     ('3k', 3 * KiB),
     ('3t', 3 * TiB),
+    ('3P', 3 * PiB),
+    ('3E', 3 * EiB),
     ('9B', 9),
+    ('9b', 9),
     ('9BYTES', 9),
 ])
-def test_parse_size_units_are_case_insensitive(value, expected):
+def test_parse_size_prefix_letters_take_either_case(value, expected):
+    assert parse_size(value) == expected
+
+
+@pytest.mark.parametrize('value, unit, hint', [
+    ('10 Mb', 'Mb', 'write MB (powers of 1000) or M/MiB (powers of 1024)'),
+    ('10mb', 'mb', 'write MB (powers of 1000) or M/MiB (powers of 1024)'),
+    ('40gb', 'gb', 'write GB (powers of 1000) or G/GiB (powers of 1024)'),
+    ('40Gib', 'Gib', 'write GB (powers of 1000) or G/GiB (powers of 1024)'),
+    ('1kb', 'kb', 'write KB (powers of 1000) or K/KiB (powers of 1024)'),
+])
+def test_parse_size_refuses_a_lowercase_b_after_a_prefix(value, unit, hint):
+    with pytest.raises(ValidationError) as info:
+        parse_size(value, 'capacity')
+    assert info.value.option == 'capacity'
+    assert info.value.msg == 'capacity: %r: the unit %r ends in a lowercase b, which reads as bits; %s' % (
+        value, unit, hint)
+
+
+@pytest.mark.parametrize('value, unit, power', [('10 p', 'p', 5), ('10p', 'p', 5), ('2 e', 'e', 6)])
+def test_parse_size_refuses_a_lone_lowercase_p_or_e(value, unit, power):
+    with pytest.raises(ValidationError) as info:
+        parse_size(value, 'capacity')
+    letter = unit.upper()
+    expected = ('capacity: %r: the unit %r is easily a typo (it would mean 1024**%d bytes); write %s or %siB (powers '
+                'of 1024), or %sB (powers of 1000)' % (value, unit, power, letter, letter, letter))
+    assert info.value.msg == expected
+
+
+@pytest.mark.parametrize('value, expected', [('10 Mb', 10 * 10 ** 6), ('10 p', 10 * PiB), ('1gib', GiB), ('2kb', 2000)])
+def test_parse_size_libvirt_units_reads_xml_units_as_libvirt_does(value, expected):
+    # <capacity unit='mb'> is libvirt's own XML: libvirt reads units case-insensitively there
+    assert parse_size(value, 'xml <capacity>', libvirt_units=True) == expected
+
+
+@pytest.mark.parametrize('value', [1.5, '1.5', ' 1.5 ', '.5', 0.25, '1.5b', '2.5 bytes'])
+def test_parse_size_refuses_a_fraction_of_a_byte(value):
+    with pytest.raises(ValidationError) as info:
+        parse_size(value, 'volumes[2].capacity')
+    assert info.value.option == 'volumes[2].capacity'
+    if isinstance(value, str) and value.strip()[-1].isalpha():
+        assert info.value.msg == 'volumes[2].capacity: %r is not a whole number of bytes' % (value,)
+    else:
+        assert info.value.msg == (
+            'volumes[2].capacity: %r has no unit, so it is bytes, and it is not a whole number of bytes; write the '
+            'unit, e.g. %sG (%s)' % (value, str(value).strip(), ACCEPTED_UNITS))
+
+
+@pytest.mark.parametrize('value, expected', [(2.0, 2), ('2.0', 2), ('1.1K', 1126), ('0.5K', 512)])
+def test_parse_size_whole_bytes_and_fractions_with_a_unit(value, expected):
+    # a unitless number that is whole is bytes; with a unit a fraction of a byte is dropped
     assert parse_size(value) == expected
 
 

@@ -165,6 +165,8 @@ class PoolBackend:
     volume_format_in_xml = True
     #: bytes by which this type may round a new volume's capacity up (extents, alignment, objects)
     volume_granularity = 1
+    #: what that rounding is, for the docs, when it is not a constant of the type (see host_granularity)
+    granularity_note = ''
     #: one line for the docs
     summary = ''
 
@@ -333,9 +335,18 @@ class PoolBackend:
         """What most likely made deleting volume ``name`` fail with ``message``, or None."""
         return None
 
-    def capacity_tolerance(self, volume_format):
-        """How far above a requested capacity a volume of ``volume_format`` may end up."""
-        return max(self.volume_granularity, FORMAT_GRANULARITY.get(volume_format, 1))
+    def capacity_tolerance(self, volume_format, granularity=None):
+        """How far above a requested capacity a volume of ``volume_format`` may end up; ``granularity``
+        is the pool's own (host_granularity), volume_granularity when not given."""
+        pool = self.volume_granularity if granularity is None else granularity
+        return max(pool, FORMAT_GRANULARITY.get(volume_format, 1))
+
+    def host_granularity(self, definition, is_local, sizes=()):
+        """Bytes by which the storage behind the running pool ``definition`` (its live XML, with
+        <capacity> and <available>) rounds a volume up; ``sizes`` are capacities of volumes of the
+        pool. Types whose rounding depends on how the storage was made read it from the host when
+        ``is_local``; the others return volume_granularity."""
+        return self.volume_granularity
 
     def needs_restart(self, changed_paths):
         """Whether a running pool must restart to use a definition that changed at ``changed_paths``."""
@@ -381,7 +392,20 @@ class PoolBackend:
         return ProbeResult(MISSING, 'directory %s does not exist' % path)
 
 
-def validate_name(name, option='name'):
+def validate_name(name, option='name', volume=False):
+    """Refuse a pool name (or with ``volume``, a volume name) libvirt refuses or misreads.
+
+    libvirt refuses "/" in both and a newline in a pool name; it cannot carry a NUL at all, and a
+    volume named "." or ".." is the pool's own directory or its parent ("target path already
+    exists"). Every control character is refused, since a name is also a file or device name.
+    """
     if not name or not _NAME_RE.match(name):
         raise ValidationError(option, '%s %r is not valid: it must be non-empty, must not start with a blank '
                                       'and must not contain "/"' % (option, name))
+    control = [char for char in name if ord(char) < 0x20 or 0x7f <= ord(char) < 0xa0]
+    if control:
+        raise ValidationError(option, '%s %r is not valid: it contains the control character %r; a name is '
+                                      'printable text' % (option, name, control[0]))
+    if volume and name in ('.', '..'):
+        raise ValidationError(option, '%s %r is not valid: "." and ".." name directories, not volumes'
+                              % (option, name))

@@ -36,6 +36,8 @@ class DiskBackend(PoolBackend):
     volume_formats = DISK_VOLUME_FORMATS
     # partitions start and end on alignment boundaries (cylinders on dos labels)
     volume_granularity = 16 * MIB
+    granularity_note = ('16 MiB: partitions end on alignment boundaries, cylinders of at most 255 x 63 x 512 '
+                        'bytes (under 8 MiB) on dos labels')
 
     volume_create_may_leave = True
     # after a pool refresh libvirt reports partitions of gpt disks as format none, whatever their type

@@ -29,8 +29,34 @@ class LogicalBackend(PoolBackend):
                               'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = ('raw',)
     volume_format_in_xml = False
-    # logical volumes are whole extents (4 MiB unless the VG was made otherwise)
+    # logical volumes are whole extents: 4 MiB unless the VG was made otherwise (vgcreate -s), so the
+    # extent size is read from the host (host_granularity); this is the fallback when nothing tells
     volume_granularity = 4 * MIB
+    granularity_note = ('the extent size of the volume group, read with vgs (with a remote URI, bounded from the '
+                        'sizes libvirt reports; 4 MiB when nothing tells)')
+
+    def __init__(self, params):
+        super(LogicalBackend, self).__init__(params)
+        self._extent_sizes = {}  # volume group name -> extent size read with vgs (None: vgs cannot tell)
+
+    def host_granularity(self, definition, is_local, sizes=()):
+        """The volume group's extent size: read with vgs on the host when the module runs there.
+        Otherwise (a remote URI, or vgs cannot tell) an upper bound of it from what libvirt reports:
+        extents are a power of two that divides the VG's size, its free space and every LV's size
+        (``sizes``), so the largest power of two dividing all of them is never below the extent
+        size, and a volume rounded up to whole extents is never taken for a larger one."""
+        vg_name = self.xml_text(definition, 'source/name') or self.name
+        if is_local:
+            if vg_name not in self._extent_sizes:
+                rc, out = run_probe(['vgs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_extent_size',
+                                     vg_name])
+                text = out.strip().rstrip('B')
+                self._extent_sizes[vg_name] = int(text) if rc == 0 and text.isdigit() and int(text) > 0 else None
+            if self._extent_sizes[vg_name]:
+                return self._extent_sizes[vg_name]
+        bound = extent_bound([self.xml_text(definition, 'capacity'), self.xml_text(definition, 'available')]
+                             + list(sizes))
+        return bound or self.volume_granularity
 
     def probe(self, definition):
         vg_name = self.xml_text(definition, 'source/name') or self.name
@@ -62,3 +88,22 @@ def _volume_group_of(device):
     if rc != 0:
         return None
     return out.strip()
+
+
+def extent_bound(sizes):
+    """The largest power of two that divides every non-zero size in ``sizes`` (ints or digit
+    strings; others are skipped), or None when there is none."""
+    common = 0
+    for size in sizes:
+        text = str(size).strip() if size is not None else ''
+        if text.isdigit() and int(text) > 0:
+            common = _gcd(common, int(text))
+    if not common:
+        return None
+    return common & -common
+
+
+def _gcd(a, b):
+    while b:
+        a, b = b, a % b
+    return a

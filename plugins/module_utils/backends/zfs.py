@@ -26,6 +26,8 @@ class ZfsBackend(PoolBackend):
     volume_formats = ('raw',)
     volume_format_in_xml = False
     volume_granularity = MIB  # zvol block size
+    granularity_note = ('1 MiB: a zvol is whole blocks of its volblocksize, and libvirt makes zvols with the '
+                        'default one (8 or 16 KiB)')
 
     def probe(self, definition):
         zpool = self.xml_text(definition, 'source/name') or self.name
