@@ -19,6 +19,7 @@ import pwd
 import re
 import struct
 
+from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import backend_class
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import id_number, validate_name
@@ -49,7 +50,6 @@ _NO_STORAGE_VOL = 50
 _PREALLOC_METADATA = 1     # VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA
 _RESIZE_SHRINK = 4         # VIR_STORAGE_VOL_RESIZE_SHRINK
 _CHUNK = 1024 * 1024
-_MODE_RE = re.compile(r'^0?[0-7]{3,4}$')
 
 
 def item_options():
@@ -253,13 +253,7 @@ class Request:
             self._check_content()
         mode = v.get('mode')
         if mode is not None:
-            if isinstance(mode, int) and not isinstance(mode, bool):
-                raise ValidationError(self.opt('mode'), '%s %r is a number; quote the mode in YAML, e.g. "0600"'
-                                      % (self.opt('mode'), mode))
-            if not _MODE_RE.match(str(mode)):
-                raise ValidationError(self.opt('mode'), '%s %r is not an octal mode such as "0600"'
-                                      % (self.opt('mode'), mode))
-            self.mode = '%04o' % int(str(mode), 8)
+            self.mode = canon.format_mode(canon.parse_mode(mode, self.opt('mode'), '0600'))
         if v.get('owner') is not None:
             self.owner = str(id_number(v['owner'], self.opt('owner'), lambda n: pwd.getpwnam(n).pw_uid))
         if v.get('group') is not None:
@@ -295,27 +289,21 @@ class Request:
 
     def _from_xml(self, text):
         option = self.opt('xml')
-        root = xmlu.parse(text, option)
-        if xmlu.local_name(root) != 'volume':
-            raise ValidationError(option, '%s: the root element must be <volume>, not <%s>'
-                                  % (option, xmlu.local_name(root)))
-        names = xmlu.find_path(root, 'name')
-        xml_name = names[0].text if names else None
-        if xml_name != self.name:
-            raise ValidationError(option, '%s: its <name> is %r but the task says name=%r; they must match'
-                                  % (option, xml_name, self.name))
-        capacity = xmlu.find_path(root, 'capacity')
+        root = canon.xml_document(text, option, 'volume', self.name)
+        # libvirt's parser reads sizes and defaults as the daemon will; the document itself is what is sent
+        parsed = canon.volume_document(root, self.backend.type_name)
+        if parsed is None:
+            parsed = root
+        capacity = xmlu.find_path(parsed, 'capacity')
         if not capacity:
             raise ValidationError(option, '%s: a volume needs <capacity>' % option)
         try:
             self.capacity = size_of(capacity[0], option)
         except ValidationError as exc:
             raise ValidationError(option, exc.msg)
-        if not self.capacity:
-            raise ValidationError(option, '%s: <capacity> must be above 0' % option)
-        fmt = xmlu.find_path(root, 'target/format')
+        fmt = xmlu.find_path(parsed, 'target/format')
         self.format = fmt[0].get('type') if fmt else None
-        backing = xmlu.find_path(root, 'backingStore/path')
+        backing = xmlu.find_path(parsed, 'backingStore/path')
         if backing and backing[0].text:
             self.backing_store = {'path': backing[0].text.strip(), 'format': None}
         self.raw_xml = root
@@ -613,8 +601,7 @@ class VolumeManager:
         name = request.name
         after = vol.describe(self.pool_name)
         live_format = vol.format or ('raw' if not request.backend.volume_format_in_xml else None)
-        if request.format is not None and live_format is not None and request.format != live_format \
-                and request.backend.volume_format_read_back:
+        if not canon.same_volume_format(request.format, live_format) and request.backend.volume_format_read_back:
             raise RefusedError('volume %s exists with format %s, not %s; images are not converted. Nothing was '
                                'changed' % (name, live_format, request.format))
         if request.backing_store and (vol.backing_store or {}).get('path') != request.backing_store['path']:
