@@ -45,6 +45,8 @@ MAX_MODE = 0o777
 # volume formats libvirt writes as plain files: a refresh reads them back as raw
 FORMATS_READ_BACK = {'iso': 'raw'}
 
+# libvirt's parser refuses the document itself (not a lookup, a duplicate or a driver limit)
+_PARSE_ERRORS = (27, 67)  # VIR_ERR_XML_ERROR, VIR_ERR_CONFIG_UNSUPPORTED
 _UUID_RE = re.compile(r'^[0-9a-fA-F-]+$')
 _MODE_RE = re.compile(r'^[0-7]+$')
 # a pool of each type in the test driver (volumes are parsed by the rules of their pool's type)
@@ -128,7 +130,7 @@ def xml_document(text, option, root_tag, name, kind=None):
         raise ValidationError(option, '%s: the root element must be <%s>, not <%s>' % (option, root_tag, found))
     if name is not None:
         names = xmlu.find_path(root, 'name')
-        xml_name = names[0].text.strip() if names and names[0].text else None
+        xml_name = names[0].text if names else None
         if xml_name != name:
             raise ValidationError(option, '%s: its <name> is %r but the task says %s=%r; they must match'
                                   % (option, xml_name, kind or 'name', name))
@@ -150,8 +152,23 @@ def _test_connection():
     return _TEST_CONN[0]
 
 
-def _scratch_name(kind):
-    return 'kvmops-canon-%s-%s' % (kind, uuidlib.uuid4().hex[:12])
+def same_library(conn):
+    """Whether the daemon behind ``conn`` runs the libvirt version of the library here: then a document the
+    test driver's parser refuses is one the daemon refuses too."""
+    version = getattr(conn, 'getLibVersion', None)
+    if libvirt is None or version is None:
+        return False
+    try:
+        return version() == libvirt.getVersion()
+    except libvirt.libvirtError:
+        return False
+
+
+def _refusal(exc, option, strict):
+    """A ValidationError for a document libvirt's parser refuses (with ``strict``), else None."""
+    if strict and exc.get_error_code() in _PARSE_ERRORS:
+        return ValidationError(option, '%s: libvirt refuses this document: %s' % (option, exc.get_error_message()))
+    return None
 
 
 def _extensions(root):
@@ -184,20 +201,24 @@ def _with_extensions(canonical, given):
     return root
 
 
-def pool_document(root):
+def pool_document(root, option='xml', strict=False):
     """A <pool> document as libvirt stores it: parsed and formatted by libvirt's parser (test driver),
     computed fields dropped, its uuid and name as given, namespaced extensions as given.
 
-    Returns ``root`` unchanged when the test driver cannot parse it (the daemon will say why)."""
+    Returns ``root`` unchanged when the test driver cannot take it (the daemon will say why); with ``strict``
+    (see same_library) a document libvirt's parser refuses is refused here, before the daemon is asked."""
     conn = _test_connection()
     names = xmlu.find_path(root, 'name')
     if conn is None or not names:
         return root
+    # under its own name: libvirt derives defaults from it (a logical pool's volume group and /dev/NAME)
     scratch = xmlu.drop_paths(root, ('uuid',))
-    xmlu.find_path(scratch, 'name')[0].text = _scratch_name('pool')
     try:
         pool = conn.storagePoolDefineXML(xmlu.to_string(scratch, pretty=False), 0)
-    except libvirt.libvirtError:
+    except libvirt.libvirtError as exc:
+        refused = _refusal(exc, option, strict)
+        if refused is not None:
+            raise refused
         return root
     try:
         text = pool.XMLDesc(0)
@@ -209,7 +230,9 @@ def pool_document(root):
         except libvirt.libvirtError:
             pass
     canonical = xmlu.drop_paths(xmlu.parse(text), POOL_COMPUTED)
-    xmlu.find_path(canonical, 'name')[0].text = names[0].text
+    for el in canonical.iter():
+        if el.text is not None and not el.text.strip():
+            el.text = None  # libvirt's indentation (an empty <source>)
     given_uuid = xmlu.find_path(root, 'uuid')
     if given_uuid and given_uuid[0].text:
         el = xmlu.element('uuid', _uuid_or_text(given_uuid[0].text))
@@ -241,23 +264,25 @@ def _test_pool(conn, pool_type):
         return None
 
 
-def volume_document(root, pool_type):
+def volume_document(root, pool_type, option='xml', strict=False):
     """A <volume> document as libvirt's parser reads it for a pool of ``pool_type`` (test driver): sizes in
     bytes, defaults filled in; fields libvirt computes (key, path, allocation) dropped.
 
-    Returns None when the test driver cannot parse it."""
+    Returns None when the test driver cannot take it; ``strict`` as for pool_document.  A document without
+    <capacity> is left to the caller (the daemon takes the capacity of a backing store, the test driver not)."""
     conn = _test_connection()
     names = xmlu.find_path(root, 'name')
-    if conn is None or not names:
+    if conn is None or not names or not xmlu.find_path(root, 'capacity'):
         return None
     pool = _test_pool(conn, pool_type)
     if pool is None:
         return None
-    scratch = copy.deepcopy(root)
-    xmlu.find_path(scratch, 'name')[0].text = _scratch_name('vol')
     try:
-        vol = pool.createXML(xmlu.to_string(scratch, pretty=False), 0)
-    except libvirt.libvirtError:
+        vol = pool.createXML(xmlu.to_string(root, pretty=False), 0)
+    except libvirt.libvirtError as exc:
+        refused = _refusal(exc, option, strict)
+        if refused is not None:
+            raise refused
         return None
     try:
         text = vol.XMLDesc(0)
@@ -268,9 +293,7 @@ def volume_document(root, pool_type):
             vol.delete(0)
         except libvirt.libvirtError:
             pass
-    canonical = xmlu.drop_paths(xmlu.parse(text), VOLUME_COMPUTED)
-    xmlu.find_path(canonical, 'name')[0].text = names[0].text
-    return canonical
+    return xmlu.drop_paths(xmlu.parse(text), VOLUME_COMPUTED)
 
 
 def extension_problems(desired, stored, option='xml'):

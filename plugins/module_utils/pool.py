@@ -179,7 +179,7 @@ class PoolManager:
             cls = backend_class(type_name, 'xml')
             backend = cls({'name': self.name})
             # libvirt's own parser puts the document in the form the daemon stores
-            partial = canon.pool_document(root)
+            partial = canon.pool_document(root, 'xml', canon.same_library(self.conn))
         else:
             type_name = params.get('type')
             if type_name is None:

@@ -186,8 +186,9 @@ class LivePoolVolumes:
 class Request:
     """One volume as the task asks for it, validated against the pool's backend."""
 
-    def __init__(self, values, prefix, backend, pool_xml, is_local, single):
+    def __init__(self, values, prefix, backend, pool_xml, is_local, single, strict_xml=False):
         self.values = values
+        self.strict_xml = strict_xml  # a document libvirt's parser refuses is refused before libvirt is asked
         self.prefix = prefix
         self.backend = backend
         self.pool_xml = pool_xml
@@ -291,7 +292,7 @@ class Request:
         option = self.opt('xml')
         root = canon.xml_document(text, option, 'volume', self.name)
         # libvirt's parser reads sizes and defaults as the daemon will; the document itself is what is sent
-        parsed = canon.volume_document(root, self.backend.type_name)
+        parsed = canon.volume_document(root, self.backend.type_name, option, self.strict_xml)
         if parsed is None:
             parsed = root
         capacity = xmlu.find_path(parsed, 'capacity')
@@ -412,7 +413,8 @@ class VolumeManager:
                                '(kvmops.storage.storage_pool state=active)' % self.pool_name)
         if self.requests is None:
             backend = backend_class(pool_xml.get('type'))({'name': self.pool_name})
-            self.requests = [Request(values, prefix, backend, pool_xml, self.is_local, not self.bulk)
+            strict = canon.same_library(self.conn)
+            self.requests = [Request(values, prefix, backend, pool_xml, self.is_local, not self.bulk, strict)
                              for prefix, values in self.items]
         wanted = set(request.name for request in self.requests)
         by_name = self._list(pool)
@@ -572,7 +574,7 @@ class VolumeManager:
 
     def _backing_capacity(self, request):
         path = request.backing_store['path']
-        option = request.opt('backing_store.path')
+        option = request.opt('backing_store.path') if request.raw_xml is None else '%s <backingStore>' % request.opt('xml')
         if path in self._planned:
             # made earlier in this task
             capacity, fmt = self._planned[path]
@@ -608,7 +610,8 @@ class VolumeManager:
             raise RefusedError('volume %s exists with backing store %s, not %s; a backing store is set only when '
                                'the volume is created. Nothing was changed'
                                % (name, (vol.backing_store or {}).get('path') or 'none', request.backing_store['path']))
-        if request.capacity is not None and vol.capacity is not None:
+        # <capacity>0</capacity> of an xml document: libvirt makes the smallest image it can (a qcow2 header)
+        if request.capacity and vol.capacity is not None:
             self._plan_resize(plan, live, request, vol, after)
         self._plan_permissions(plan, live, request, vol, after)
         return after
