@@ -3,9 +3,11 @@
 import libvirt
 import pytest
 
-from ansible_collections.kvmops.storage.plugins.module_utils import canon
+from fakes import FakeConn, pool_params
+from ansible_collections.kvmops.storage.plugins.module_utils import canon, engine
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
+from ansible_collections.kvmops.storage.plugins.module_utils.pool import PoolManager
 
 libvirt.registerErrorHandler(lambda *args: None, None)
 
@@ -229,3 +231,88 @@ def test_extension_problems_and_comparable():
                                                       ('http://libvirt.org/schemas/storagepool/source/rbd/1.0',)),
                           stored)
     assert canon.comparable_extensions(desired, desired, ()) is desired
+
+
+# ---- the pool manager with canonical documents (fake daemon) -------------------------------------------
+def pool_plan(conn, **given):
+    manager = PoolManager(conn, pool_params(**given))
+    return manager.plan(manager.read())
+
+
+STORED_DIR = """<pool type='dir'><name>images</name><uuid>70a7eb15-6c34-ee9c-bf57-69e8e5ff3fb2</uuid>
+  <capacity unit='bytes'>0</capacity><allocation unit='bytes'>0</allocation><available unit='bytes'>0</available>
+  <source>
+  </source>
+  <target><path>/var/lib/libvirt/images</path><permissions><mode>0700</mode><label>some_label_t</label>
+  </permissions></target></pool>"""
+GIVEN_DIR = """<pool type='dir'><name>images</name><source></source><target>
+  <path>///var/////lib/libvirt/images//</path><permissions><mode>0700</mode><owner>-1</owner><group>-1</group>
+  <label>some_label_t</label></permissions></target></pool>"""
+RBD_NS = 'http://libvirt.org/schemas/storagepool/source/rbd/1.0'
+STORED_RBD = """<pool type='rbd'><name>ceph</name><source><host name='localhost' port='6789'/><name>rbd</name></source>
+  </pool>"""
+GIVEN_RBD = """<pool type='rbd' xmlns:rbd='%s'><name>ceph</name><source><name>rbd</name>
+  <host name='localhost' port='6789'/></source><rbd:config_opts><rbd:option name='a' value='1'/></rbd:config_opts>
+  </pool>""" % RBD_NS
+
+
+def test_xml_rewritten_by_libvirt_is_no_change():
+    conn = FakeConn()
+    conn.add_pool(STORED_DIR, active=True)
+    plan = pool_plan(conn, name='images', xml=GIVEN_DIR)
+    assert plan.actions == []
+
+
+def test_xml_rewritten_by_libvirt_was_a_change_without_the_canonicalizer(monkeypatch):
+    """The guard: without libvirt's parser the same document redefines and restarts the pool."""
+    monkeypatch.setattr(canon, 'pool_document', lambda root, option='xml', strict=False: root)
+    conn = FakeConn()
+    conn.add_pool(STORED_DIR, active=True)
+    assert pool_plan(conn, name='images', xml=GIVEN_DIR).actions == ['redefine', 'restart']
+
+
+def test_xml_pool_without_type():
+    with pytest.raises(ValidationError) as err:
+        pool_plan(FakeConn(), name='images', xml='<pool><name>images</name></pool>')
+    assert err.value.option == 'xml'
+    assert err.value.msg == ('xml: <pool> needs a type attribute; accepted: dir, fs, netfs, logical, disk, iscsi, '
+                             'iscsi-direct, scsi, mpath, rbd, gluster, zfs, vstorage')
+
+
+def test_xml_extension_the_daemon_drops_is_not_compared():
+    conn = FakeConn()
+    conn.add_pool(STORED_RBD, active=True)
+    assert pool_plan(conn, name='ceph', xml=GIVEN_RBD).actions == []
+
+
+def test_xml_extension_the_type_keeps_is_compared():
+    conn = FakeConn()
+    conn.add_pool("<pool type='netfs'><name>nfs</name><source><host name='h'/><dir path='/e'/><format type='nfs'/>"
+                  "</source><target><path>/mnt/nfs</path></target></pool>", active=False)
+    given = ("<pool type='netfs' xmlns:fs='http://libvirt.org/schemas/storagepool/fs/1.0'><name>nfs</name><source>"
+             "<host name='h'/><dir path='/e/'/><format type='nfs'/></source><target><path>/mnt/nfs</path></target>"
+             "<fs:mount_opts><fs:option name='nfsvers=4.2'/></fs:mount_opts></pool>")
+    plan = pool_plan(conn, name='nfs', xml=given, state='present')
+    assert plan.actions == ['redefine']
+    assert 'fs:mount_opts' in plan.diff['after'] and "path=\"/e\"" in plan.diff['after']
+
+
+def test_define_warns_once_when_the_daemon_drops_an_extension():
+    conn = FakeConn()
+    plan = pool_plan(conn, name='ceph', xml=GIVEN_RBD, state='present')
+    assert plan.actions == ['define'] and plan.warnings == []
+    stored = []
+    real_define = conn.storagePoolDefineXML
+
+    def dropping_define(text, flags):
+        root = xmlu.parse(text)
+        for el in [el for el in root if xmlu.local_name(el) == 'rbd:config_opts']:
+            root.remove(el)
+        stored.append(text)
+        return real_define(xmlu.to_string(root, pretty=False), flags)
+    conn.storagePoolDefineXML = dropping_define
+    engine.apply(plan, False)
+    assert plan.warnings == ['xml: libvirt did not store <rbd:config_opts> (its storage backend does not take it '
+                             'here); the definition holds everything else']
+    assert 'config_opts' in stored[0]
+    assert pool_plan(conn, name='ceph', xml=GIVEN_RBD, state='present').actions == []
