@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import POOL_TYPES, backend_class
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
@@ -174,18 +175,14 @@ class PoolManager(Manager):
         params = self.params
         defining = live is None and self.state not in ('absent', 'deleted')
         if params.get('xml'):
-            root = xmlu.parse(params['xml'], 'xml')
-            if xmlu.local_name(root) != 'pool':
-                raise ValidationError('xml', 'xml: the root element must be <pool>, not <%s>' % xmlu.local_name(root))
-            names = xmlu.find_path(root, 'name')
-            xml_name = names[0].text if names else None
-            if xml_name != self.name:
-                raise ValidationError('xml', 'xml: its <name> is %r but the task says name=%r; they must match'
-                                      % (xml_name, self.name))
+            root = canon.xml_document(params['xml'], 'xml', 'pool', self.name)
             type_name = root.get('type')
+            if type_name is None:
+                raise ValidationError('xml', 'xml: <pool> needs a type attribute; accepted: %s' % ', '.join(POOL_TYPES))
             cls = backend_class(type_name, 'xml')
             backend = cls({'name': self.name})
-            partial = root
+            # libvirt's own parser puts the document in the form the daemon stores
+            partial = canon.pool_document(root, 'xml', canon.same_library(self.conn))
         else:
             type_name = params.get('type')
             if type_name is None:
@@ -267,14 +264,16 @@ class PoolManager(Manager):
         backend, desired = self._desired(live)
         self._check_secret(backend, desired)
         before = normalized(live.xml) if live is not None else None
-        after = normalized(desired)
+        # extensions the daemon does not keep for this type cannot be compared (see canon.comparable_extensions)
+        after = normalized(desired if live is None else
+                           canon.comparable_extensions(desired, live.xml, backend.xml_namespaces))
         plan.diff = xmlu.render_diff(before, after, 'pool %s (live definition)' % self.name,
                                      'pool %s (desired definition)' % self.name)
         changed_paths = xmlu.differences(before, after) if before is not None else []
         restart = False
         rebuild = False
         if live is None or not live.persistent:
-            plan.add('define', lambda: self._define(desired),
+            plan.add('define', lambda: self._define(desired, plan.warnings),
                      undo=(self._undefine if live is None else None))
         elif changed_paths:
             running = live.active
@@ -285,7 +284,7 @@ class PoolManager(Manager):
                                    'leaves it alone' % (self.name, ', '.join(changed_paths)),
                                    changed_paths=changed_paths)
             old = live.xml
-            plan.add('redefine', lambda: self._define(desired), undo=lambda: self._define(old))
+            plan.add('redefine', lambda: self._define(desired, plan.warnings), undo=lambda: self._define(old))
             if needs_restart and self.state != 'inactive':
                 if on_change == 'restart':
                     restart = True
@@ -461,8 +460,14 @@ class PoolManager(Manager):
         volume = call('looking up volume %s' % name, self._pool().storageVolLookupByName, name)
         call('deleting volume %s' % name, volume.delete, 0)
 
-    def _define(self, definition):
-        call('defining pool %s' % self.name, self.conn.storagePoolDefineXML, xmlu.to_string(definition, pretty=False), 0)
+    def _define(self, definition, warnings=None):
+        pool = call('defining pool %s' % self.name, self.conn.storagePoolDefineXML,
+                    xmlu.to_string(definition, pretty=False), 0)
+        if warnings is not None:
+            # say once, on the run that defines it, what of the document the daemon did not store
+            stored = xmlu.parse(call('reading the pool definition', pool.XMLDesc, _XML_INACTIVE))
+            warnings.extend(canon.extension_problems(definition, stored, 'xml' if self.params.get('xml') else
+                                                     'pool %s' % self.name))
 
     def _undefine(self):
         call('undefining pool %s' % self.name, self._pool().undefine)

@@ -19,6 +19,7 @@ import pwd
 import re
 import struct
 
+from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import backend_class
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import id_number, validate_name
@@ -50,7 +51,6 @@ _NO_STORAGE_VOL = 50
 _PREALLOC_METADATA = 1     # VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA
 _RESIZE_SHRINK = 4         # VIR_STORAGE_VOL_RESIZE_SHRINK
 _CHUNK = 1024 * 1024
-_MODE_RE = re.compile(r'^0?[0-7]{3,4}$')
 
 
 def item_options():
@@ -238,8 +238,9 @@ class LivePoolVolumes:
 class Request:
     """One volume as the task asks for it, validated against the pool's backend."""
 
-    def __init__(self, values, prefix, backend, pool_xml, is_local, single):
+    def __init__(self, values, prefix, backend, pool_xml, is_local, single, strict_xml=False):
         self.values = values
+        self.strict_xml = strict_xml  # a document libvirt's parser refuses is refused before libvirt is asked
         self.prefix = prefix
         self.backend = backend
         self.pool_xml = pool_xml
@@ -305,13 +306,7 @@ class Request:
             self.checksum = _checksum(self.content['checksum'], self.opt('content.checksum'))
         mode = v.get('mode')
         if mode is not None:
-            if isinstance(mode, int) and not isinstance(mode, bool):
-                raise ValidationError(self.opt('mode'), '%s %r is a number; quote the mode in YAML, e.g. "0600"'
-                                      % (self.opt('mode'), mode))
-            if not _MODE_RE.match(str(mode)):
-                raise ValidationError(self.opt('mode'), '%s %r is not an octal mode such as "0600"'
-                                      % (self.opt('mode'), mode))
-            self.mode = '%04o' % int(str(mode), 8)
+            self.mode = canon.format_mode(canon.parse_mode(mode, self.opt('mode'), '0600'))
         if v.get('owner') is not None:
             self.owner = str(id_number(v['owner'], self.opt('owner'), lambda n: pwd.getpwnam(n).pw_uid))
         if v.get('group') is not None:
@@ -346,27 +341,21 @@ class Request:
 
     def _from_xml(self, text):
         option = self.opt('xml')
-        root = xmlu.parse(text, option)
-        if xmlu.local_name(root) != 'volume':
-            raise ValidationError(option, '%s: the root element must be <volume>, not <%s>'
-                                  % (option, xmlu.local_name(root)))
-        names = xmlu.find_path(root, 'name')
-        xml_name = names[0].text if names else None
-        if xml_name != self.name:
-            raise ValidationError(option, '%s: its <name> is %r but the task says name=%r; they must match'
-                                  % (option, xml_name, self.name))
-        capacity = xmlu.find_path(root, 'capacity')
+        root = canon.xml_document(text, option, 'volume', self.name)
+        # libvirt's parser reads sizes and defaults as the daemon will; the document itself is what is sent
+        parsed = canon.volume_document(root, self.backend.type_name, option, self.strict_xml)
+        if parsed is None:
+            parsed = root
+        capacity = xmlu.find_path(parsed, 'capacity')
         if not capacity:
             raise ValidationError(option, '%s: a volume needs <capacity>' % option)
         try:
             self.capacity = size_of(capacity[0], option)
         except ValidationError as exc:
             raise ValidationError(option, exc.msg)
-        if not self.capacity:
-            raise ValidationError(option, '%s: <capacity> must be above 0' % option)
-        fmt = xmlu.find_path(root, 'target/format')
+        fmt = xmlu.find_path(parsed, 'target/format')
         self.format = fmt[0].get('type') if fmt else None
-        backing = xmlu.find_path(root, 'backingStore/path')
+        backing = xmlu.find_path(parsed, 'backingStore/path')
         if backing and backing[0].text:
             self.backing_store = {'path': backing[0].text.strip(), 'format': None}
         self.raw_xml = root
@@ -481,7 +470,8 @@ class VolumeManager(Manager):
                                '(kvmops.storage.storage_pool state=active)' % self.pool_name)
         if self.requests is None:
             backend = backend_class(pool_xml.get('type'))({'name': self.pool_name})
-            self.requests = [Request(values, prefix, backend, pool_xml, self.is_local, not self.bulk)
+            strict = canon.same_library(self.conn)
+            self.requests = [Request(values, prefix, backend, pool_xml, self.is_local, not self.bulk, strict)
                              for prefix, values in self.items]
         wanted = set(request.name for request in self.requests)
         by_name = self._list(pool)
@@ -665,7 +655,7 @@ class VolumeManager(Manager):
 
     def _backing_capacity(self, request):
         path = request.backing_store['path']
-        option = request.opt('backing_store.path')
+        option = request.opt('backing_store.path') if request.raw_xml is None else '%s <backingStore>' % request.opt('xml')
         if path in self._planned:
             # made earlier in this task
             capacity, fmt = self._planned[path]
@@ -694,8 +684,7 @@ class VolumeManager(Manager):
         name = request.name
         after = vol.describe(self.pool_name)
         live_format = vol.format or ('raw' if not request.backend.volume_format_in_xml else None)
-        if request.format is not None and live_format is not None and request.format != live_format \
-                and request.backend.volume_format_read_back:
+        if not canon.same_volume_format(request.format, live_format) and request.backend.volume_format_read_back:
             raise RefusedError('volume %s exists with format %s, not %s; images are not converted. Nothing was '
                                'changed' % (name, live_format, request.format))
         live_backing = (vol.backing_store or {}).get('path')
@@ -704,7 +693,8 @@ class VolumeManager(Manager):
             raise RefusedError('volume %s exists with backing store %s, not %s; a backing store is set only when '
                                'the volume is created. Nothing was changed'
                                % (name, (vol.backing_store or {}).get('path') or 'none', request.backing_store['path']))
-        if request.capacity is not None and vol.capacity is not None:
+        # <capacity>0</capacity> of an xml document: libvirt makes the smallest image it can (a qcow2 header)
+        if request.capacity and vol.capacity is not None:
             self._plan_resize(plan, live, request, vol, after)
         self._plan_permissions(plan, live, request, vol, after)
         return after

@@ -61,7 +61,17 @@ options:
   xml:
     description:
       - A complete C(<pool>) definition, the alternative to the typed options (mutually exclusive with them).
-      - Its C(<name>) must equal O(name). Elements it leaves out keep their live values, as with the typed options.
+      - Its C(<name>) must equal O(name), and C(<pool>) needs a C(type) attribute. Elements it leaves out keep
+        their live values, as with the typed options.
+      - The document is read by libvirt's own parser first (the in-process C(test:///default) driver, which
+        touches nothing on the host), so that what libvirt rewrites (C(//) and a trailing C(/) in paths,
+        C(<owner>-1</owner>), a legacy C(<adapter name='host0'/>)) is compared in the form libvirt stores it and a
+        second run reports no change. When the daemon runs the libvirt version of the module's host, a document
+        that parser refuses is refused before anything is defined, with libvirt's reason.
+      - Elements in an XML namespace (C(fs:mount_opts), C(rbd:config_opts)) are sent as given. The run that
+        defines the pool warns, naming the element, when the daemon did not store one (libvirt 9's rbd backend
+        drops C(rbd:config_opts)); such an element of a namespace the daemon does not keep is not compared, so
+        later runs report no change.
     type: str
   target:
     description:
@@ -71,15 +81,21 @@ options:
     type: path
   target_mode:
     description:
-      - Octal permissions of the target directory, for example V("0711") (quote it in YAML).
+      - Octal permissions of the target directory, for example V("0711") (quote it in YAML), from V("0000") to
+        V("0777"); libvirt refuses setuid, setgid and sticky bits, and so does the module, before anything is
+        defined. Written as libvirt prints it (V("0070") as C(070)), so a second run reports no change.
       - On a built V(dir) pool a change is applied to the directory by a build (libvirt only sets the
         permissions of an existing directory).
     type: raw
   target_owner:
-    description: Owner of the target directory, a numeric uid or a user name known on the host running the module.
+    description:
+      - Owner of the target directory, a numeric uid or a user name known on the host running the module.
+      - V(-1) leaves the owner as libvirt has it (libvirt does not store C(-1)).
     type: raw
   target_group:
-    description: Group of the target directory, a numeric gid or a group name known on the host running the module.
+    description:
+      - Group of the target directory, a numeric gid or a group name known on the host running the module.
+      - V(-1) leaves the group as libvirt has it.
     type: raw
   target_label:
     description: Security (SELinux) label of the target directory.
@@ -94,7 +110,10 @@ options:
     type: list
     elements: str
   source_path:
-    description: The exported directory (V(netfs)), or the directory inside the Gluster volume (V(gluster)).
+    description:
+      - The exported directory (V(netfs)), or the directory inside the Gluster volume (V(gluster)).
+      - Written as libvirt stores it - repeated C(/) collapsed, a trailing C(/) dropped (V(/export/vms/) is
+        C(/export/vms)); C(.) and C(..) are kept as libvirt keeps them.
     type: str
   source_dev:
     description:
@@ -140,6 +159,8 @@ options:
   secret_uuid:
     description:
       - The UUID of the libvirt secret that holds the key or password; checked as O(secret_usage) is.
+      - 32 hex digits, with or without dashes, in either case; written lowercase with dashes as libvirt prints it.
+        Anything else is refused before libvirt is asked.
     type: str
   mount_opts:
     description:

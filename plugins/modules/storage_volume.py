@@ -169,7 +169,13 @@ options:
       - A whole libvirt volume XML document, instead of the typed options (mutually exclusive with them).
         Sizes in it are read as libvirt reads them (there C(unit='mb') is 10**6 bytes).
       - Its C(<name>) must equal O(name). It is used as it is to create the volume; for a volume that exists,
-        its C(<capacity>) and C(<target><format>) are compared as O(capacity) and O(format) are.
+        its C(<capacity>) and C(<target><format>) are compared as O(capacity) and O(format) are, read by
+        libvirt's own parser (the in-process C(test:///default) driver) for the pool's type. When the daemon runs
+        the libvirt version of the module's host, a document that parser refuses is refused before anything is
+        created.
+      - C(<capacity>0</capacity>) is taken as libvirt takes it (a qcow2 image of the smallest size) and is not
+        a resize target later. A volume made as V(iso) is a plain file that libvirt reads back as V(raw) after a
+        refresh; that is not a format change.
     type: str
   capacity:
     description:
@@ -269,7 +275,9 @@ options:
         type: str
   mode:
     description:
-      - Permissions of the volume file, an octal string such as V("0600") (quote it in YAML).
+      - Permissions of the volume file, an octal string such as V("0600") (quote it in YAML), from V("0000") to
+        V("0777") (libvirt refuses setuid, setgid and sticky bits; so does the module, before anything is made).
+        Compared in the form libvirt prints (V("0070") is C(070)).
       - Applied by libvirt when the volume is created; for a volume that exists, changed by the module when it runs
         on the hypervisor that holds the file, and refused otherwise.
     type: raw

@@ -547,7 +547,10 @@ def test_malformed_secret_uuid_names_the_option(conn):
     with pytest.raises(ValidationError) as info:
         plan_for(conn, name='ceph', type='rbd', source_name='vms', source_host=['mon1'], auth_type='ceph',
                  auth_username='libvirt', secret_uuid='not-a-uuid')
-    assert info.value.option == 'secret_uuid' and 'not-a-uuid' in info.value.msg and 'valid UUID' in info.value.msg
+    # refused before libvirt is asked
+    assert info.value.option == 'secret_uuid'
+    assert info.value.msg == ("secret_uuid 'not-a-uuid' is not a UUID: accepted are 32 hex digits, with or without "
+                              "dashes, e.g. 0d4f7c2a-8a1e-4c55-9d2b-5f3e1a7b9c01")
 
 
 def test_secret_lookup_failure_other_than_missing(conn):

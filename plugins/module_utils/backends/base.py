@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 
+from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
@@ -59,7 +60,6 @@ FORMAT_GRANULARITY = {'qcow2': 512, 'qed': 512, 'vmdk': 64 * 1024, 'vdi': 1024 *
 MIB = 1024 * 1024
 
 _NAME_RE = re.compile(r'^[^/\s][^/]*$')
-_MODE_RE = re.compile(r'^0?[0-7]{3,4}$')
 
 
 class ProbeResult:
@@ -149,6 +149,8 @@ class PoolBackend:
     build_flags = {'if_missing': BUILD_NEW, 'no_overwrite': BUILD_NO_OVERWRITE, 'overwrite': BUILD_OVERWRITE}
     #: lists replaced as a whole when the task gives them
     atomic_paths = ('source/host', 'source/device', 'source/auth', 'source/adapter', 'fs:mount_opts')
+    #: XML namespaces (extensions such as fs:mount_opts) libvirt stores for this type
+    xml_namespaces = ()
     #: definition paths a running pool uses without a restart
     live_paths = ()
     #: a deleted pool of this type loses its data only if it has none (rmdir)
@@ -205,12 +207,10 @@ class PoolBackend:
                 raise ValidationError('auth_type', 'authentication needs auth_type and auth_username together')
             if self.given('secret_usage') == self.given('secret_uuid'):
                 raise ValidationError('secret_usage', 'authentication needs exactly one of secret_usage and secret_uuid')
-        mode = self.params.get('target_mode')
-        if isinstance(mode, int) and not isinstance(mode, bool):
-            raise ValidationError('target_mode', 'target_mode %r is a number; quote the mode in YAML, e.g. "0711" '
-                                                 '(unquoted, YAML reads 0711 as 457)' % (mode,))
-        if mode is not None and not _MODE_RE.match(str(mode)):
-            raise ValidationError('target_mode', 'target_mode %r is not an octal mode such as "0755"' % (mode,))
+        if self.params.get('target_mode') is not None:
+            canon.parse_mode(self.params['target_mode'], 'target_mode', '0711')
+        if self.params.get('secret_uuid') is not None:
+            canon.uuid_text(self.params['secret_uuid'], 'secret_uuid')
         target = self.params.get('target')
         if target is not None and not str(target).startswith('/'):
             raise ValidationError('target', 'target %r must be an absolute path' % (target,))
@@ -269,7 +269,7 @@ class PoolBackend:
         for dev in p.get('source_dev') or ():
             xmlu.sub(source, 'device', path=dev)
         if p.get('source_path') is not None:
-            xmlu.sub(source, 'dir', path=p['source_path'])
+            xmlu.sub(source, 'dir', path=canon.sanitize_path(p['source_path']))
         adapter = p.get('source_adapter')
         if adapter:
             el = xmlu.sub(source, 'adapter')
@@ -285,7 +285,8 @@ class PoolBackend:
             xmlu.sub(xmlu.sub(source, 'initiator'), 'iqn', name=p['source_initiator'])
         if p.get('auth_type') is not None:
             auth = xmlu.sub(source, 'auth', type=p['auth_type'], username=p.get('auth_username'))
-            xmlu.sub(auth, 'secret', usage=p.get('secret_usage'), uuid=p.get('secret_uuid'))
+            uuid = canon.uuid_text(p['secret_uuid'], 'secret_uuid') if p.get('secret_uuid') is not None else None
+            xmlu.sub(auth, 'secret', usage=p.get('secret_usage'), uuid=uuid)
         return source
 
     def target_xml(self):
@@ -296,11 +297,16 @@ class PoolBackend:
         if any(p.get(opt) is not None for opt in TARGET_PERMISSION_OPTIONS):
             perms = xmlu.sub(target, 'permissions')
             if p.get('target_mode') is not None:
-                xmlu.sub(perms, 'mode', '%04o' % int(str(p['target_mode']), 8))
+                xmlu.sub(perms, 'mode', canon.format_mode(canon.parse_mode(p['target_mode'], 'target_mode', '0711')))
+            # -1 leaves the owner or group as libvirt has it (libvirt does not store -1)
             if p.get('target_owner') is not None:
-                xmlu.sub(perms, 'owner', id_number(p['target_owner'], 'target_owner', lambda n: pwd.getpwnam(n).pw_uid))
+                owner = id_number(p['target_owner'], 'target_owner', lambda n: pwd.getpwnam(n).pw_uid)
+                if owner != -1:
+                    xmlu.sub(perms, 'owner', owner)
             if p.get('target_group') is not None:
-                xmlu.sub(perms, 'group', id_number(p['target_group'], 'target_group', lambda n: grp.getgrnam(n).gr_gid))
+                group = id_number(p['target_group'], 'target_group', lambda n: grp.getgrnam(n).gr_gid)
+                if group != -1:
+                    xmlu.sub(perms, 'group', group)
             if p.get('target_label') is not None:
                 xmlu.sub(perms, 'label', p['target_label'])
         return target

@@ -12,6 +12,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     BUILD_OVERWRITE,
     BUILT,
     FILE_VOLUME_FORMATS,
+    FS_NS,
     FOREIGN,
     MISSING,
     PoolBackend,
@@ -34,6 +35,7 @@ class FsBackend(PoolBackend):
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = FILE_VOLUME_FORMATS
+    xml_namespaces = (FS_NS,)
     ignored_volumes = ('lost+found',)
     # libvirt makes a file system only when asked not to overwrite, or to overwrite
     build_flags = {'if_missing': BUILD_NO_OVERWRITE, 'no_overwrite': BUILD_NO_OVERWRITE,

@@ -9,6 +9,7 @@ __metaclass__ = type
 
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
     FILE_VOLUME_FORMATS,
+    FS_NS,
     PoolBackend,
 )
 
@@ -24,6 +25,7 @@ class NetfsBackend(PoolBackend):
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = FILE_VOLUME_FORMATS
+    xml_namespaces = (FS_NS,)
 
     def probe(self, definition):
         return self.probe_dir(self.xml_text(definition, 'target/path'))
