@@ -3,7 +3,7 @@
 import libvirt
 import pytest
 
-from fakes import FakeConn, pool_params
+from fake_libvirt import FakeConn, pool_params
 from ansible_collections.kvmops.storage.plugins.module_utils import canon, engine
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError

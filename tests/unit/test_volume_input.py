@@ -108,7 +108,8 @@ def test_bulk_item_with_xml_and_a_top_level_format_plans():
     plan = mgr.plan(mgr.read())
     assert plan.actions == ['create:v', 'create:w']
     formats = dict((r.name, r.format) for r in mgr.requests)
-    assert formats == {'v': None, 'w': 'qcow2'}
+    # v keeps what its document says (libvirt's parser writes raw for a file volume), not the task's qcow2
+    assert formats == {'v': 'raw', 'w': 'qcow2'}
 
 
 def test_single_wipe_without_absent():
