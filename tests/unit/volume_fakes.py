@@ -4,7 +4,9 @@ Volumes are kept as XML strings, as ``virsh vol-dumpxml`` prints them, and
 every call is recorded in ``conn.calls`` as ``(method, args)``.  Errors are
 real ``libvirt.libvirtError`` instances with libvirt's error codes (see
 ``fakes.libvirt_error``).  ``conn.fail_on`` maps ``(method, volume name)``
-to the exception that call raises, e.g. ``{('createXML', 'b'): exc}``.
+to the exception that call raises, e.g. ``{('createXML', 'b'): exc}``, or to a list of exceptions
+raised by that many calls in turn (then the call succeeds); ``('refresh', pool name)`` makes a
+refresh fail.  A refresh counts as a mutation: libvirt stops a pool whose refresh fails.
 """
 
 import libvirt
@@ -16,7 +18,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.volume import item_
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 DIR_PATH = '/var/lib/libvirt/images'
-VOLUME_MUTATING = ('createXML', 'createXMLFrom', 'resize', 'wipePattern', 'vol.delete', 'upload')
+VOLUME_MUTATING = ('createXML', 'createXMLFrom', 'resize', 'wipePattern', 'vol.delete', 'upload', 'refresh')
 
 
 def volume_xml(name, capacity, fmt='raw', path=None, allocation=0, backing=None, vol_type='file',
@@ -195,6 +197,7 @@ class FakeVolPool:
 
     def refresh(self, flags=0):
         self.conn.record('refresh', self.name())
+        self.conn.maybe_fail('refresh', self.name())
         self.volumes.update(self.hidden)
         self.hidden = {}
 
@@ -267,6 +270,8 @@ class FakeVolConn:
 
     def maybe_fail(self, method, name):
         exc = self.fail_on.get((method, name))
+        if isinstance(exc, list):
+            exc = exc.pop(0) if exc else None
         if exc is not None:
             raise exc
 
