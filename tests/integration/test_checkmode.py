@@ -135,32 +135,42 @@ def test_volume_tasks_converge_while_vol_clone_copies(dir_pool):
 
 
 def test_two_bulk_runs_at_once_on_one_pool(dir_pool, tmp_path):
-    """Two playbooks creating volumes in one pool at the same time both succeed."""
-    name, _path = dir_pool
+    """Two playbooks making volumes in one pool at the same time both succeed: one clones a volume
+    with real data (each copy takes seconds), the other creates volumes meanwhile, a few per task."""
+    name, path = dir_pool
+    virsh('vol-create-as', name, 'golden.raw', '256M', '--format', 'raw')
+    with open(os.path.join(path, 'golden.raw'), 'r+b') as handle:
+        for _ in range(256):
+            handle.write(os.urandom(MIB))
     playbook = tmp_path / 'bulk.yml'
     playbook.write_text("""---
 - name: Volumes in a shared pool
   hosts: localhost
   gather_facts: false
   tasks:
-    - name: Create the volumes
+    - name: Make the volumes, a few at a time
       kvmops.storage.storage_volume:
         pool: "{{ pool }}"
-        preallocation: full
-        capacity: 24MiB
-        volumes: "{{ items }}"
+        capacity: 64MiB
+        volumes: "{{ item }}"
+      loop: "{{ batches }}"
 """)
+    clones = [[{'name': 'clone%d.raw' % i, 'clone_from': {'name': 'golden.raw'}} for i in range(3)]]
+    creates = [[{'name': 'new%d-%d.raw' % (batch, i)} for i in range(2)] for batch in range(5)]
     runs = {}
 
-    def run(prefix):
-        items = [{'name': '%s%d.raw' % (prefix, i)} for i in range(6)]
-        runs[prefix] = run_playbook(str(playbook), {'pool': name, 'items': items})
-    threads = [threading.Thread(target=run, args=(prefix,)) for prefix in ('a', 'b')]
-    for thread in threads:
-        thread.start()
+    def run(key, batches):
+        runs[key] = run_playbook(str(playbook), {'pool': name, 'batches': batches})
+    threads = [threading.Thread(target=run, args=('clones', clones))]
+    threads[0].start()
+    while not any(v.startswith('clone') for v in volumes_of(name)):
+        time.sleep(0.1)
+    threads.append(threading.Thread(target=run, args=('creates', creates)))
+    threads[1].start()
     for thread in threads:
         thread.join(timeout=600)
-    for prefix in ('a', 'b'):
-        assert runs[prefix].rc == 0, runs[prefix].output
-        assert runs[prefix].recap['localhost']['changed'] == 1
-    assert volumes_of(name) == sorted('%s%d.raw' % (p, i) for p in 'ab' for i in range(6))
+    for key in ('clones', 'creates'):
+        assert runs[key].rc == 0, runs[key].output
+        assert runs[key].recap['localhost']['changed'] == 1
+    assert volumes_of(name) == sorted(['golden.raw'] + ['clone%d.raw' % i for i in range(3)]
+                                      + ['new%d-%d.raw' % (b, i) for b in range(5) for i in range(2)])
