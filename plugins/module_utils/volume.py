@@ -459,8 +459,9 @@ class VolumeManager:
                 raise
             self._make_requests(None, _AssumedPoolBackend({'name': self.pool_name}))
             return LivePoolVolumes(None, None, {}, assumed='%s; check mode assumes that an earlier task of this run '
-                                                          'defines and starts it, and predicts every volume as new'
-                                                          % exc.msg)
+                                                          'defines and starts it, and predicts every volume as new '
+                                                          '(whether the real run refreshes the pool first depends on '
+                                                          'its type)' % exc.msg)
         pool_xml = xmlu.parse(call('reading the pool definition', pool.XMLDesc, 0))
         active = call('reading the pool state', pool.isActive)
         self._make_requests(pool_xml)
@@ -469,8 +470,11 @@ class VolumeManager:
                    '(kvmops.storage.storage_pool state=active)' % self.pool_name)
             if not self.check_mode:
                 raise RefusedError(msg)
-            return LivePoolVolumes(pool, pool_xml, {}, assumed='%s; check mode assumes that an earlier task of this '
-                                                               'run starts it, and predicts every volume as new' % msg)
+            # starting a pool lists its volumes: in a local directory pool those whose file is there
+            refresh, unread = self._refresh_needed(pool_xml, set(request.name for request in self.requests))
+            return LivePoolVolumes(pool, pool_xml, {}, refresh=refresh and not unread, unread=unread,
+                                   assumed='%s; check mode assumes that an earlier task of this run starts it, and '
+                                           'predicts as new every volume it cannot see' % msg)
         by_name = self._list(pool)
         refresh, unread = self._refresh_needed(pool_xml, set(request.name for request in self.requests) - set(by_name))
         return LivePoolVolumes(pool, pool_xml, self._read_volumes(by_name), refresh=refresh, unread=unread)
@@ -549,8 +553,8 @@ class VolumeManager:
             before = vol.describe(self.pool_name) if vol is not None else None
             if request.name in live.unread:
                 plan.warnings.append('volume %s: its file is in the directory of pool %s but libvirt does not list it '
-                                     'yet; the real run refreshes the pool and then compares the volume with the '
-                                     'task, check mode does not look further' % (request.name, self.pool_name))
+                                     'yet; the real run compares the volume with the task once libvirt lists it (after '
+                                     'a refresh), check mode does not look further' % (request.name, self.pool_name))
                 continue
             if live.pool is None:
                 after = self._plan_assumed(plan, request)

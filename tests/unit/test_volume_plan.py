@@ -753,7 +753,8 @@ def test_local_dir_pool_file_made_outside_libvirt(conn, tmp_path):
     assert conn.mutations() == []
     assert checked.actions == ['refresh', 'create:new']
     assert len(checked.warnings) == 1 and checked.warnings[0].startswith(
-        'volume outside: its file is in the directory of pool images but libvirt does not list it yet')
+        'volume outside: its file is in the directory of pool images but libvirt does not list it yet; the real run '
+        'compares the volume with the task once libvirt lists it (after a refresh)')
     real = plan_for(conn, is_local=True, **given)
     assert conn.mutations() == ['refresh']
     assert real.actions == ['refresh', 'create:new'] and real.warnings == []
@@ -795,7 +796,8 @@ def test_missing_pool_is_assumed_in_check_mode(conn, tmp_path):
     assert result['actions'] == ['create:a', 'clone:c', 'create:d', 'upload:d']
     assert result['warnings'] == ["pool 'images': no such storage pool; define it first (kvmops.storage.storage_pool); "
                                   "check mode assumes that an earlier task of this run defines and starts it, and "
-                                  "predicts every volume as new"]
+                                  "predicts every volume as new (whether the real run refreshes the pool first "
+                                  "depends on its type)"]
     assert [d['after'] for d in result['diff']][0] == 'name: a\npool: images\nformat: qcow2\ncapacity: 1073741824 (1 GiB)\n'
     assert [(v['name'], v['state'], v['actions']) for v in result['volumes']] == [
         ('a', 'absent', ['create']), ('b', 'absent', []), ('c', 'absent', ['clone']), ('d', 'absent', ['create', 'upload'])]
@@ -807,6 +809,19 @@ def test_missing_pool_in_check_mode_still_checks_the_input(conn):
     with pytest.raises(ValidationError) as info:
         engine.reconcile(manager, True, False)
     assert info.value.option == 'capacity'
+
+
+def test_inactive_local_dir_pool_in_check_mode(conn, tmp_path):
+    """Starting a dir pool lists the files of its directory: no refresh is predicted; a file already
+    there is not predicted as new."""
+    directory = tmp_path / 'images'
+    directory.mkdir()
+    (directory / 'there').write_bytes(b'')
+    conn.add_pool(dir_pool_xml(name=POOL, path=str(directory)), active=False)
+    plan = plan_for(conn, is_local=True, check_mode=True, capacity='1G', volumes=[{'name': 'there'}, {'name': 'new'}])
+    assert plan.actions == ['create:new']
+    assert len(plan.warnings) == 2 and plan.warnings[1].startswith('volume there: its file is in the directory')
+    assert conn.mutations() == []
 
 
 def test_inactive_pool_fails_in_the_real_run(conn):
@@ -821,9 +836,10 @@ def test_inactive_pool_is_assumed_started_in_check_mode(conn):
     conn.add_pool(logical_pool_xml('vg0'), active=False)
     manager = VolumeManager(conn, volume_params(pool='vg0', name='lv1', capacity='10M'), False)
     result = engine.reconcile(manager, True, True)
-    assert result['changed'] is True and result['actions'] == ['create']
+    # a logical pool: the real run refreshes before it creates a volume libvirt does not list
+    assert result['changed'] is True and result['actions'] == ['refresh', 'create']
     assert result['warnings'][0].endswith('check mode assumes that an earlier task of this run starts it, and '
-                                          'predicts every volume as new')
+                                          'predicts as new every volume it cannot see')
     assert result['diff']['after'] == 'name: lv1\npool: vg0\nformat: raw\ncapacity: 10485760 (10 MiB)\n'
     assert conn.mutations() == [] and 'listAllVolumes' not in conn.methods()
 
