@@ -458,10 +458,10 @@ class VolumeManager:
             if not self.check_mode:
                 raise
             self._make_requests(None, _AssumedPoolBackend({'name': self.pool_name}))
-            return LivePoolVolumes(None, None, {}, assumed='%s; check mode assumes that an earlier task of this run '
-                                                          'defines and starts it, and predicts every volume as new '
-                                                          '(whether the real run refreshes the pool first depends on '
-                                                          'its type)' % exc.msg)
+            assumed = ('%s; check mode assumes that an earlier task of this run defines and starts it, and predicts '
+                       'every volume as new (whether the real run refreshes the pool first depends on its type)'
+                       % exc.msg)
+            return LivePoolVolumes(None, None, {}, assumed=assumed)
         pool_xml = xmlu.parse(call('reading the pool definition', pool.XMLDesc, 0))
         active = call('reading the pool state', pool.isActive)
         self._make_requests(pool_xml)

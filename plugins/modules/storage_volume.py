@@ -48,7 +48,7 @@ attributes:
         make the task C(changed). A refused refresh while the pool is busy (another run, or C(virsh vol-clone),
         is creating or copying a volume in it) is tried again for about a minute.
       - A pool that does not exist, or is not active, is assumed to be defined and started by an earlier task of
-        the same check run (M(kvmops.storage.storage_pool)): the task predicts each volume as new (its diff shows
+        the same check run (M(kvmops.storage.storage_pool)); the task predicts each volume as new (its diff shows
         the predicted volume) and warns. The real run fails on a missing or inactive pool. When the pool is
         missing its type is unknown, so whether the real run also refreshes it first is not predicted.
       - It reads O(content.src) to verify O(content.checksum), as the real run does before it uploads.

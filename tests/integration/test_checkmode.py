@@ -93,6 +93,12 @@ def test_check_mode_predicts_a_new_volume_without_a_refresh(dir_pool):
 
 # ---- concurrency --------------------------------------------------------------------------------------
 
+def write_random(path, mib):
+    """Fill the first ``mib`` MiB of the file ``path`` with random bytes."""
+    with open(path, 'r+b') as handle:
+        handle.write(os.urandom(mib * MIB))
+
+
 def _clone_in_background(pool_name, source, target):
     """Start `virsh vol-clone` and return once libvirt has registered the copy (the pool is then busy)."""
     proc = subprocess.Popen(['virsh', '-c', 'qemu:///system', 'vol-clone', '--pool', pool_name, source, target],
@@ -106,9 +112,7 @@ def _clone_in_background(pool_name, source, target):
 def test_volume_tasks_converge_while_vol_clone_copies(dir_pool):
     name, path = dir_pool
     virsh('vol-create-as', name, 'big.raw', '1G', '--format', 'raw')
-    with open(os.path.join(path, 'big.raw'), 'r+b') as handle:
-        for _ in range(384):  # real data, so that the copy takes seconds
-            handle.write(os.urandom(MIB))
+    write_random(os.path.join(path, 'big.raw'), 384)  # real data, so that the copy takes seconds
     clone = _clone_in_background(name, 'big.raw', 'copy.raw')
     try:
         # the pool is busy now: a refresh is refused until the copy ends
@@ -139,9 +143,7 @@ def test_two_bulk_runs_at_once_on_one_pool(dir_pool, tmp_path):
     with real data (each copy takes seconds), the other creates volumes meanwhile, a few per task."""
     name, path = dir_pool
     virsh('vol-create-as', name, 'golden.raw', '256M', '--format', 'raw')
-    with open(os.path.join(path, 'golden.raw'), 'r+b') as handle:
-        for _ in range(256):
-            handle.write(os.urandom(MIB))
+    write_random(os.path.join(path, 'golden.raw'), 256)
     playbook = tmp_path / 'bulk.yml'
     playbook.write_text("""---
 - name: Volumes in a shared pool
