@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
 import traceback
 
 from ansible_collections.kvmops.storage.plugins.module_utils.xml import HAS_LXML, LXML_IMPORT_ERROR
@@ -120,6 +121,48 @@ def call(action, func, *args):
             raise OperationError('%s failed: %s' % (action, error_message(exc)),
                                  libvirt_code=error_code(exc))
         raise
+
+
+# libvirt refuses to refresh a pool (and to stop, delete or undefine it) while it creates or copies a
+# volume in it, e.g. for another run or a `virsh vol-clone`: VIR_ERR_INTERNAL_ERROR with
+# "pool 'NAME' has asynchronous jobs running."  Such a job ends by itself, so the call is tried again.
+_INTERNAL_ERROR = 1
+_BUSY_TEXT = 'asynchronous jobs running'
+# seconds to wait before each new try: 1 + 8 tries over about a minute
+BUSY_DELAYS = (0.5, 1, 2, 4, 8, 12, 16, 16)
+
+
+def pool_busy(exc):
+    """True for libvirt's "pool ... has asynchronous jobs running" refusal."""
+    return error_code(exc) == _INTERNAL_ERROR and _BUSY_TEXT in error_message(exc)
+
+
+def call_retrying(action, func, *args, **options):
+    """``call`` that waits and tries again while the pool is busy with another job (``pool_busy``).
+
+    ``options``: ``delays`` (seconds before each new try, default BUSY_DELAYS) and ``sleep``.
+    When the pool stays busy, the OperationError says how long it waited and what to do.
+    """
+    delays = options.get('delays', BUSY_DELAYS)
+    sleep = options.get('sleep', time.sleep)
+    waited = 0
+    for delay in tuple(delays) + (None,):
+        try:
+            return func(*args)
+        except Exception as exc:  # pylint: disable=broad-except
+            if not is_libvirt_error(exc):
+                raise
+            if not pool_busy(exc):
+                raise OperationError('%s failed: %s' % (action, error_message(exc)), libvirt_code=error_code(exc))
+            if delay is None:
+                raise OperationError('%s failed: %s; the pool was still busy with another job (a volume being '
+                                     'created or copied, by another run or e.g. virsh vol-clone) after %d tries '
+                                     'over %g s: run the task again when that job has ended'
+                                     % (action, error_message(exc), len(delays) + 1, waited),
+                                     libvirt_code=error_code(exc), pool_busy=True)
+            sleep(delay)
+            waited += delay
+    raise AssertionError('unreachable')  # pragma: no cover
 
 
 def connection_argument_spec():

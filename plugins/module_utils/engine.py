@@ -164,6 +164,8 @@ def _undo(done):
 
 def reconcile(manager, check_mode, diff_mode):
     """Drive one manager through read -> plan -> apply -> re-read; returns the result dict."""
+    # a manager reads and plans without changing anything in check mode (not even a pool refresh)
+    manager.check_mode = check_mode
     live = manager.read()
     plan = manager.plan(live)
     apply(plan, check_mode)

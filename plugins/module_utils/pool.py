@@ -21,7 +21,13 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     TYPED_OPTIONS,
     validate_name,
 )
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, error_message, libvirt
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    call,
+    call_retrying,
+    error_code,
+    error_message,
+    libvirt,
+)
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
 from ansible_collections.kvmops.storage.plugins.module_utils.live import (
@@ -117,6 +123,8 @@ class PoolManager(Manager):
         self.is_local = is_local
         self.name = params['name']
         self.state = params.get('state') or 'active'
+        #: set by the engine before read(): check mode plans without refreshing and assumes a missing secret
+        self.check_mode = False
         validate_name(self.name)
         self.min_available = None
         if params.get('min_available') is not None:
@@ -202,7 +210,10 @@ class PoolManager(Manager):
 
     def _check_secret(self, backend, desired):
         """A pool whose auth names a secret that does not exist, or one of another usage than the auth type
-        takes (the backend says which), is refused before anything is defined."""
+        takes (the backend says which), is refused before anything is defined.
+
+        In check mode a missing secret is assumed to come from an earlier task of the run: the return
+        value is then the warning that says so (None otherwise)."""
         auth = xmlu.find_path(desired, 'source/auth')
         secret = xmlu.find_path(auth[0], 'secret') if auth else None
         if not secret:
@@ -216,8 +227,8 @@ class PoolManager(Manager):
         if uuid:
             found = self._find_secret(option, named, self.conn.secretLookupByUUIDString, uuid)
             if found is None:
-                raise ValidationError(option, '%s: no libvirt secret with that uuid exists; define it first '
-                                              '(kvmops.storage.storage_secret)' % named)
+                return self._secret_missing(option, '%s: no libvirt secret with that uuid exists; define it first '
+                                                    '(kvmops.storage.storage_secret)' % named)
             have = SECRET_USAGE_BY_NUMBER.get(call('reading the usage of secret %s' % uuid, found.usageType))
             if wanted is not None and have != wanted:
                 raise ValidationError(option, '%s: that secret has usage %s, but auth_type %s authenticates with a '
@@ -232,15 +243,24 @@ class PoolManager(Manager):
         if wanted is None:
             if others:
                 return
-            raise ValidationError(option, '%s: no libvirt secret with that usage id exists; define it first '
-                                          '(kvmops.storage.storage_secret)' % named)
+            return self._secret_missing(option, '%s: no libvirt secret with that usage id exists; define it first '
+                                                '(kvmops.storage.storage_secret)' % named)
         hint = ''
         if others:
             hint = ' (secret %s has that usage id, but usage %s)' % (
                 others[0].UUIDString(), SECRET_USAGE_BY_NUMBER.get(others[0].usageType()))
+        else:
+            return self._secret_missing(option, '%s: no libvirt secret of usage %s with that usage id exists; '
+                                                'define it first (kvmops.storage.storage_secret usage=%s usage_id=%s)'
+                                        % (named, wanted, wanted, usage))
         raise ValidationError(option, '%s: no libvirt secret of usage %s with that usage id exists%s; auth_type %s '
                                       'needs one - define it first (kvmops.storage.storage_secret usage=%s usage_id=%s)'
                               % (named, wanted, hint, auth_type, wanted, usage))
+
+    def _secret_missing(self, option, msg):
+        if not self.check_mode:
+            raise ValidationError(option, msg)
+        return '%s; check mode assumes that an earlier task of this run defines it' % msg
 
     @staticmethod
     def _find_secret(option, named, lookup, *args):
@@ -262,7 +282,9 @@ class PoolManager(Manager):
             self._plan_removal(live, plan)
             return plan
         backend, desired = self._desired(live)
-        self._check_secret(backend, desired)
+        assumed = self._check_secret(backend, desired)
+        if assumed:
+            plan.warnings.append(assumed)
         before = normalized(live.xml) if live is not None else None
         # extensions the daemon does not keep for this type cannot be compared (see canon.comparable_extensions)
         after = normalized(desired if live is None else
@@ -313,7 +335,7 @@ class PoolManager(Manager):
                      undo=(lambda: self._set_autostart(not autostart)) if live is not None else None)
         will_run = self.state == 'active' or (self.state == 'present' and live is not None and live.active)
         if self.params.get('refresh') and will_run and 'start' not in plan.actions and not restart:
-            plan.add('refresh', lambda: call('refreshing pool %s' % self.name, self._pool().refresh, 0),
+            plan.add('refresh', lambda: call_retrying('refreshing pool %s' % self.name, self._pool().refresh, 0),
                      changes=False)
         if self.min_available is not None:
             self._check_available(live, will_run)
@@ -366,6 +388,9 @@ class PoolManager(Manager):
                 raise UnsupportedError('pool %s: libvirt cannot delete the storage of %s pools; use state=absent to '
                                        'undefine it and remove the storage by other means' % (self.name, live.type))
             volumes = self._volume_names(live, backend.ignored_volumes) if live.active else None
+            if volumes is not None:
+                # made while planning in the real run (see _volume_names); check mode only lists it
+                plan.add('refresh', lambda: None, changes=False)
             force = self.params.get('force')
             if volumes and not force:
                 shown = ', '.join(volumes[:10]) + (', ...' if len(volumes) > 10 else '')
@@ -452,13 +477,17 @@ class PoolManager(Manager):
 
     # ---- libvirt operations ----------------------------------------------------
     def _volume_names(self, live, ignored=()):
-        call('refreshing pool %s' % self.name, live.pool.refresh, 0)
+        """The volumes of a running pool.  The real run refreshes the pool first, so that a volume made
+        outside libvirt is counted too; check mode does not, since libvirt stops a pool whose refresh
+        fails (an NFS unmount, an iSCSI logout; a transient pool is gone)."""
+        if not self.check_mode:
+            call_retrying('refreshing pool %s' % self.name, live.pool.refresh, 0)
         names = call('listing the volumes of pool %s' % self.name, live.pool.listVolumes)
         return sorted(name for name in names if name not in ignored)
 
     def _delete_volume(self, name):
         volume = call('looking up volume %s' % name, self._pool().storageVolLookupByName, name)
-        call('deleting volume %s' % name, volume.delete, 0)
+        call_retrying('deleting volume %s' % name, volume.delete, 0)
 
     def _define(self, definition, warnings=None):
         pool = call('defining pool %s' % self.name, self.conn.storagePoolDefineXML,
@@ -470,7 +499,7 @@ class PoolManager(Manager):
                                                      'pool %s' % self.name))
 
     def _undefine(self):
-        call('undefining pool %s' % self.name, self._pool().undefine)
+        call_retrying('undefining pool %s' % self.name, self._pool().undefine)
 
     def _start(self):
         pool = self._pool()
@@ -492,13 +521,13 @@ class PoolManager(Manager):
             exc.reword('%s (%s)' % (exc.msg, hint))
 
     def _stop(self):
-        call('stopping pool %s' % self.name, self._pool().destroy)
+        call_retrying('stopping pool %s' % self.name, self._pool().destroy)
 
     def _set_autostart(self, value):
         call('setting autostart of pool %s' % self.name, self._pool().setAutostart, 1 if value else 0)
 
     def _delete_storage(self):
-        call('deleting the storage of pool %s' % self.name, self._pool().delete, 0)
+        call_retrying('deleting the storage of pool %s' % self.name, self._pool().delete, 0)
 
     def _build(self, flags=0):
         call('building pool %s' % self.name, self._pool().build, flags)

@@ -22,8 +22,21 @@ import struct
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import backend_class
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import id_number, validate_name
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, error_code, error_message, libvirt
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
+    CAPABILITIES,
+    DISK_VOLUME_FORMATS,
+    FILE_VOLUME_FORMATS,
+    PoolBackend,
+    id_number,
+    validate_name,
+)
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    call,
+    call_retrying,
+    error_code,
+    error_message,
+    libvirt,
+)
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
 from ansible_collections.kvmops.storage.plugins.module_utils.live import SECRET_USAGES, size_of, volume_fields
@@ -229,10 +242,16 @@ class LiveVolume:
 class LivePoolVolumes:
     """The pool of the task and its volumes that the task names."""
 
-    def __init__(self, pool, pool_xml, volumes):
+    def __init__(self, pool, pool_xml, volumes, refresh=False, unread=(), assumed=None):
         self.pool = pool
-        self.type = pool_xml.get('type')
+        self.type = pool_xml.get('type') if pool_xml is not None else None
         self.volumes = volumes
+        #: whether the real run refreshes the pool before planning (listed as a step that changes nothing)
+        self.refresh = refresh
+        #: check mode: names libvirt lists only after that refresh (files already in the pool's directory)
+        self.unread = set(unread)
+        #: check mode: why the pool is assumed (it is missing or inactive; an earlier task makes it)
+        self.assumed = assumed
 
 
 class Request:
@@ -412,6 +431,16 @@ def _props(desc):
     return '\n'.join(lines) + '\n'
 
 
+class _AssumedPoolBackend(PoolBackend):
+    """Check mode only: the backend of a pool an earlier task is assumed to define (its type is not
+    known yet), so the volumes are checked only as far as any pool type takes them."""
+
+    type_name = 'not yet defined'
+    capabilities = frozenset(CAPABILITIES)
+    volume_formats = FILE_VOLUME_FORMATS + DISK_VOLUME_FORMATS
+    volume_format_in_xml = False
+
+
 class VolumeManager(Manager):
     """Plans one task of storage_volume: a single volume, or the items of ``volumes``."""
 
@@ -449,6 +478,8 @@ class VolumeManager(Manager):
         self.requests = None
         self._in_use = None
         self._removed = set()  # (pool, name) of the volumes this task deletes, in plan order
+        #: set by the engine before read(): check mode reads without refreshing and assumes a missing pool
+        self.check_mode = False
         self._listed = set()
         self._planned = {}
 
@@ -463,29 +494,82 @@ class VolumeManager(Manager):
             raise OperationError('looking up pool %s failed: %s' % (name, exc))
 
     def read(self):
-        pool = self._lookup_pool(self.pool_name)
+        """The pool and the named volumes, read without changing anything.
+
+        A volume made outside libvirt (a file copied into the pool's directory, an LV made by
+        lvcreate) is listed only after a pool refresh; where the module can look at the pool's
+        directory that is needed only when such a file is there, elsewhere whenever a named volume is
+        not listed (``live.refresh``).  The real run refreshes when it plans (``plan``), so that the plan
+        sees what the refresh finds; check mode does not: libvirt stops a pool whose refresh fails (an
+        NFS unmount, an iSCSI logout; a transient pool is gone).  The plan lists that refresh in both
+        modes.
+        """
+        try:
+            pool = self._lookup_pool(self.pool_name)
+        except ValidationError as exc:
+            if not self.check_mode:
+                raise
+            self._make_requests(None, _AssumedPoolBackend({'name': self.pool_name}))
+            assumed = ('%s; check mode assumes that an earlier task of this run defines and starts it, and predicts '
+                       'every volume as new (whether the real run refreshes the pool first depends on its type)'
+                       % exc.msg)
+            return LivePoolVolumes(None, None, {}, assumed=assumed)
         pool_xml = xmlu.parse(call('reading the pool definition', pool.XMLDesc, 0))
-        if not call('reading the pool state', pool.isActive):
-            raise RefusedError('pool %s is not active, so its volumes cannot be read or changed; start it first '
-                               '(kvmops.storage.storage_pool state=active)' % self.pool_name)
+        active = call('reading the pool state', pool.isActive)
+        self._make_requests(pool_xml)
+        if not active:
+            msg = ('pool %s is not active, so its volumes cannot be read or changed; start it first '
+                   '(kvmops.storage.storage_pool state=active)' % self.pool_name)
+            if not self.check_mode:
+                raise RefusedError(msg)
+            # starting a pool lists its volumes: in a local directory pool those whose file is there
+            refresh, unread = self._refresh_needed(pool_xml, set(request.name for request in self.requests))
+            return LivePoolVolumes(pool, pool_xml, {}, refresh=refresh and not unread, unread=unread,
+                                   assumed='%s; check mode assumes that an earlier task of this run starts it, and '
+                                           'predicts as new every volume it cannot see' % msg)
+        by_name = self._list(pool)
+        refresh, unread = self._refresh_needed(pool_xml, set(request.name for request in self.requests) - set(by_name))
+        return LivePoolVolumes(pool, pool_xml, self._read_volumes(by_name), refresh=refresh, unread=unread)
+
+    def _read_volumes(self, by_name):
+        self._listed = set(by_name)
+        volumes = {}
+        for request in self.requests:
+            vol = by_name.get(request.name)
+            if vol is not None and request.name not in volumes:
+                volumes[request.name] = LiveVolume(vol, call('reading volume %s' % request.name, vol.XMLDesc, 0))
+        return volumes
+
+    def _refresh(self, live):
+        """The real run's refresh before planning (see read): the volumes it finds join ``live``."""
+        call_retrying('refreshing pool %s' % self.pool_name, live.pool.refresh, 0)
+        live.volumes = self._read_volumes(self._list(live.pool))
+        live.unread = set()
+
+    def _make_requests(self, pool_xml, backend=None):
         if self.requests is None:
-            backend = backend_class(pool_xml.get('type'))({'name': self.pool_name})
+            if backend is None:
+                backend = backend_class(pool_xml.get('type'))({'name': self.pool_name})
             strict = canon.same_library(self.conn)
             self.requests = [Request(values, prefix, backend, pool_xml, self.is_local, not self.bulk, strict)
                              for prefix, values in self.items]
-        wanted = set(request.name for request in self.requests)
-        by_name = self._list(pool)
-        if wanted - set(by_name):
-            # a file put there outside libvirt is known only after a refresh
-            call('refreshing pool %s' % self.pool_name, pool.refresh, 0)
-            by_name = self._list(pool)
-        self._listed = set(by_name)
-        volumes = {}
-        for name in wanted:
-            vol = by_name.get(name)
-            if vol is not None:
-                volumes[name] = LiveVolume(vol, call('reading volume %s' % name, vol.XMLDesc, 0))
-        return LivePoolVolumes(pool, pool_xml, volumes)
+
+    def _refresh_needed(self, pool_xml, unlisted):
+        """(whether the real run refreshes the pool, the unlisted names that are files in its directory).
+
+        Where the module runs on the hypervisor and the pool holds image files in a directory, a
+        refresh can only add a volume whose file is there; elsewhere any unlisted name may show up."""
+        if not unlisted:
+            return False, set()
+        backend = self.requests[0].backend
+        target = xmlu.find_path(pool_xml, 'target/path')
+        directory = target[0].text.strip() if target and target[0].text else None
+        if not (self.is_local and directory and backend.volume_format_in_xml and 'raw' in backend.volume_formats):
+            return True, set()
+        if not os.path.isdir(directory):
+            return False, set()  # no file to find, and a refresh would fail (and stop the pool)
+        found = set(name for name in unlisted if os.path.lexists(os.path.join(directory, name)))
+        return bool(found), found
 
     def _list(self, pool):
         return dict((vol.name(), vol) for vol in call('listing the volumes of pool %s' % self.pool_name,
@@ -510,10 +594,24 @@ class VolumeManager(Manager):
     def plan(self, live):
         plan = Plan(per_subject=self.bulk)
         diffs = []
+        if live.assumed:
+            plan.warnings.append(live.assumed)
+        if live.refresh:
+            if not self.check_mode:
+                self._refresh(live)
+            # made now, before the plan, which needs what the refresh finds; check mode only lists it
+            plan.add('refresh', lambda: None, changes=False)
         for request in self.requests:
             vol = live.volumes.get(request.name)
             before = vol.describe(self.pool_name) if vol is not None else None
-            if request.state == 'absent':
+            if request.name in live.unread:
+                plan.warnings.append('volume %s: its file is in the directory of pool %s but libvirt does not list it '
+                                     'yet; the real run compares the volume with the task once libvirt lists it (after '
+                                     'a refresh), check mode does not look further' % (request.name, self.pool_name))
+                continue
+            if live.pool is None:
+                after = self._plan_assumed(plan, request)
+            elif request.state == 'absent':
                 after = self._plan_removal(plan, live, request, vol)
             elif vol is None:
                 after = self._plan_create(plan, live, request)
@@ -533,6 +631,37 @@ class VolumeManager(Manager):
         if not request.backend.can(capability):
             raise UnsupportedError('volume %s: %s pools cannot %s (pool %s); nothing was changed'
                                    % (request.name, request.backend.type_name, what, self.pool_name))
+
+    def _plan_assumed(self, plan, request):
+        """Check mode, pool not defined yet: the steps a new, empty pool would take (its type is unknown)."""
+        name = request.name
+        if request.state == 'absent':
+            return None
+
+        def missing():
+            raise OperationError('pool %s does not exist' % self.pool_name)
+        capacity = request.capacity
+        if request.clone_from is not None:
+            plan.add('clone', missing, subject=name)
+            source = request.clone_from.get('pool') or self.pool_name
+            source_record = '%s/%s' % (source, request.clone_from['name'])
+        elif request.content is not None:
+            request.check_content()
+            plan.add('create', missing, subject=name)
+            plan.add('upload', missing, subject=name)
+            capacity = max(capacity or 0, request.image[1])
+            source_record = request.content['src']
+        else:
+            if capacity is None and request.backing_store is None:
+                raise ValidationError(request.opt('capacity'), 'volume %s does not exist, so %s is needed to create '
+                                      'it (or clone_from, content or backing_store)' % (name, request.opt('capacity')))
+            if capacity is None:
+                capacity = self._backing_capacity(request)
+            plan.add('create', missing, subject=name)
+            source_record = None
+        return {'name': name, 'pool': self.pool_name, 'format': request.format, 'capacity': capacity,
+                'backing_store': request.backing_store, 'mode': request.mode, 'owner': request.owner,
+                'group': request.group, 'source': source_record}
 
     def _plan_create(self, plan, live, request):
         name = request.name
@@ -800,7 +929,7 @@ class VolumeManager(Manager):
     def _create(self, pool, definition, flags, backend=None):
         name = xmlu.find_path(definition, 'name')[0].text
         try:
-            call('creating volume %s' % name, pool.createXML, xmlu.to_string(definition, pretty=False), flags)
+            call_retrying('creating volume %s' % name, pool.createXML, xmlu.to_string(definition, pretty=False), flags)
         except OperationError:
             if backend is not None and backend.volume_create_may_leave:
                 self._remove_left_behind(pool)
@@ -818,14 +947,14 @@ class VolumeManager(Manager):
             pass
 
     def _clone(self, pool, definition, source):
-        call('cloning volume %s' % source.name(), pool.createXMLFrom, xmlu.to_string(definition, pretty=False), source, 0)
+        call_retrying('cloning volume %s' % source.name(), pool.createXMLFrom, xmlu.to_string(definition, pretty=False), source, 0)
 
     def _delete(self, pool, name, flags=None):
         backend = self.requests[0].backend if self.requests else None
         if flags is None:
             flags = backend.volume_delete_flags if backend is not None else 0
         try:
-            call('deleting volume %s' % name, self._vol(pool, name).delete, flags)
+            call_retrying('deleting volume %s' % name, self._vol(pool, name).delete, flags)
         except OperationError as exc:
             hint = backend.volume_delete_failure_hint(name, exc.msg) if backend is not None else None
             if hint:
@@ -844,7 +973,7 @@ class VolumeManager(Manager):
         except OSError as exc:
             raise OperationError('changing the permissions of %s failed: %s' % (path, exc))
         # libvirt reads permissions when it refreshes the pool
-        call('refreshing pool %s' % self.pool_name, pool.refresh, 0)
+        call_retrying('refreshing pool %s' % self.pool_name, pool.refresh, 0)
 
     def _upload(self, pool, request, size, refresh):
         """Send content.src through a libvirt stream; with a checksum, read the volume back and compare."""
@@ -875,7 +1004,7 @@ class VolumeManager(Manager):
                 raise OperationError('volume %s does not hold what was uploaded: its first %d bytes have %s %s, not %s'
                                      % (name, size, algorithm, stored, expected))
         if refresh:
-            call('refreshing pool %s' % self.pool_name, pool.refresh, 0)
+            call_retrying('refreshing pool %s' % self.pool_name, pool.refresh, 0)
 
     def _download_digest(self, vol, size, algorithm):
         digest = hashlib.new(algorithm)

@@ -36,7 +36,14 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Check mode reports the same C(changed), C(actions) and C(diff) as the real run, and changes nothing.
+    description:
+      - Check mode reports the same C(changed), C(actions) and C(diff) as the real run, and changes nothing, not
+        even a pool refresh (libvirt stops a pool whose refresh fails).
+      - A secret that O(secret_usage) or O(secret_uuid) names and that does not exist is assumed to be defined by
+        an earlier task of the same check run (M(kvmops.storage.storage_secret)); the task plans the pool and
+        warns. The real run fails on a missing secret.
+      - With O(state=deleted), a refresh that the real run makes before it lists the volumes is listed as a
+        C(refresh) action in both modes (it changes nothing, so it does not make the task C(changed)).
   diff_mode:
     support: full
     description: Shows the normalized pool XML before and after.

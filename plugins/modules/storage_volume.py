@@ -51,7 +51,18 @@ attributes:
   check_mode:
     support: full
     description:
-      - Check mode reports the same C(changed), C(actions) and C(diff) as the real run, and changes nothing.
+      - Check mode reports the same C(changed), C(actions) and C(diff) as the real run, and changes nothing, not
+        even a pool refresh (libvirt stops a pool whose refresh fails).
+      - A volume that libvirt does not list yet is known only after a pool refresh. When the module runs on the
+        hypervisor and the pool holds image files in a directory, the refresh is made only if a file of that
+        name is there; otherwise (a remote O(uri), block and network pools) whenever a named volume is not
+        listed. The real run makes it before planning; both modes list it as a C(refresh) action, which does not
+        make the task C(changed). A refused refresh while the pool is busy (another run, or C(virsh vol-clone),
+        is creating or copying a volume in it) is tried again for about a minute.
+      - A pool that does not exist, or is not active, is assumed to be defined and started by an earlier task of
+        the same check run (M(kvmops.storage.storage_pool)); the task predicts each volume as new (its diff shows
+        the predicted volume) and warns. The real run fails on a missing or inactive pool. When the pool is
+        missing its type is unknown, so whether the real run also refreshes it first is not predicted.
       - It reads O(content.src) to verify O(content.checksum), as the real run does before it uploads.
   diff_mode:
     support: full

@@ -91,7 +91,8 @@ def test_logical_pool_with_logical_volumes(vg_on_a):
     volumes = {'pool': name, 'volumes': [{'name': 'it-lab-lv1', 'capacity': '64MiB'},
                                          {'name': 'it-lab-lv2', 'capacity': '30MiB'}]}
     first_check, applied, second_check, second = four_calls('storage_volume', volumes, **TARGET)
-    assert first_check['actions'] == ['create:it-lab-lv1', 'create:it-lab-lv2']
+    # an LV made outside libvirt (lvcreate) is listed only after a refresh: made before creating
+    assert first_check['actions'] == ['refresh', 'create:it-lab-lv1', 'create:it-lab-lv2']
     assert applied['actions'] == first_check['actions']
     assert not second_check['changed'] and not second['changed'] and second['actions'] == []
     sizes = dict(line.split() for line in lab('lvs --noheadings --units b --nosuffix -o lv_name,lv_size %s'
@@ -277,6 +278,60 @@ def test_roles_twice(role_setup):
     assert set(lab('lvs --noheadings -o lv_name it-lab-rvg').split()) == {'it-lab-root', 'it-lab-data'}
     again = run_playbook(os.path.join(PLAYBOOKS, 'lab_lvm_pool.yml'), adopt, inventory=role_setup)
     assert again.rc == 0 and again.recap['lab']['changed'] == 0, changed_tasks(again)
+
+
+@pytest.fixture
+def ck_role_setup(tmp_path):
+    """Like role_setup, with a loop device in the VM for the volume group (the spare disks stay free)."""
+    inventory = tmp_path / 'inventory.ini'
+    with open(INVENTORY) as handle:
+        inventory.write_text(handle.read() + '\n[nfs_pool_server]\nlab\n')
+    device = lab('truncate -s 512M /var/tmp/ck-lvm.img && losetup -f --show /var/tmp/ck-lvm.img').strip()
+    yield str(inventory), device
+    forget_pool('ck-rnfs')
+    forget_pool('ck-rvg')
+    lab('rm -f /etc/exports.d/ck-rnfs.exports; exportfs -ra; rm -rf /srv/nfs/ck-rnfs', check=False)
+    wipe_disk(device, 'ck-rvg')
+    lab('losetup -d %s; rm -f /var/tmp/ck-lvm.img' % device, check=False)
+
+
+# the handler is a command: Ansible skips commands in check mode
+HANDLERS = ('kvmops.storage.nfs_pool : Re-export the NFS exports',)
+
+
+def changed_per_task(run):
+    return [(task['_task'], bool(task.get('changed'))) for task in run.tasks if task['_task'] not in HANDLERS]
+
+
+def test_roles_check_run_predicts_the_real_run(ck_role_setup):
+    """On a host without the pools, a check run of nfs_pool and lvm_pool reports, task by task, the
+    changes of the real run that follows (the volume task assumes the pool the task before makes)."""
+    inventory, device = ck_role_setup
+    role_vars = {
+        'nfs_pool_name': 'ck-rnfs',
+        'nfs_pool_server_host': '127.0.0.1',
+        'nfs_pool_export': '/srv/nfs/ck-rnfs',
+        'nfs_pool_export_clients': '127.0.0.1',
+        'lvm_pool_name': 'ck-rvg',
+        'lvm_pool_devices': [device],
+        'lvm_pool_volumes': [{'name': 'ck-root', 'capacity': '100MiB'}, {'name': 'ck-data', 'capacity': '40MiB'}],
+    }
+    play = os.path.join(PLAYBOOKS, 'lab_roles.yml')
+    checked = run_playbook(play, role_vars, check=True, inventory=inventory)
+    assert checked.rc == 0, checked.output
+    assert not pool_defined('ck-rnfs') and not pool_defined('ck-rvg'), 'check mode defined a pool'
+    assert lab('blkid -p -o value -s TYPE %s' % device, check=False).strip() == ''
+
+    first = run_playbook(play, role_vars, inventory=inventory)
+    assert first.rc == 0, first.output
+    assert changed_per_task(checked) == changed_per_task(first)
+    changed = [name.split(' : ')[-1] for name, was_changed in changed_per_task(first) if was_changed]
+    for task in ('Define the netfs pool', 'Define, build and start the logical pool', 'Create the logical volumes'):
+        assert task in changed, changed
+    assert set(lab('lvs --noheadings -o lv_name ck-rvg').split()) == {'ck-root', 'ck-data'}
+
+    second = run_playbook(play, role_vars, inventory=inventory)
+    assert second.rc == 0 and second.recap['lab']['changed'] == 0, second.output
 
 
 def test_lvm_pool_refuses_a_device_with_a_file_system(role_setup):

@@ -89,7 +89,7 @@ def test_dir_deleted_refuses_volumes_then_deletes(dir_pool):
     assert pool_defined(name) and os.path.exists(os.path.join(target, 'disk1.img'))
 
     planned = run_module('storage_pool', {'name': name, 'state': 'deleted', 'force': True}, check=True)
-    assert planned['actions'] == ['delete_volume:disk1.img', 'stop', 'delete', 'undefine']
+    assert planned['actions'] == ['refresh', 'delete_volume:disk1.img', 'stop', 'delete', 'undefine']
     assert os.path.exists(os.path.join(target, 'disk1.img'))
     deleted = run_module('storage_pool', {'name': name, 'state': 'deleted', 'force': True})
     assert deleted['actions'] == planned['actions']

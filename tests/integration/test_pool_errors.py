@@ -90,6 +90,19 @@ def test_missing_secret_fails_the_real_run():
     assert ours() == {}
 
 
+def test_missing_secret_is_assumed_in_check_mode():
+    args = {'name': NAME, 'type': 'rbd', 'source_name': NAME, 'source_host': ['127.0.0.1'], 'auth_type': 'ceph',
+            'auth_username': 'libvirt', 'secret_usage': 'no-such-secret'}
+    result = run_module('storage_pool', args, check=True)
+    assert result['failed'] is False, result.get('msg')
+    assert result['changed'] is True and result['actions'] == ['define', 'start']
+    assert result['warnings'] == [
+        "secret_usage 'no-such-secret': no libvirt secret of usage ceph with that usage id exists; define it first "
+        "(kvmops.storage.storage_secret usage=ceph usage_id=no-such-secret); check mode assumes that an earlier "
+        "task of this run defines it"]
+    assert ours() == {}
+
+
 def test_unreachable_libvirtd_names_the_uri():
     uri = 'qemu:///system?socket=/nonexistent/sock'
     result = run_module('storage_pool', {'uri': uri, 'name': NAME, 'type': 'dir', 'target': TARGET})

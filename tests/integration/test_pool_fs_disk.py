@@ -74,7 +74,7 @@ def test_fs_lifecycle(loopdev, tmp_path, pool_name):
     again = run_module('storage_pool', args)
     assert again['actions'] == ['define', 'start']
     deleted = run_module('storage_pool', {'name': pool_name, 'state': 'deleted'})
-    assert deleted['actions'] == ['stop', 'delete', 'undefine']
+    assert deleted['actions'] == ['refresh', 'stop', 'delete', 'undefine']
     assert not os.path.exists(target)
     assert not pool_defined(pool_name)
 

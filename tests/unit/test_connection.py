@@ -104,3 +104,53 @@ def test_context_manager_opens_and_closes(monkeypatch):
 
 def test_connection_argument_spec():
     assert connection.connection_argument_spec() == {'uri': {'type': 'str', 'default': 'qemu:///system'}}
+
+
+BUSY = "internal error: pool 'images' has asynchronous jobs running."
+
+
+def test_call_retrying_waits_while_the_pool_is_busy():
+    answers = [libvirt_error(BUSY, libvirt.VIR_ERR_INTERNAL_ERROR)] * 2 + ['done']
+    slept = []
+
+    def refresh():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    assert connection.call_retrying('refreshing pool images', refresh, sleep=slept.append) == 'done'
+    assert slept == list(connection.BUSY_DELAYS[:2])
+
+
+def test_call_retrying_gives_up_with_a_clear_message():
+    slept = []
+
+    def refresh():
+        raise libvirt_error(BUSY, libvirt.VIR_ERR_INTERNAL_ERROR)
+    with pytest.raises(OperationError) as info:
+        connection.call_retrying('refreshing pool images', refresh, delays=(1, 2), sleep=slept.append)
+    assert slept == [1, 2]
+    assert info.value.msg == ("refreshing pool images failed: %s; the pool was still busy with another job (a volume "
+                              "being created or copied, by another run or e.g. virsh vol-clone) after 3 tries over "
+                              "3 s: run the task again when that job has ended" % BUSY)
+    assert info.value.details['pool_busy'] is True
+
+
+@pytest.mark.parametrize('error', [
+    libvirt_error('Storage pool not found', libvirt.VIR_ERR_NO_STORAGE_POOL),
+    libvirt_error('internal error: something else', libvirt.VIR_ERR_INTERNAL_ERROR),
+])
+def test_call_retrying_does_not_retry_other_errors(error):
+    calls = []
+
+    def refresh():
+        calls.append(1)
+        raise error
+    with pytest.raises(OperationError) as info:
+        connection.call_retrying('refreshing pool images', refresh, sleep=calls.append)
+    assert calls == [1]
+    assert info.value.msg == 'refreshing pool images failed: %s' % error.get_error_message()
+
+
+def test_busy_error_code_is_libvirts():
+    assert connection._INTERNAL_ERROR == libvirt.VIR_ERR_INTERNAL_ERROR

@@ -50,14 +50,15 @@ def probe_says(monkeypatch, cls, state):
     return seen
 
 
-def make(conn, is_local=False, **given):
+def make(conn, is_local=False, check_mode=False, **given):
     manager = PoolManager(conn, pool_params(**given), is_local)
+    manager.check_mode = check_mode  # as engine.reconcile sets it
     live = manager.read()
     return manager, live
 
 
-def plan_for(conn, is_local=False, **given):
-    manager, live = make(conn, is_local, **given)
+def plan_for(conn, is_local=False, check_mode=False, **given):
+    manager, live = make(conn, is_local, check_mode, **given)
     return manager.plan(live)
 
 
@@ -486,6 +487,39 @@ def test_missing_ceph_secret_by_usage(conn):
     assert 'ceph' in info.value.msg
 
 
+RBD_CEPH = dict(name='ceph', type='rbd', source_name='vms', source_host=['mon1'], auth_type='ceph',
+                auth_username='libvirt')
+
+
+@pytest.mark.parametrize('given, message', [
+    (dict(ISCSI_CHAP, secret_usage='san1-chap'),
+     "secret_usage 'san1-chap': no libvirt secret of usage iscsi with that usage id exists; define it first "
+     "(kvmops.storage.storage_secret usage=iscsi usage_id=san1-chap)"),
+    (dict(RBD_CEPH, secret_uuid=CEPH_UUID),
+     "secret_uuid '%s': no libvirt secret with that uuid exists; define it first (kvmops.storage.storage_secret)"
+     % CEPH_UUID),
+    (dict(RBD_CEPH, secret_usage='client.libvirt secret'),
+     "secret_usage 'client.libvirt secret': no libvirt secret of usage ceph with that usage id exists; define it "
+     "first (kvmops.storage.storage_secret usage=ceph usage_id=client.libvirt secret)"),
+])
+def test_missing_secret_is_assumed_in_check_mode(conn, given, message):
+    """An earlier task of the check run would define the secret: plan the pool, with a warning."""
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, **given)
+    assert info.value.msg == message
+    plan = plan_for(conn, check_mode=True, **given)
+    assert plan.actions == ['define', 'start']
+    assert plan.warnings == [message + '; check mode assumes that an earlier task of this run defines it']
+    assert conn.mutations() == []
+
+
+def test_secret_of_another_usage_is_refused_in_check_mode_too(conn):
+    conn.add_secret('ceph', 'san1-chap')
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, check_mode=True, secret_usage='san1-chap', **ISCSI_CHAP)
+    assert 'but usage ceph' in info.value.msg
+
+
 def test_existing_chap_secret(conn):
     conn.add_secret('iscsi', 'san1-chap')
     assert plan_for(conn, secret_usage='san1-chap', **ISCSI_CHAP).actions == ['define', 'start']
@@ -608,7 +642,7 @@ def test_deleted_with_volumes_refused(conn):
     assert info.value.details['volumes'] == ['a.qcow2', 'b.qcow2']
     assert 'a.qcow2, b.qcow2' in info.value.msg
     assert 'force=true' in info.value.msg
-    assert conn.mutations() == ['refresh']  # a real run refreshes before it lists the volumes
+    assert conn.mutations() == ['refresh']  # the real run counts what a refresh finds; check mode does not refresh
 
 
 def test_deleted_lists_at_most_ten_volumes(conn):
@@ -624,19 +658,19 @@ def test_deleted_lists_at_most_ten_volumes(conn):
 def test_deleted_with_force(conn):
     conn.add_pool(dir_pool_xml(), active=True, volumes=['b.qcow2', 'a.qcow2'])
     plan = plan_for(conn, name='images', state='deleted', force=True)
-    assert plan.actions == ['delete_volume:a.qcow2', 'delete_volume:b.qcow2', 'stop', 'delete', 'undefine']
+    assert plan.actions == ['refresh', 'delete_volume:a.qcow2', 'delete_volume:b.qcow2', 'stop', 'delete', 'undefine']
     assert all(step.undo is None for step in plan.steps)
 
 
 def test_deleted_empty_pool(conn):
     conn.add_pool(dir_pool_xml(), active=True)
-    assert plan_for(conn, name='images', state='deleted').actions == ['stop', 'delete', 'undefine']
+    assert plan_for(conn, name='images', state='deleted').actions == ['refresh', 'stop', 'delete', 'undefine']
 
 
 def test_deleted_fs_pool_ignores_lost_and_found(conn):
     conn.add_pool('<pool type="fs"><name>data</name><source><device path="/dev/sdb1"/></source>'
                   '<target><path>/srv/data</path></target></pool>', active=True, volumes=['lost+found'])
-    assert plan_for(conn, name='data', state='deleted').actions == ['stop', 'delete', 'undefine']
+    assert plan_for(conn, name='data', state='deleted').actions == ['refresh', 'stop', 'delete', 'undefine']
 
 
 def test_deleted_inactive_dir_pool(conn):
@@ -728,13 +762,11 @@ def test_apply_check_mode_changes_nothing(conn):
     assert conn.pools['images'].xml == dir_pool_xml(mode='0755') and set(conn.pools) == {'images'}
 
 
-@pytest.mark.xfail(strict=True, reason='planning state=deleted refreshes the pool, also in check mode '
-                                       '(safety-review A1); in libvirt a failed refresh stops the pool')
 def test_check_mode_deleted_does_not_refresh(conn):
     conn.add_pool(dir_pool_xml(mode='0755'), active=True, volumes=['a'])
     manager = PoolManager(conn, pool_params(name='images', state='deleted', force=True), False)
     result = engine.reconcile(manager, check_mode=True, diff_mode=False)
-    assert result['actions'] == ['delete_volume:a', 'stop', 'delete', 'undefine']
+    assert result['actions'] == ['refresh', 'delete_volume:a', 'stop', 'delete', 'undefine']  # the real run's refresh
     assert conn.mutations() == []
     assert conn.pools['images'].xml == dir_pool_xml(mode='0755')
 

@@ -106,7 +106,7 @@ def test_bulk_item_with_xml_and_a_top_level_format_plans():
     mgr = VolumeManager(conn, volume_params(pool=POOL, format='qcow2', capacity='1M', volumes=[
         {'name': 'v', 'xml': VALUES['xml']}, {'name': 'w'}]), False)
     plan = mgr.plan(mgr.read())
-    assert plan.actions == ['create:v', 'create:w']
+    assert plan.actions == ['refresh', 'create:v', 'create:w']  # remote: a refresh shows files made outside libvirt
     formats = dict((r.name, r.format) for r in mgr.requests)
     # v keeps what its document says (libvirt's parser writes raw for a file volume), not the task's qcow2
     assert formats == {'v': 'raw', 'w': 'qcow2'}
@@ -206,8 +206,8 @@ def test_clone_below_the_source_size_is_refused(conn, pool):
     assert [m for m in conn.mutations() if m != 'refresh'] == []  # the read of a real run refreshes
 
 
-@pytest.mark.parametrize('capacity, actions', [('20M', ['clone']), ('30M', ['clone', 'resize']),
-                                               (20 * MIB - 100, ['clone'])])
+@pytest.mark.parametrize('capacity, actions', [('20M', ['refresh', 'clone']), ('30M', ['refresh', 'clone', 'resize']),
+                                               (20 * MIB - 100, ['refresh', 'clone'])])
 def test_clone_at_or_above_the_source_size_or_within_rounding_plans(conn, pool, capacity, actions):
     # qcow2 rounds to 512 bytes: a capacity 100 bytes below the source is the source's size on the next run
     pool.add(volume_xml('base', 20 * MIB, fmt='qcow2'))
@@ -234,7 +234,7 @@ def test_upload_to_a_block_pool_below_the_file_size_is_refused(conn, tmp_path):
                               'leave capacity out or give at least 10485760 bytes. Nothing was changed' % src)
     # within the 4 MiB extents the volume is rounded to anyway: planned, at the file's size
     plan = plan_for(conn, pool='vg0', name='lv', capacity='7M', content={'src': str(src), 'checksum': None})
-    assert plan.actions == ['create', 'upload']
+    assert plan.actions == ['refresh', 'create', 'upload']
     assert [m for m in conn.mutations() if m != 'refresh'] == []  # the read of a real run refreshes
 
 
@@ -242,7 +242,7 @@ def test_backing_store_path_is_normalized_and_compared_normalized(conn, pool):
     pool.add(volume_xml('base.qcow2', 8 * MIB, fmt='qcow2'))
     mgr = VolumeManager(conn, volume_params(pool=POOL, name='top', backing_store={
         'path': '//var/lib//libvirt/./images/base.qcow2/', 'format': None}), False)
-    assert mgr.plan(mgr.read()).actions == ['create']
+    assert mgr.plan(mgr.read()).actions == ['refresh', 'create']
     assert mgr.requests[0].backing_store == {'path': DIR + '/base.qcow2', 'format': 'qcow2'}
     # an overlay whose live backing store is spelled with // still matches a clean path, and the other way round
     pool.add(volume_xml('top', 8 * MIB, fmt='qcow2', backing=DIR + '//base.qcow2'))

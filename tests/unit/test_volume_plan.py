@@ -42,14 +42,15 @@ def lvm(conn):
     return conn.add_pool(logical_pool_xml('vg0'), active=True)
 
 
-def make(conn, is_local=False, **given):
+def make(conn, is_local=False, check_mode=False, **given):
     given.setdefault('pool', POOL)
     manager = VolumeManager(conn, volume_params(**given), is_local)
+    manager.check_mode = check_mode  # as engine.reconcile sets it
     return manager, manager.read()
 
 
-def plan_for(conn, is_local=False, **given):
-    manager, live = make(conn, is_local, **given)
+def plan_for(conn, is_local=False, check_mode=False, **given):
+    manager, live = make(conn, is_local, check_mode, **given)
     return manager.plan(live)
 
 
@@ -104,9 +105,10 @@ def test_libvirt_flag_values():
 @pytest.mark.parametrize('fmt', ['raw', 'qcow2'])
 def test_missing_volume_is_created(conn, pool, fmt):
     plan = plan_for(conn, name='web1', capacity='10G', format=fmt)
-    assert plan.actions == ['create']
+    # remote: whether a file of that name is in the pool's directory is known only after a refresh
+    assert plan.actions == ['refresh', 'create']
     assert plan.changed
-    assert conn.mutations() == ['refresh']  # read() of a real run refreshes a pool that does not list the volume
+    assert conn.mutations() == ['refresh']  # made while planning: the plan needs what it finds
     engine.apply(plan, False)
     root = created_xml(conn, 'web1')
     assert root.findtext('name') == 'web1'
@@ -135,7 +137,7 @@ def test_missing_volume_needs_capacity(conn, pool):
     with pytest.raises(ValidationError) as info:
         plan_for(conn, name='web1')
     assert info.value.option == 'capacity'
-    assert conn.mutations() == ['refresh']  # read() of a real run refreshes a pool that does not list the volume
+    assert conn.mutations() == ['refresh']  # needed to know that web1 does not exist (remote dir pool)
 
 
 def test_same_volume_no_steps(conn, pool):
@@ -204,16 +206,14 @@ def test_wipe_needs_state_absent(conn, pool):
 def test_absent_of_a_missing_volume_is_nothing(conn, pool):
     manager, live = make(conn, name='web1', state='absent')
     plan = manager.plan(live)
-    assert plan.actions == [] and not plan.changed
+    assert plan.actions == ['refresh'] and not plan.changed
     assert manager.describe(live, plan) == {'name': 'web1', 'pool': POOL, 'state': 'absent'}
 
 
-@pytest.mark.xfail(strict=True, reason='read() refreshes the pool when the volume is not listed, also in check '
-                                       'mode (safety-review A1); in libvirt a failed refresh stops the pool')
 def test_reconcile_check_mode_changes_nothing(conn, pool):
     manager = VolumeManager(conn, volume_params(pool=POOL, name='web1', capacity='1G'), False)
     result = engine.reconcile(manager, True, True)
-    assert result['changed'] is True and result['actions'] == ['create']
+    assert result['changed'] is True and result['actions'] == ['refresh', 'create']
     assert result['volume']['state'] == 'absent'
     assert 'capacity: 1073741824 (1 GiB)' in result['diff']['after']
     assert conn.mutations() == [] and pool.volumes == {}
@@ -237,7 +237,7 @@ def test_logical_volume_cannot_grow(conn, lvm):
 
 def test_logical_volume_created_without_format(conn, lvm):
     plan = plan_for(conn, pool='vg0', name='lv1', capacity='10M')
-    assert plan.actions == ['create']
+    assert plan.actions == ['refresh', 'create']
     engine.apply(plan, False)
     root = created_xml(conn, 'lv1')
     assert root.find('target/format') is None
@@ -273,7 +273,7 @@ def test_bulk_top_level_options_are_defaults_and_item_values_win(conn, pool):
     manager, live = make(conn, capacity='1G', format='qcow2',
                          volumes=[{'name': 'a'}, {'name': 'b', 'capacity': '2G', 'format': 'raw'}])
     plan = manager.plan(live)
-    assert plan.actions == ['create:a', 'create:b']
+    assert plan.actions == ['refresh', 'create:a', 'create:b']
     engine.apply(plan, False)
     a, b = created_xml(conn, 'a'), created_xml(conn, 'b')
     assert int(a.findtext('capacity')) == GIB and a.find('target/format').get('type') == 'qcow2'
@@ -316,7 +316,7 @@ def test_bulk_describe_per_item(conn, pool):
     manager, live = make(conn, capacity='1G',
                          volumes=[{'name': 'a'}, {'name': 'b', 'capacity': '2G'}, {'name': 'c'}])
     plan = manager.plan(live)
-    assert plan.actions == ['resize:b', 'create:c']
+    assert plan.actions == ['refresh', 'resize:b', 'create:c']
     described = manager.describe(live, plan)
     assert [(d['name'], d['changed'], d['actions']) for d in described] == [
         ('a', False, []), ('b', True, ['resize']), ('c', True, ['create'])]
@@ -328,7 +328,7 @@ def test_bulk_reconcile_result(conn, pool):
     manager = VolumeManager(conn, volume_params(pool=POOL, capacity='1G', volumes=[{'name': 'a'}, {'name': 'b'}]),
                             False)
     result = engine.reconcile(manager, False, False)
-    assert result['changed'] and result['actions'] == ['create:a', 'create:b']
+    assert result['changed'] and result['actions'] == ['refresh', 'create:a', 'create:b']
     assert [(v['name'], v['state'], v['capacity']) for v in result['volumes']] == [
         ('a', 'present', GIB), ('b', 'present', GIB)]
 
@@ -343,10 +343,10 @@ def test_bulk_second_create_fails_first_volume_stays(conn, pool):
     assert set(pool.volumes) == {'a'}  # a is whole and stays; c was never tried
     assert 'vol.delete' not in conn.mutations()
     assert exc.details['failed_action'] == 'create:b'
-    assert exc.details['actions_done'] == ['create:a']
+    assert exc.details['actions_done'] == ['refresh', 'create:a']
     assert exc.details['rolled_back'] == []
     assert 'creating volume b failed' in exc.msg and 'no space left on device' in exc.msg
-    assert 'steps done before it: create:a' in exc.msg
+    assert 'steps done before it: refresh, create:a' in exc.msg
     assert 'rolled back' not in exc.msg
 
 
@@ -355,13 +355,13 @@ def test_bulk_failing_item_undoes_its_own_steps_only(conn, pool):
     conn.fail_on[('resize', 'b')] = libvirt_error('resize failed', libvirt.VIR_ERR_INTERNAL_ERROR)
     plan = plan_for(conn, volumes=[{'name': 'a', 'capacity': '1G'},
                                    {'name': 'b', 'clone_from': {'name': 'base'}, 'capacity': '2G'}])
-    assert plan.actions == ['create:a', 'clone:b', 'resize:b']
+    assert plan.actions == ['refresh', 'create:a', 'clone:b', 'resize:b']
     with pytest.raises(OperationError) as info:
         engine.apply(plan, False)
     assert set(pool.volumes) == {'base', 'a'}
     assert conn.calls_of('vol.delete') == [('b', 0)]
     assert info.value.details['rolled_back'] == ['clone:b']
-    assert 'steps done before it: create:a, clone:b' in info.value.msg
+    assert 'steps done before it: refresh, create:a, clone:b' in info.value.msg
     assert 'rolled back: clone:b' in info.value.msg
 
 
@@ -383,7 +383,7 @@ def test_single_volume_failure_reports_plain_actions(conn, pool):
     pool.add(volume_xml('base', GIB, 'qcow2'))
     conn.fail_on[('resize', 'b')] = libvirt_error('resize failed', libvirt.VIR_ERR_INTERNAL_ERROR)
     plan = plan_for(conn, name='b', clone_from={'name': 'base', 'pool': None}, capacity='2G')
-    assert plan.actions == ['clone', 'resize']
+    assert plan.actions == ['refresh', 'clone', 'resize']
     with pytest.raises(OperationError) as info:
         engine.apply(plan, False)
     assert info.value.details['rolled_back'] == ['clone']
@@ -499,7 +499,7 @@ def test_checksum_mismatch_plans_nothing(conn, pool, tmp_path):
     assert info.value.option == 'content.checksum'
     assert hashlib.sha256(b'the real content').hexdigest() in info.value.msg
     assert 'nothing was changed' in info.value.msg
-    assert conn.mutations() == ['refresh'] and 'newStream' not in conn.methods()  # the refresh of read()
+    assert conn.mutations() == [] and 'newStream' not in conn.methods()  # no file v in the directory: no refresh
 
 
 def test_upload_raw_with_checksum(conn, pool, tmp_path):
@@ -516,7 +516,8 @@ def test_upload_raw_with_checksum(conn, pool, tmp_path):
     assert pool.volumes['v'].content == data
     assert conn.calls_of('upload') == [('v', 0, len(data), 0)]
     assert conn.calls_of('download') == [('v', 0, len(data), 0)]  # read back and compared
-    assert conn.methods().count('refresh') == 1  # the one of read(): a raw image needs no refresh after upload
+    # no file v in the pool's directory, so no refresh before; a raw image needs none after the upload
+    assert conn.methods().count('refresh') == 0
 
 
 def test_upload_qcow2_into_dir_pool(conn, pool, tmp_path):
@@ -533,7 +534,7 @@ def test_upload_qcow2_into_dir_pool(conn, pool, tmp_path):
     assert int(root.findtext('capacity')) == len(image)
     assert root.find('target/format').get('type') == 'raw'
     methods = conn.methods()
-    assert methods.count('refresh') == 2 and methods[::-1].index('refresh') < methods[::-1].index('upload')
+    assert methods.count('refresh') == 1 and methods.index('refresh') > methods.index('upload')
     assert conn.calls_of('resize') == [('v', 30 * GIB, 0)]
 
 
@@ -653,21 +654,189 @@ def test_clone_from_missing_pool(conn, pool):
 
 # ---- read() ------------------------------------------------------------------------------------
 
-def test_read_refreshes_once_when_a_volume_is_not_listed(conn, pool):
+def test_read_never_refreshes(conn, pool):
+    pool.add(volume_xml('outside', GIB, 'qcow2'), hidden=True)
+    for check_mode in (False, True):
+        conn.calls = []
+        _manager, live = make(conn, check_mode=check_mode, volumes=[{'name': 'outside'}, {'name': 'v'}])
+        assert conn.mutations() == []
+        assert live.refresh is True and live.volumes == {}
+
+
+def test_plan_refreshes_once_when_a_volume_is_not_listed(conn, pool):
     pool.add(volume_xml('a', GIB))
     pool.add(volume_xml('outside', GIB, 'qcow2'), hidden=True)  # copied into the directory by hand
-    _manager, live = make(conn, volumes=[{'name': 'a'}, {'name': 'outside'}])
+    manager, live = make(conn, volumes=[{'name': 'a'}, {'name': 'outside'}])
+    plan = manager.plan(live)
     listing = [m for m in conn.methods() if m in ('listAllVolumes', 'refresh')]
     assert listing == ['listAllVolumes', 'refresh', 'listAllVolumes']
     assert set(live.volumes) == {'a', 'outside'}
     assert live.volumes['outside'].format == 'qcow2'
+    assert plan.actions == ['refresh'] and not plan.changed
 
 
-def test_read_refreshes_once_even_if_still_missing(conn, pool):
-    _manager, live = make(conn, name='v', capacity='1G')
+def test_plan_refreshes_once_even_if_still_missing(conn, pool):
+    manager, live = make(conn, name='v', capacity='1G')
+    manager.plan(live)
     assert [m for m in conn.methods() if m in ('listAllVolumes', 'refresh')] == [
         'listAllVolumes', 'refresh', 'listAllVolumes']
     assert live.volumes == {}
+
+
+@pytest.mark.parametrize('given', [
+    dict(name='v', capacity='1G'),
+    dict(name='v', state='absent'),
+    dict(capacity='1G', volumes=[{'name': 'a'}, {'name': 'b', 'format': 'qcow2'}]),
+    dict(name='b', clone_from={'name': 'base', 'pool': None}, capacity='2G'),
+])
+def test_check_mode_makes_no_refresh_and_predicts_the_real_actions(given):
+    """Remote pool, volumes not listed: the real run refreshes; check mode lists that refresh and makes none."""
+    runs = {}
+    for check_mode in (True, False):
+        conn = FakeConn()
+        pool = conn.add_pool(dir_pool_xml(name=POOL, path=DIR), active=True)
+        pool.add(volume_xml('base', GIB, 'qcow2'))
+        manager = VolumeManager(conn, volume_params(pool=POOL, **given), False)
+        result = engine.reconcile(manager, check_mode, False)
+        runs[check_mode] = (result['changed'], result['actions'])
+        if check_mode:
+            assert conn.mutations() == []
+        else:
+            assert conn.mutations()[0] == 'refresh'
+    assert runs[True] == runs[False]
+    assert runs[True][1][0] == 'refresh'
+
+
+def test_check_mode_on_a_pool_whose_refresh_fails(conn, pool):
+    """libvirt stops a pool whose refresh fails: check mode must not try one."""
+    conn.fail_on[('refresh', POOL)] = libvirt_error("cannot open directory '%s': No such file or directory" % DIR,
+                                                    libvirt.VIR_ERR_SYSTEM_ERROR)
+    manager = VolumeManager(conn, volume_params(pool=POOL, name='v', capacity='1G'), False)
+    result = engine.reconcile(manager, True, False)
+    assert result['actions'] == ['refresh', 'create'] and result['changed'] is True
+    assert 'refresh' not in conn.methods()
+
+
+def _local_dir_pool(conn, tmp_path):
+    directory = tmp_path / 'images'
+    directory.mkdir()
+    return directory, conn.add_pool(dir_pool_xml(name=POOL, path=str(directory)), active=True)
+
+
+def test_local_dir_pool_no_refresh_when_no_file_is_there(conn, tmp_path):
+    _local_dir_pool(conn, tmp_path)
+    for check_mode in (False, True):
+        plan = plan_for(conn, is_local=True, check_mode=check_mode, name='v', capacity='1G')
+        assert plan.actions == ['create']
+    assert 'refresh' not in conn.methods()
+
+
+def test_local_dir_pool_without_its_directory_is_not_refreshed(conn, tmp_path):
+    directory, _pool = _local_dir_pool(conn, tmp_path)
+    directory.rmdir()
+    plan = plan_for(conn, is_local=True, name='v', capacity='1G')
+    assert plan.actions == ['create']
+    assert 'refresh' not in conn.methods()
+
+
+def test_local_dir_pool_file_made_outside_libvirt(conn, tmp_path):
+    directory, pool = _local_dir_pool(conn, tmp_path)
+    (directory / 'outside').write_bytes(b'')
+    pool.add(volume_xml('outside', GIB, path=str(directory / 'outside')), hidden=True)
+    given = dict(volumes=[{'name': 'outside', 'capacity': '1G'}, {'name': 'new', 'capacity': '1G'}])
+    checked = plan_for(conn, is_local=True, check_mode=True, **given)
+    assert conn.mutations() == []
+    assert checked.actions == ['refresh', 'create:new']
+    assert len(checked.warnings) == 1 and checked.warnings[0].startswith(
+        'volume outside: its file is in the directory of pool images but libvirt does not list it yet; the real run '
+        'compares the volume with the task once libvirt lists it (after a refresh)')
+    real = plan_for(conn, is_local=True, **given)
+    assert conn.mutations() == ['refresh']
+    assert real.actions == ['refresh', 'create:new'] and real.warnings == []
+
+
+def test_busy_pool_refresh_is_tried_again(conn, pool, monkeypatch):
+    monkeypatch.setattr(volmod, 'call_retrying', _fast_retrying)
+    busy = libvirt_error("internal error: pool 'images' has asynchronous jobs running.", libvirt.VIR_ERR_INTERNAL_ERROR)
+    conn.fail_on[('refresh', POOL)] = [busy, busy]
+    conn.fail_on[('createXML', 'v')] = [busy]
+    engine.apply(plan_for(conn, name='v', capacity='1G'), False)
+    assert conn.methods().count('refresh') == 3 and conn.methods().count('createXML') == 2
+    assert 'v' in pool.volumes
+
+
+def _fast_retrying(action, func, *args):
+    from ansible_collections.kvmops.storage.plugins.module_utils import connection
+    return connection.call_retrying(action, func, *args, sleep=lambda seconds: None)
+
+
+# ---- check mode: the pool an earlier task would define or start ---------------------------------------
+
+def test_missing_pool_fails_in_the_real_run(conn):
+    with pytest.raises(ValidationError) as info:
+        make(conn, name='v', capacity='1G')
+    assert info.value.option == 'pool'
+    assert info.value.msg == ("pool 'images': no such storage pool; define it first "
+                              "(kvmops.storage.storage_pool)")
+
+
+def test_missing_pool_is_assumed_in_check_mode(conn, tmp_path):
+    src = tmp_path / 'disk.img'
+    src.write_bytes(b'x' * 4096)
+    manager = VolumeManager(conn, volume_params(pool=POOL, capacity='1G', volumes=[
+        {'name': 'a', 'format': 'qcow2'}, {'name': 'b', 'state': 'absent'},
+        {'name': 'c', 'clone_from': {'name': 'a'}}, {'name': 'd', 'content': {'src': str(src)}}]), True)
+    result = engine.reconcile(manager, True, True)
+    assert result['changed'] is True
+    assert result['actions'] == ['create:a', 'clone:c', 'create:d', 'upload:d']
+    assert result['warnings'] == ["pool 'images': no such storage pool; define it first (kvmops.storage.storage_pool); "
+                                  "check mode assumes that an earlier task of this run defines and starts it, and "
+                                  "predicts every volume as new (whether the real run refreshes the pool first "
+                                  "depends on its type)"]
+    assert [d['after'] for d in result['diff']][0] == 'name: a\npool: images\nformat: qcow2\ncapacity: 1073741824 (1 GiB)\n'
+    assert [(v['name'], v['state'], v['actions']) for v in result['volumes']] == [
+        ('a', 'absent', ['create']), ('b', 'absent', []), ('c', 'absent', ['clone']), ('d', 'absent', ['create', 'upload'])]
+    assert conn.mutations() == []
+
+
+def test_missing_pool_in_check_mode_still_checks_the_input(conn):
+    manager = VolumeManager(conn, volume_params(pool=POOL, name='v'), False)
+    with pytest.raises(ValidationError) as info:
+        engine.reconcile(manager, True, False)
+    assert info.value.option == 'capacity'
+
+
+def test_inactive_local_dir_pool_in_check_mode(conn, tmp_path):
+    """Starting a dir pool lists the files of its directory: no refresh is predicted; a file already
+    there is not predicted as new."""
+    directory = tmp_path / 'images'
+    directory.mkdir()
+    (directory / 'there').write_bytes(b'')
+    conn.add_pool(dir_pool_xml(name=POOL, path=str(directory)), active=False)
+    plan = plan_for(conn, is_local=True, check_mode=True, capacity='1G', volumes=[{'name': 'there'}, {'name': 'new'}])
+    assert plan.actions == ['create:new']
+    assert len(plan.warnings) == 2 and plan.warnings[1].startswith('volume there: its file is in the directory')
+    assert conn.mutations() == []
+
+
+def test_inactive_pool_fails_in_the_real_run(conn):
+    conn.add_pool(dir_pool_xml(name=POOL, path=DIR), active=False)
+    with pytest.raises(RefusedError) as info:
+        make(conn, name='v', capacity='1G')
+    assert info.value.msg == ('pool images is not active, so its volumes cannot be read or changed; start it first '
+                              '(kvmops.storage.storage_pool state=active)')
+
+
+def test_inactive_pool_is_assumed_started_in_check_mode(conn):
+    conn.add_pool(logical_pool_xml('vg0'), active=False)
+    manager = VolumeManager(conn, volume_params(pool='vg0', name='lv1', capacity='10M'), False)
+    result = engine.reconcile(manager, True, True)
+    # a logical pool: the real run refreshes before it creates a volume libvirt does not list
+    assert result['changed'] is True and result['actions'] == ['refresh', 'create']
+    assert result['warnings'][0].endswith('check mode assumes that an earlier task of this run starts it, and '
+                                          'predicts as new every volume it cannot see')
+    assert result['diff']['after'] == 'name: lv1\npool: vg0\nformat: raw\ncapacity: 10485760 (10 MiB)\n'
+    assert conn.mutations() == [] and 'listAllVolumes' not in conn.methods()
 
 
 def test_read_no_refresh_when_all_listed(conn, pool):

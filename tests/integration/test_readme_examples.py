@@ -1,0 +1,101 @@
+"""`--check` of the README's playbook examples on a host that has none of their objects yet: no
+failure, per task the `changed` of the real run that follows; a second real run changes nothing.
+The playbooks are in playbooks/ (the NFS pool of the README's example is left out: the host
+cannot mount NFS)."""
+
+import os
+import subprocess
+
+import pytest
+
+from helpers import HERE, pool_defined, run_playbook, virsh
+from test_pool_rbd import read_testbed, undefine_secrets
+
+TAG = 'ck-readme-%d' % os.getpid()
+PLAYBOOKS = os.path.join(HERE, 'playbooks')
+GIB = 1024 ** 3
+
+
+def changed_per_task(run):
+    return [(task['_task'], bool(task.get('changed'))) for task in run.tasks]
+
+
+def assert_ok(run):
+    assert run.rc == 0, run.output
+    assert all(task['_status'] == 'ok' for task in run.tasks), run.output
+
+
+def assuming_tasks(run):
+    return [task['_task'] for task in run.tasks
+            if any('check mode assumes that an earlier task' in warning for warning in task.get('warnings', []))]
+
+
+def check_then_apply_twice(playbook, extra_vars, made_nothing):
+    """check, apply, apply; ``made_nothing()`` asserts after the check run that it changed nothing."""
+    checked = run_playbook(os.path.join(PLAYBOOKS, playbook), extra_vars, check=True)
+    assert_ok(checked)
+    made_nothing()
+    first = run_playbook(os.path.join(PLAYBOOKS, playbook), extra_vars)
+    assert_ok(first)
+    assert changed_per_task(checked) == changed_per_task(first)
+    second = run_playbook(os.path.join(PLAYBOOKS, playbook), extra_vars)
+    assert_ok(second)
+    assert [changed for _task, changed in changed_per_task(second)] == [False] * len(second.tasks), second.output
+    return checked, first, second
+
+
+@pytest.mark.libvirt
+def test_readme_playbook_example(tmp_path):
+    name = '%s-images' % TAG
+    images_dir = str(tmp_path / 'images')
+    # the images directory as Debian's libvirt package makes it, with the golden image web3 is made
+    # over in it already; the pool is not defined
+    os.mkdir(images_dir)
+    os.chmod(images_dir, 0o711)
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', os.path.join(images_dir, 'golden.qcow2'), '2G'],
+                   check=True)
+    try:
+        def made_nothing():
+            assert not pool_defined(name)
+            assert os.listdir(images_dir) == ['golden.qcow2']
+        checked, first, _second = check_then_apply_twice('readme_playbook.yml',
+                                                         {'pool_name': name, 'images_dir': images_dir}, made_nothing)
+        assert [task['actions'] for task in checked.tasks] == [task['actions'] for task in first.tasks] == [
+            ['define', 'start', 'autostart'], ['create:web1.qcow2', 'create:web2.qcow2', 'create:web3.qcow2']]
+        assert assuming_tasks(checked) == ['Disks of the web tier, in one task']
+        volumes = dict((v['name'], v) for v in first.tasks[1]['volumes'])
+        assert volumes['web1.qcow2']['capacity'] == 40 * GIB
+        assert volumes['web3.qcow2']['capacity'] == 2 * GIB
+        assert volumes['web3.qcow2']['backing_store']['path'] == os.path.join(images_dir, 'golden.qcow2')
+        assert sorted(os.listdir(images_dir)) == ['golden.qcow2', 'web1.qcow2', 'web2.qcow2', 'web3.qcow2']
+    finally:
+        for vol in ('web1.qcow2', 'web2.qcow2', 'web3.qcow2'):
+            virsh('vol-delete', '--pool', name, vol, check=False)
+        virsh('pool-destroy', name, check=False)
+        virsh('pool-undefine', name, check=False)
+
+
+@pytest.mark.ceph
+def test_readme_ceph_example():
+    ceph = read_testbed()
+    name = '%s-rbd' % TAG
+    usage_id = '%s client.%s secret' % (TAG, ceph['CEPH_CLIENT'])
+    extra_vars = {'pool_name': name, 'secret_usage_id': usage_id, 'ceph_client_libvirt_key': ceph['KEY'],
+                  'monitors': [ceph['CEPH_MON_HOST']], 'rados_pool': ceph['CEPH_POOL'],
+                  'ceph_client': ceph['CEPH_CLIENT']}
+    try:
+        def made_nothing():
+            assert not pool_defined(name)
+            assert TAG not in virsh('secret-list')
+        checked, first, second = check_then_apply_twice('readme_ceph.yml', extra_vars, made_nothing)
+        assert [changed for _task, changed in changed_per_task(checked)] == [True, True]
+        assert assuming_tasks(checked) == ['The RADOS pool as a libvirt pool']
+        assert [task['actions'] for task in checked.tasks] == [task['actions'] for task in first.tasks]
+        assert first.tasks[1]['actions'] == ['define', 'start', 'autostart']
+        assert first.tasks[1]['pool']['active'] is True
+        for run in (checked, first, second):
+            assert ceph['KEY'] not in run.output
+    finally:
+        virsh('pool-destroy', name, check=False)
+        virsh('pool-undefine', name, check=False)
+        undefine_secrets(TAG)
