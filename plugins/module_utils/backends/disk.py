@@ -40,6 +40,8 @@ class DiskBackend(PoolBackend):
     volume_create_may_leave = True
     # after a pool refresh libvirt reports partitions of gpt disks as format none, whatever their type
     volume_format_read_back = False
+    overwrite_destroys = 'writes a new partition table on the disk: every partition on it and their data are lost'
+    probe_tools = ('blkid',)
 
     def volume_name_problem(self, name, definition):
         device = self.first_device(definition)
@@ -59,9 +61,11 @@ class DiskBackend(PoolBackend):
         table = blkid_value(device, 'PTTYPE')
         if table is None:
             return None
-        wanted = (self.xml_attr_all(definition, 'source/format', 'type') or ['dos'])[0]
+        # a definition without a format holds libvirt's <format type='unknown'/>: any label is the pool's
+        # (libvirt starts such a pool on whatever label the disk has, and labels a blank disk dos)
+        wanted = (self.xml_attr_all(definition, 'source/format', 'type') or ['unknown'])[0]
         if table:
-            if _BLKID_PTTYPE.get(wanted, wanted) == table:
+            if wanted == 'unknown' or _BLKID_PTTYPE.get(wanted, wanted) == table:
                 return ProbeResult(BUILT, '%s has a %s partition table' % (device, table))
             return ProbeResult(FOREIGN, '%s has a %s partition table, not %s' % (device, table, wanted))
         other = blkid_value(device, 'TYPE')

@@ -31,6 +31,9 @@ class LogicalBackend(PoolBackend):
     volume_format_in_xml = False
     # logical volumes are whole extents (4 MiB unless the VG was made otherwise)
     volume_granularity = 4 * MIB
+    overwrite_destroys = ('wipes the start of each device and makes a new volume group on them: the volume group '
+                          'and every logical volume they held are lost')
+    probe_tools = ('vgs', 'pvs', 'blkid')
 
     def probe(self, definition):
         vg_name = self.xml_text(definition, 'source/name') or self.name

@@ -26,6 +26,7 @@ class ZfsBackend(PoolBackend):
     volume_formats = ('raw',)
     volume_format_in_xml = False
     volume_granularity = MIB  # zvol block size
+    probe_tools = ('zpool',)
 
     def probe(self, definition):
         zpool = self.xml_text(definition, 'source/name') or self.name
