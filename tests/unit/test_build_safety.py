@@ -83,12 +83,20 @@ def probe_says(monkeypatch, cls, state, what=None):
 
 # ---- disk pools: libvirt's 'unknown' format ------------------------------------------------------
 
-@pytest.mark.parametrize('label', ['gpt', 'dos'])
-def test_disk_without_format_takes_the_label_it_has(monkeypatch, label):
-    blkid_says(monkeypatch, disk, {'PTTYPE': label})
+def test_disk_without_format_is_dos_as_libvirt_takes_it(monkeypatch):
+    """libvirt starts and builds a disk pool of format 'unknown' as dos: a dos label is built."""
+    blkid_says(monkeypatch, disk, {'PTTYPE': 'dos'})
     for text in (DISK_UNKNOWN_XML, DISK_UNKNOWN_XML.replace("<format type='unknown'/>", '')):
         result = DiskBackend({'name': 'bd-disk'}).probe(etree.fromstring(text))
-        assert (result.state, result.what) == (BUILT, '/dev/sdx has a %s partition table' % label)
+        assert (result.state, result.what) == (BUILT, '/dev/sdx has a dos partition table')
+
+
+def test_disk_without_format_on_gpt_names_the_format_to_set(monkeypatch):
+    blkid_says(monkeypatch, disk, {'PTTYPE': 'gpt'})
+    result = DiskBackend({'name': 'bd-disk'}).probe(etree.fromstring(DISK_UNKNOWN_XML))
+    assert (result.state, result.what) == (FOREIGN, '/dev/sdx has a gpt partition table, and the definition names '
+                                                    'no format, which libvirt takes as dos (set source_format=gpt to '
+                                                    'use the disk as it is)')
 
 
 def test_disk_with_a_format_still_tells_another_label(monkeypatch):
@@ -105,12 +113,22 @@ def test_blank_disk_without_format_is_missing(monkeypatch):
 
 
 def test_adopted_disk_pool_with_unknown_format_starts(conn, monkeypatch):
-    """virsh pool-define-as --type disk without --source-format, stopped: started, not refused."""
+    """virsh pool-define-as --type disk without --source-format on a dos disk, stopped: started, not refused."""
     conn.add_pool(DISK_UNKNOWN_XML)
-    blkid_says(monkeypatch, disk, {'PTTYPE': 'gpt'})
+    blkid_says(monkeypatch, disk, {'PTTYPE': 'dos'})
     plan = plan_for(conn, name='bd-disk', type='disk', source_dev=['/dev/sdx'])
     assert plan.actions == ['start']
     assert plan_for(conn, name='bd-disk', type='disk', source_dev=['/dev/sdx'], build='overwrite').actions == ['start']
+
+
+def test_adopted_gpt_disk_pool_with_unknown_format_declared_gpt(conn, monkeypatch):
+    conn.add_pool(DISK_UNKNOWN_XML)
+    blkid_says(monkeypatch, disk, {'PTTYPE': 'gpt'})
+    plan = plan_for(conn, name='bd-disk', type='disk', source_dev=['/dev/sdx'], source_format='gpt')
+    assert plan.actions == ['redefine', 'start']
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, name='bd-disk', type='disk', source_dev=['/dev/sdx'])
+    assert '(set source_format=gpt to use the disk as it is)' in info.value.msg
 
 
 def test_foreign_disk_refusal_says_what_overwrite_destroys(conn, monkeypatch):

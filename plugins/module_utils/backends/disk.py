@@ -61,12 +61,18 @@ class DiskBackend(PoolBackend):
         table = blkid_value(device, 'PTTYPE')
         if table is None:
             return None
-        # a definition without a format holds libvirt's <format type='unknown'/>: any label is the pool's
-        # (libvirt starts such a pool on whatever label the disk has, and labels a blank disk dos)
+        # a definition without a format holds libvirt's <format type='unknown'/>, which libvirt starts and
+        # builds as dos: a dos label is the pool's, another one is named with the format that takes it
         wanted = (self.xml_attr_all(definition, 'source/format', 'type') or ['unknown'])[0]
+        label = 'dos' if wanted == 'unknown' else wanted
         if table:
-            if wanted == 'unknown' or _BLKID_PTTYPE.get(wanted, wanted) == table:
+            if _BLKID_PTTYPE.get(label, label) == table:
                 return ProbeResult(BUILT, '%s has a %s partition table' % (device, table))
+            if wanted == 'unknown':
+                fmt = dict((v, k) for k, v in _BLKID_PTTYPE.items()).get(table, table)
+                return ProbeResult(FOREIGN, '%s has a %s partition table, and the definition names no format, which '
+                                            'libvirt takes as dos (set source_format=%s to use the disk as it is)'
+                                   % (device, table, fmt))
             return ProbeResult(FOREIGN, '%s has a %s partition table, not %s' % (device, table, wanted))
         other = blkid_value(device, 'TYPE')
         if other:
