@@ -51,6 +51,7 @@ _XML_INACTIVE = 1
 _NO_STORAGE_POOL = 49
 _NO_SECRET = 66
 _INVALID_ARG = 8
+_POOL_BUILT = 76
 
 
 def pool_argument_spec():
@@ -358,7 +359,8 @@ class PoolManager:
         undo = None
         if live is None and backend.can('delete') and probe is not None and probe.state == MISSING:
             undo = self._delete_storage
-        plan.add('build', lambda: self._build(flags), undo=undo)
+        # unprobed: libvirt's own check may find the storage built, which is what if_missing wants
+        plan.add('build', lambda: self._build(flags, built_is_done=probe is None and mode != 'overwrite'), undo=undo)
         return True
 
     def _blind_overwrite_refusal(self, backend, desired):
@@ -517,8 +519,12 @@ class PoolManager:
     def _delete_storage(self):
         call('deleting the storage of pool %s' % self.name, self._pool().delete, 0)
 
-    def _build(self, flags=0):
-        call('building pool %s' % self.name, self._pool().build, flags)
+    def _build(self, flags=0, built_is_done=False):
+        try:
+            call('building pool %s' % self.name, self._pool().build, flags)
+        except OperationError as exc:
+            if not (built_is_done and exc.details.get('libvirt_code') == _POOL_BUILT):
+                raise
 
     def _set_permissions(self, backend, definition):
         path = xmlu.find_path(definition, 'target/path')

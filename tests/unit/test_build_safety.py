@@ -315,3 +315,22 @@ def test_apply_and_compare_permissions_on_a_directory(tmp_path, monkeypatch):
     assert fs.permissions_differ(definition) is False
     gone = etree.fromstring('<pool type="fs"><target><path>%s/none</path></target></pool>' % tmp_path)
     assert fs.permissions_differ(gone) is None
+
+
+def test_unprobed_build_that_libvirt_finds_built_goes_on(conn):
+    """Remote, if_missing: libvirt's no-overwrite check finds the file system there; the pool starts on it."""
+    from fakes import libvirt_error
+    conn.fail_on['build'] = libvirt_error('Storage pool already built', libvirt.VIR_ERR_STORAGE_POOL_BUILT)
+    plan = plan_for(conn, is_local=False, **FS_ARGS)
+    engine.apply(plan, False)
+    assert conn.mutations() == ['define', 'build', 'create']
+
+
+def test_probed_build_that_libvirt_refuses_fails(conn, monkeypatch):
+    from fakes import libvirt_error
+    blkid_says(monkeypatch, fs, {'TYPE': ''})
+    conn.fail_on['build'] = libvirt_error('Storage pool already built', libvirt.VIR_ERR_STORAGE_POOL_BUILT)
+    plan = plan_for(conn, **FS_ARGS)
+    with pytest.raises(OperationError) as info:
+        engine.apply(plan, False)
+    assert 'rolled back: define' in info.value.msg
