@@ -224,6 +224,12 @@ def lab_virsh(*args, check=True):
     return lab('virsh -c qemu:///system ' + ' '.join(shlex.quote(str(a)) for a in args), check=check)
 
 
+def forget_lab_pool(name):
+    """Stop and undefine a pool in the VM (before its storage goes: a logical pool cannot stop without its VG)."""
+    lab_virsh('pool-destroy', name, check=False)
+    lab_virsh('pool-undefine', name, check=False)
+
+
 def lab_pool(name, *define_args, **options):
     lab_virsh('pool-define-as', name, *define_args)
     if options.get('build', True):
@@ -241,8 +247,7 @@ def lab_vm():
     made = []
     yield made
     for name in made:
-        lab_virsh('pool-destroy', name, check=False)
-        lab_virsh('pool-undefine', name, check=False)
+        forget_lab_pool(name)
 
 
 def lab_adopted(name, declared):
@@ -280,6 +285,7 @@ def test_adopt_logical_pool_and_volumes(lab_vm, lab_loop):
         assert_volumes_adopted(name, {'bd-lv': None}, target=LAB)
         lab_virsh('vol-delete', 'bd-lv', '--pool', name)
     finally:
+        forget_lab_pool(name)
         lab('vgremove -f %s >/dev/null 2>&1; pvremove -ff -y %s >/dev/null 2>&1' % (name, device), check=False)
 
 
@@ -303,7 +309,7 @@ def test_adopt_netfs_pool_and_volumes(lab_vm):
         for volume in ('bd-raw.img', 'bd-disk.qcow2'):
             lab_virsh('vol-delete', volume, '--pool', name)
     finally:
-        lab_virsh('pool-destroy', name, check=False)
+        forget_lab_pool(name)
         lab('rm -f %s && exportfs -ra; rm -rf %s %s' % (exports, export, target), check=False)
 
 
@@ -330,6 +336,6 @@ def test_adopt_kernel_iscsi_pool(lab_vm):
                     'target': '/dev/disk/by-path', 'state': 'active', 'autostart': True}
         lab_adopted(name, declared)
     finally:
-        lab_virsh('pool-destroy', name, check=False)
+        forget_lab_pool(name)
         lab('iscsiadm -m node -T %s -u >/dev/null 2>&1; targetcli /iscsi delete %s >/dev/null; '
             'targetcli /backstores/fileio delete %s >/dev/null; rm -f %s' % (iqn, iqn, backstore, image), check=False)

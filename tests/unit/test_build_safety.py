@@ -12,7 +12,6 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends import bas
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import BUILT, FOREIGN, MISSING, ProbeResult
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.dir import DirBackend
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.disk import DiskBackend
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.fs import FsBackend
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, RefusedError
 from ansible_collections.kvmops.storage.plugins.module_utils.pool import PoolManager
 

@@ -83,7 +83,6 @@ def apply_permissions(definition):
         os.chmod(path, int(mode, 8))
 
 
-
 def permissions_differ(definition):
     """Whether the directory at <target><path> lacks the mode, owner or group of <target><permissions>;
     None when it cannot be read."""
