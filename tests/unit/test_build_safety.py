@@ -333,3 +333,16 @@ def test_probed_build_that_libvirt_refuses_fails(conn, monkeypatch):
     with pytest.raises(OperationError) as info:
         engine.apply(plan, False)
     assert 'rolled back: define' in info.value.msg
+
+
+def test_kernel_iscsi_host_without_port_is_the_default_port(conn):
+    """libvirt writes port='3260' into a kernel iscsi pool when it starts it (virsh pool-define-as gives none)."""
+    live = ("<pool type='iscsi'><name>bd-i</name><source><host name='127.0.0.1' port='3260'/>"
+            "<device path='iqn.2026-11.io.kvmops:t'/></source><target><path>/dev/disk/by-path</path></target></pool>")
+    conn.add_pool(live, active=True)
+    plan = plan_for(conn, is_local=False, name='bd-i', type='iscsi', source_host=['127.0.0.1'],
+                    source_dev=['iqn.2026-11.io.kvmops:t'], target='/dev/disk/by-path')
+    assert (plan.changed, plan.actions) == (False, [])
+    plan = plan_for(conn, is_local=False, name='bd-i', type='iscsi', source_host=['127.0.0.1:3261'],
+                    source_dev=['iqn.2026-11.io.kvmops:t'])
+    assert plan.actions == ['redefine', 'restart']
