@@ -141,8 +141,13 @@ def test_adopt_disk_pool(bd_pools, loopdev, label):
     if label:
         declared['source_format'] = label
     assert_adopted(declared, local_xml(name), local_config(name))
-    # stopped (as after a reboot before autostart): started again on its label, nothing else
+    # stopped, and the definition read again from libvirtd's configuration file as after a libvirtd
+    # restart (a running pool's definition says dos; the file keeps what pool-define-as wrote):
+    # started again on its label, nothing else
     virsh('pool-destroy', name)
+    virsh('pool-define', '/etc/libvirt/storage/%s.xml' % name)
+    if not label:
+        assert "<format type='unknown'/>" in local_xml(name)()
     for check in (True, False):
         result = run_module('storage_pool', declared, check=check)
         assert result['failed'] is False, result.get('msg')
