@@ -391,7 +391,7 @@ class PoolManager:
             return False
         if self.state not in ('active', 'present') or not backend.can('build'):
             return False
-        probe = backend.probe(desired)
+        probe = backend.probe(live.xml)  # what the running pool uses, not a target this task moves it to
         if probe is None or probe.state != MISSING:
             return False
         if self.state == 'present':

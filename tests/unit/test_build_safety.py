@@ -346,3 +346,11 @@ def test_kernel_iscsi_host_without_port_is_the_default_port(conn):
     plan = plan_for(conn, is_local=False, name='bd-i', type='iscsi', source_host=['127.0.0.1:3261'],
                     source_dev=['iqn.2026-11.io.kvmops:t'])
     assert plan.actions == ['redefine', 'restart']
+
+
+def test_running_dir_pool_moved_to_a_new_target_is_probed_where_it_runs(conn, monkeypatch):
+    conn.add_pool(dir_pool_xml(), active=True)
+    monkeypatch.setattr(DirBackend, 'probe', lambda self, definition: ProbeResult(
+        MISSING if definition.findtext('target/path') == '/srv/moved' else BUILT, ''))
+    plan = plan_for(conn, name='images', target='/srv/moved', on_change='redefine_only')
+    assert plan.actions == ['redefine']
