@@ -11,6 +11,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import shutil
+
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import POOL_TYPES, backend_class
@@ -46,6 +48,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.units import human_size, parse_size
 
+_PERMISSION_OPTIONS = ('target_mode', 'target_owner', 'target_group')
 STATES = ('present', 'active', 'inactive', 'absent', 'deleted')
 BUILD_MODES = ('never', 'if_missing', 'no_overwrite', 'overwrite')
 ON_CHANGE = ('restart', 'redefine_only', 'fail')
@@ -57,6 +60,7 @@ _XML_INACTIVE = 1
 _NO_STORAGE_POOL = 49
 _NO_SECRET = 66
 _INVALID_ARG = 8
+_POOL_BUILT = 76
 
 
 def pool_argument_spec():
@@ -315,10 +319,18 @@ class PoolManager(Manager):
                                          '(changed: %s)' % (self.name, ', '.join(changed_paths)))
             rebuild = self._needs_rebuild(backend, desired, changed_paths)
 
+        missing = self._missing_while_running(plan, backend, desired, live)
+        if missing and restart:
+            rebuild = True
         if self.state == 'active' and (live is None or not live.active):
             if not self._plan_build(plan, backend, desired, live) and rebuild:
                 plan.add('build', self._build)
             plan.add('start', self._start, undo=self._stop)
+        elif missing and not restart:
+            # libvirt builds only a stopped pool
+            plan.add('stop', self._stop, undo=self._start)
+            plan.add('build', self._build)
+            plan.add('start', self._start)
         elif restart:
             self._refuse_restart_in_use(live, changed_paths)
             plan.add('restart_with_build' if rebuild else 'restart', lambda: self._restart(live.xml, rebuild))
@@ -328,6 +340,9 @@ class PoolManager(Manager):
                 plan.add('build', self._build)
         elif rebuild and not live.active:
             plan.add('build', self._build)
+
+        if backend.mounted_target and any(self.params.get(opt) is not None for opt in _PERMISSION_OPTIONS):
+            self._plan_permissions(plan, backend, desired, live, changed_paths)
 
         autostart = self.params.get('autostart')
         if autostart is not None and (autostart if live is None else (not live.persistent or live.autostart != autostart)):
@@ -348,12 +363,18 @@ class PoolManager(Manager):
         probe = backend.probe(desired) if self.is_local else None
         if probe is None:
             wanted = live is None  # cannot look: build only what this task defines
+            if wanted and mode == 'overwrite' and backend.overwrite_destroys:
+                raise RefusedError(self._blind_overwrite_refusal(backend, desired))
         elif probe.state == MISSING:
             wanted = True
         elif probe.state == FOREIGN:
             if mode != 'overwrite':
-                raise RefusedError('pool %s was not built: %s. Nothing was changed; set build=overwrite to let '
-                                   'libvirt overwrite it, or correct the definition' % (self.name, probe.what))
+                if backend.overwrite_destroys:
+                    hint = ('correct the definition; only if that data may go, set build=overwrite, with which '
+                            'libvirt %s' % backend.overwrite_destroys)
+                else:
+                    hint = 'correct the definition, or set build=overwrite to let libvirt overwrite it'
+                raise RefusedError('pool %s was not built: %s. Nothing was changed; %s' % (self.name, probe.what, hint))
             wanted = True
         else:
             wanted = False
@@ -363,8 +384,70 @@ class PoolManager(Manager):
         undo = None
         if live is None and backend.can('delete') and probe is not None and probe.state == MISSING:
             undo = self._delete_storage
-        plan.add('build', lambda: self._build(flags), undo=undo)
+        # unprobed: libvirt's own check may find the storage built, which is what if_missing wants
+        plan.add('build', lambda: self._build(flags, built_is_done=probe is None and mode != 'overwrite'), undo=undo)
         return True
+
+    def _blind_overwrite_refusal(self, backend, desired):
+        """Why an overwriting build cannot be allowed here: nothing tells whether the storage is built."""
+        storage = backend.first_device(desired) or backend.xml_text(desired, 'source/name') or 'the storage'
+        if not self.is_local:
+            reason = ('uri %s reaches another host, and the module cannot look at its devices from here'
+                      % self.params.get('uri'))
+            instead = 'run the module on the hypervisor (uri qemu:///system there)'
+        else:
+            absent = [tool for tool in backend.probe_tools if shutil.which(tool) is None]
+            if absent:
+                reason = '%s %s not found on the host running the module' % (
+                    ' and '.join(absent), 'is' if len(absent) == 1 else 'are')
+                instead = 'install %s' % ' and '.join(absent)
+            else:
+                reason = 'the probe (%s) could not read it' % ', '.join(backend.probe_tools or ('none',))
+                instead = 'check that %s exists and can be read' % storage
+        return ('pool %s: build=overwrite refused: what %s holds cannot be read (%s), and with overwrite libvirt %s. '
+                'Nothing was changed. To go on, %s, or use build=if_missing or build=no_overwrite, with which '
+                'libvirt itself refuses storage that is already built'
+                % (self.name, storage, reason, backend.overwrite_destroys, instead))
+
+    def _missing_while_running(self, plan, backend, desired, live):
+        """For a running pool whose type rebuilds safely: whether the local probe finds its storage gone
+        (a directory removed behind libvirt's back); state=active repairs it, build=never refuses."""
+        if live is None or not live.active or not backend.rebuild_when_missing or not self.is_local:
+            return False
+        if self.state not in ('active', 'present') or not backend.can('build'):
+            return False
+        probe = backend.probe(live.xml)  # what the running pool uses, not a target this task moves it to
+        if probe is None or probe.state != MISSING:
+            return False
+        if self.state == 'present':
+            plan.warnings.append('pool %s is running but %s: creating volumes in it fails until it is back '
+                                 '(state=active stops the pool, builds it and starts it again)' % (self.name, probe.what))
+            return False
+        if (self.params.get('build') or 'if_missing') == 'never':
+            raise RefusedError('pool %s is running but %s, and build=never leaves it so; set build=if_missing to '
+                               'let the module stop the pool, build it and start it again' % (self.name, probe.what))
+        return True
+
+    def _plan_permissions(self, plan, backend, desired, live, changed_paths):
+        """libvirt never sets the permissions of a mounted file system's root (the pool's target): the
+        module sets them, on a pool that runs after the task, and refreshes the pool so libvirt reads them."""
+        runs = self.state == 'active' or (self.state == 'present' and live is not None and live.active)
+        if not runs:
+            return
+        starts = any(action == 'start' or action.startswith('restart') for action in plan.actions)
+        if not self.is_local:
+            if starts:
+                plan.warnings.append('pool %s: target_mode, target_owner and target_group set the permissions of '
+                                     'the mounted directory only when the module runs on the hypervisor; with uri '
+                                     '%s they are only written into the definition' % (self.name, self.params.get('uri')))
+            elif any(path.startswith('target/permissions') for path in changed_paths):
+                raise RefusedError('pool %s: its mounted directory has other permissions than target_mode, '
+                                   'target_owner and target_group say, and libvirt does not set them (it reads them '
+                                   'back from the mounted file system). The module sets them only when it runs on the '
+                                   'hypervisor: run it there (uri qemu:///system), or change them by hand' % self.name)
+            return
+        if starts or backend.target_permissions_differ(desired):
+            plan.add('set_permissions', lambda: self._set_permissions(backend, desired))
 
     def _needs_rebuild(self, backend, desired, changed_paths):
         """Whether a changed definition must be applied to built storage by a plain build
@@ -529,8 +612,22 @@ class PoolManager(Manager):
     def _delete_storage(self):
         call_retrying('deleting the storage of pool %s' % self.name, self._pool().delete, 0)
 
-    def _build(self, flags=0):
-        call('building pool %s' % self.name, self._pool().build, flags)
+    def _build(self, flags=0, built_is_done=False):
+        try:
+            call('building pool %s' % self.name, self._pool().build, flags)
+        except OperationError as exc:
+            if not (built_is_done and exc.details.get('libvirt_code') == _POOL_BUILT):
+                raise
+
+    def _set_permissions(self, backend, definition):
+        path = xmlu.find_path(definition, 'target/path')
+        try:
+            backend.apply_target_permissions(definition)
+        except (OSError, ValueError) as exc:
+            raise OperationError('setting the permissions of %s (pool %s) failed: %s'
+                                 % (path[0].text if path else 'the target', self.name, exc))
+        # libvirt reads a mounted target's permissions back at a refresh
+        call_retrying('refreshing pool %s' % self.name, self._pool().refresh, 0)
 
     def _restart(self, old_definition, rebuild=False):
         """Stop and start with the new definition; if it will not start, put the old one back and start that."""

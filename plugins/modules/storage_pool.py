@@ -93,6 +93,10 @@ options:
         defined. Written as libvirt prints it (V("0070") as C(070)), so a second run reports no change.
       - On a built V(dir) pool a change is applied to the directory by a build (libvirt only sets the
         permissions of an existing directory).
+      - On V(fs) and V(netfs) pools the target is the root of the mounted file system, whose permissions libvirt
+        reads back and never sets; the module sets O(target_mode), O(target_owner) and O(target_group) on the
+        mounted directory itself (action C(set_permissions)), without a restart. It can do so only when it runs on
+        the hypervisor; with a remote O(uri) a differing mode is refused.
     type: raw
   target_owner:
     description:
@@ -203,7 +207,12 @@ options:
       - V(no_overwrite) - build when missing, with libvirt's C(--no-overwrite) check.
       - V(overwrite) - build when missing or foreign, with libvirt's C(--overwrite); this destroys what the
         device holds.
-      - With a remote O(uri) the probe cannot run; the pool is then built only when this task defines it.
+      - With a remote O(uri) the probe cannot run; the pool is then built only when this task defines it, and
+        V(overwrite) is refused for types whose build destroys data (V(fs), V(disk), V(logical)), as it is where
+        the probe's tool (C(blkid), C(vgs), C(pvs), C(zpool)) is missing.
+      - A V(disk) pool without O(source_format) (libvirt's C(unknown)) is built and started by libvirt as V(dos).
+      - With O(state=active), a running V(dir) or V(netfs) pool whose directory is gone is stopped, built and
+        started again (the probe runs on the host running the module).
     type: str
     choices: [never, if_missing, no_overwrite, overwrite]
     default: if_missing
@@ -411,7 +420,7 @@ actions:
   description:
     - The libvirt operations performed, in order; in check mode, the ones the real run would perform.
     - Among them C(define), C(redefine), C(build), C(start), C(restart), C(stop), C(autostart),
-      C(no_autostart), C(refresh), C(delete_volume:NAME), C(delete), C(undefine).
+      C(no_autostart), C(refresh), C(set_permissions), C(delete_volume:NAME), C(delete), C(undefine).
   returned: always
   type: list
   elements: str

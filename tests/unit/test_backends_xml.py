@@ -166,7 +166,7 @@ EXAMPLES = [
 <pool type="iscsi">
   <name>virtimages</name>
   <source>
-    <host name="iscsi.example.com"/>
+    <host name="iscsi.example.com" port="3260"/>
     <device path="iqn.2013-06.com.example:iscsi-pool"/>
   </source>
   <target>
@@ -181,7 +181,7 @@ EXAMPLES = [
 <pool type="iscsi">
   <name>virtimages</name>
   <source>
-    <host name="iscsi.example.com"/>
+    <host name="iscsi.example.com" port="3260"/>
     <device path="iqn.2013-06.com.example:iscsi-pool"/>
     <auth type='chap' username='myname'>
       <secret usage='mycluster_myname'/>

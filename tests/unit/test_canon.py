@@ -235,7 +235,8 @@ def test_extension_problems_and_comparable():
 
 # ---- the pool manager with canonical documents (fake daemon) -------------------------------------------
 def pool_plan(conn, **given):
-    manager = PoolManager(conn, pool_params(**given))
+    # not local: the directories of these definitions are not on this machine, and no probe is wanted here
+    manager = PoolManager(conn, pool_params(**given), False)
     return manager.plan(manager.read())
 
 

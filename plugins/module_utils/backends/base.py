@@ -365,6 +365,25 @@ class PoolBackend:
         """Changed paths that a plain build applies to a built pool (e.g. directory permissions)."""
         return ()
 
+    #: what a build with overwrite destroys on storage that holds something (said in refusals)
+    overwrite_destroys = ''
+    #: the host commands the probe reads the storage with (named when one is missing)
+    probe_tools = ()
+    #: the target is the root of a file system libvirt mounts: libvirt reads its permissions back from
+    #: the mounted root at every refresh and never sets them (a build sets those of the directory below)
+    mounted_target = False
+    #: a running pool whose storage the probe finds missing is repaired by stop, build, start (the
+    #: build of this type only makes a directory, it destroys nothing)
+    rebuild_when_missing = False
+
+    def apply_target_permissions(self, definition):
+        """Set the permissions of ``definition``'s target on the mounted directory (mounted_target types)."""
+        raise NotImplementedError
+
+    def target_permissions_differ(self, definition):
+        """Whether the mounted directory lacks ``definition``'s target permissions; None if unreadable."""
+        return None
+
     def probe(self, definition):
         """Whether the storage behind ``definition`` (an lxml element) exists on this host.
 

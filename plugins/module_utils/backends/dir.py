@@ -24,6 +24,8 @@ class DirBackend(PoolBackend):
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = FILE_VOLUME_FORMATS
     delete_refuses_nonempty = True
+    # a build makes the directory (with the definition's permissions) or sets them; it destroys nothing
+    rebuild_when_missing = True
 
     def rebuild_paths(self):
         return PERMISSION_PATHS

@@ -42,6 +42,8 @@ class DiskBackend(PoolBackend):
     volume_create_may_leave = True
     # after a pool refresh libvirt reports partitions of gpt disks as format none, whatever their type
     volume_format_read_back = False
+    overwrite_destroys = 'writes a new partition table on the disk: every partition on it and their data are lost'
+    probe_tools = ('blkid',)
 
     def volume_name_problem(self, name, definition):
         device = self.first_device(definition)
@@ -61,10 +63,18 @@ class DiskBackend(PoolBackend):
         table = blkid_value(device, 'PTTYPE')
         if table is None:
             return None
-        wanted = (self.xml_attr_all(definition, 'source/format', 'type') or ['dos'])[0]
+        # a definition without a format holds libvirt's <format type='unknown'/>, which libvirt starts and
+        # builds as dos: a dos label is the pool's, another one is named with the format that takes it
+        wanted = (self.xml_attr_all(definition, 'source/format', 'type') or ['unknown'])[0]
+        label = 'dos' if wanted == 'unknown' else wanted
         if table:
-            if _BLKID_PTTYPE.get(wanted, wanted) == table:
+            if _BLKID_PTTYPE.get(label, label) == table:
                 return ProbeResult(BUILT, '%s has a %s partition table' % (device, table))
+            if wanted == 'unknown':
+                fmt = dict((v, k) for k, v in _BLKID_PTTYPE.items()).get(table, table)
+                return ProbeResult(FOREIGN, '%s has a %s partition table, and the definition names no format, which '
+                                            'libvirt takes as dos (set source_format=%s to use the disk as it is)'
+                                   % (device, table, fmt))
             return ProbeResult(FOREIGN, '%s has a %s partition table, not %s' % (device, table, wanted))
         other = blkid_value(device, 'TYPE')
         if other:

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
     BUILD_NO_OVERWRITE,
     BUILD_OVERWRITE,
@@ -40,6 +42,16 @@ class FsBackend(PoolBackend):
     # libvirt makes a file system only when asked not to overwrite, or to overwrite
     build_flags = {'if_missing': BUILD_NO_OVERWRITE, 'no_overwrite': BUILD_NO_OVERWRITE,
                    'overwrite': BUILD_OVERWRITE}
+    overwrite_destroys = 'runs mkfs on the device: the file system on it and every file in it are lost'
+    probe_tools = ('blkid',)
+    mounted_target = True
+    live_paths = ('target/permissions',)
+
+    def apply_target_permissions(self, definition):
+        apply_permissions(definition)
+
+    def target_permissions_differ(self, definition):
+        return permissions_differ(definition)
 
     def probe(self, definition):
         device = self.first_device(definition)
@@ -54,3 +66,38 @@ class FsBackend(PoolBackend):
         if wanted in ('auto', found):
             return ProbeResult(BUILT, '%s holds %s' % (device, found))
         return ProbeResult(FOREIGN, '%s holds %s, not %s' % (device, found, wanted))
+
+
+def apply_permissions(definition):
+    """chmod/chown the directory at <target><path> to <target><permissions> (mode, owner, group);
+    what the definition leaves out stays as it is."""
+    path = PoolBackend.xml_text(definition, 'target/path')
+    mode = PoolBackend.xml_text(definition, 'target/permissions/mode')
+    owner = PoolBackend.xml_text(definition, 'target/permissions/owner')
+    group = PoolBackend.xml_text(definition, 'target/permissions/group')
+    if path is None:
+        return
+    uid = int(owner) if owner is not None and int(owner) >= 0 else -1
+    gid = int(group) if group is not None and int(group) >= 0 else -1
+    if uid != -1 or gid != -1:
+        os.chown(path, uid, gid)
+    if mode is not None:
+        os.chmod(path, int(mode, 8))
+
+
+def permissions_differ(definition):
+    """Whether the directory at <target><path> lacks the mode, owner or group of <target><permissions>;
+    None when it cannot be read."""
+    path = PoolBackend.xml_text(definition, 'target/path')
+    try:
+        st = os.stat(path) if path is not None else None
+    except OSError:
+        return None
+    if st is None:
+        return None
+    mode = PoolBackend.xml_text(definition, 'target/permissions/mode')
+    owner = PoolBackend.xml_text(definition, 'target/permissions/owner')
+    group = PoolBackend.xml_text(definition, 'target/permissions/group')
+    return ((mode is not None and int(mode, 8) != st.st_mode & 0o777)
+            or (owner is not None and int(owner) >= 0 and int(owner) != st.st_uid)
+            or (group is not None and int(group) >= 0 and int(group) != st.st_gid))

@@ -9,6 +9,8 @@ __metaclass__ = type
 
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
 
+ISCSI_PORT = 3260
+
 
 class IscsiBackend(PoolBackend):
     type_name = 'iscsi'
@@ -21,3 +23,14 @@ class IscsiBackend(PoolBackend):
     auth_secret_usage = {'chap': 'iscsi'}
     single_entry = {'source_host': 'portal', 'source_dev': 'target IQN'}
     capabilities = frozenset(('volume_wipe', 'volume_upload'))
+
+    #: the port libvirt writes into a started pool's <host> when the definition gives none
+    default_port = ISCSI_PORT
+
+    def source_xml(self):
+        source = super(IscsiBackend, self).source_xml()
+        # a host given without a port means that port, or a running pool would differ on every run (and restart)
+        for host in source.findall('host') if self.default_port else ():
+            if host.get('port') is None:
+                host.set('port', str(self.default_port))
+        return source

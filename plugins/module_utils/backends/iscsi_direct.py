@@ -18,3 +18,5 @@ class IscsiDirectBackend(IscsiBackend):
                'auth_type', 'auth_username', 'secret_usage', 'secret_uuid')
     required = ('source_host', 'source_dev', 'source_initiator')
     capabilities = frozenset(('volume_wipe',))
+    # libiscsi keeps a definition without a port as it is
+    default_port = None

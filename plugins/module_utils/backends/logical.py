@@ -57,6 +57,9 @@ class LogicalBackend(PoolBackend):
         bound = extent_bound([self.xml_text(definition, 'capacity'), self.xml_text(definition, 'available')]
                              + list(sizes))
         return bound or self.volume_granularity
+    overwrite_destroys = ('wipes the start of each device and makes a new volume group on them: the volume group '
+                          'and every logical volume they held are lost')
+    probe_tools = ('vgs', 'pvs', 'blkid')
 
     def probe(self, definition):
         vg_name = self.xml_text(definition, 'source/name') or self.name

@@ -12,6 +12,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     FS_NS,
     PoolBackend,
 )
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.fs import apply_permissions, permissions_differ
 
 
 class NetfsBackend(PoolBackend):
@@ -26,6 +27,16 @@ class NetfsBackend(PoolBackend):
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = FILE_VOLUME_FORMATS
     xml_namespaces = (FS_NS,)
+    mounted_target = True
+    live_paths = ('target/permissions',)
+    # a build makes the mount point; a pool whose mount point went away gets it back by stop, build, start
+    rebuild_when_missing = True
+
+    def apply_target_permissions(self, definition):
+        apply_permissions(definition)
+
+    def target_permissions_differ(self, definition):
+        return permissions_differ(definition)
 
     def probe(self, definition):
         return self.probe_dir(self.xml_text(definition, 'target/path'))

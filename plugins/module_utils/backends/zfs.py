@@ -28,6 +28,7 @@ class ZfsBackend(PoolBackend):
     volume_granularity = MIB  # zvol block size
     granularity_note = ('1 MiB: a zvol is whole blocks of its volblocksize, and libvirt makes zvols with the '
                         'default one (8 or 16 KiB)')
+    probe_tools = ('zpool',)
 
     def probe(self, definition):
         zpool = self.xml_text(definition, 'source/name') or self.name
