@@ -381,8 +381,8 @@ def test_unexpected_error_is_scrubbed(conn):
 def test_absent_refused_while_a_pool_or_a_domain_uses_it(conn):
     conn.add_secret(value=b'k', uuid=UUID, **CEPH)
     conn.add_pool("<pool type='rbd'><name>vms</name><source><name>vms</name>"
-                                        "<auth type='ceph' username='libvirt'><secret usage='client.libvirt secret'/>"
-                                        "</auth></source></pool>")
+                  "<auth type='ceph' username='libvirt'><secret usage='client.libvirt secret'/>"
+                  "</auth></source></pool>")
     conn.add_pool("<pool type='dir'><name>plain</name><target><path>/p</path></target></pool>")
     conn.domains.append(FakeDomain(conn, "<domain><name>vm</name><devices><disk type='network'>"
                                          "<source protocol='rbd' name='vms/x'/><auth username='libvirt'>"
