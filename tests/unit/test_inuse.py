@@ -201,7 +201,7 @@ def test_domains_naming_a_secret():
         {'file': '/p/x'}, 'file', "<encryption format='luks'><secret type='passphrase' uuid='%s'/></encryption>"
         % UUID)), active=True))
     conn.domains.append(FakeDomain(conn, DOMAIN % ('tpm', "<tpm model='tpm-crb'><backend type='emulator'>"
-                                                         "<encryption secret='%s'/></backend></tpm>" % UUID)))
+                                                          "<encryption secret='%s'/></backend></tpm>" % UUID)))
     conn.domains.append(FakeDomain(conn, DOMAIN % ('iscsi-usage', disk(
         {'protocol': 'iscsi', 'name': 'iqn/1'}, 'network',
         "<auth username='u'><secret type='iscsi' usage='client.u secret'/></auth>"))))
