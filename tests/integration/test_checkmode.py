@@ -157,7 +157,9 @@ def test_two_bulk_runs_at_once_on_one_pool(dir_pool, tmp_path):
         volumes: "{{ item }}"
       loop: "{{ batches }}"
 """)
-    clones = [[{'name': 'clone%d.raw' % i, 'clone_from': {'name': 'golden.raw'}} for i in range(3)]]
+    # the task's 64MiB would be less than the source: a clone item says the source's size
+    clones = [[{'name': 'clone%d.raw' % i, 'clone_from': {'name': 'golden.raw'}, 'capacity': '256MiB'}
+               for i in range(3)]]
     creates = [[{'name': 'new%d-%d.raw' % (batch, i)} for i in range(2)] for batch in range(5)]
     runs = {}
 
@@ -165,7 +167,10 @@ def test_two_bulk_runs_at_once_on_one_pool(dir_pool, tmp_path):
         runs[key] = run_playbook(str(playbook), {'pool': name, 'batches': batches})
     threads = [threading.Thread(target=run, args=('clones', clones))]
     threads[0].start()
+    deadline = time.time() + 300
     while not any(v.startswith('clone') for v in volumes_of(name)):
+        assert threads[0].is_alive(), 'the clone run ended before a clone appeared:\n%s' % runs['clones'].output
+        assert time.time() < deadline, 'no clone appeared within 300 s'
         time.sleep(0.1)
     threads.append(threading.Thread(target=run, args=('creates', creates)))
     threads[1].start()
