@@ -29,6 +29,7 @@ import re
 import uuid as uuidlib
 
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_XML_ERROR
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
 try:
@@ -46,7 +47,7 @@ MAX_MODE = 0o777
 FORMATS_READ_BACK = {'iso': 'raw'}
 
 # libvirt's parser refuses the document itself (not a lookup, a duplicate or a driver limit)
-_PARSE_ERRORS = (27, 67)  # VIR_ERR_XML_ERROR, VIR_ERR_CONFIG_UNSUPPORTED
+_PARSE_ERRORS = (VIR_ERR_XML_ERROR, VIR_ERR_CONFIG_UNSUPPORTED)
 _UUID_RE = re.compile(r'^[0-9a-fA-F-]+$')
 _MODE_RE = re.compile(r'^[0-7]+$')
 # a pool of each type in the test driver (volumes are parsed by the rules of their pool's type)

@@ -24,6 +24,11 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     validate_name,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    VIR_ERR_INVALID_ARG,
+    VIR_ERR_NO_SECRET,
+    VIR_ERR_NO_STORAGE_POOL,
+    VIR_ERR_STORAGE_POOL_BUILT,
+    VIR_STORAGE_XML_INACTIVE,
     call,
     call_retrying,
     error_code,
@@ -56,11 +61,6 @@ ON_CHANGE = ('restart', 'redefine_only', 'fail')
 # Fields libvirt computes: never drift.
 COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available', 'source/device/freeExtent')
 
-_XML_INACTIVE = 1
-_NO_STORAGE_POOL = 49
-_NO_SECRET = 66
-_INVALID_ARG = 8
-_POOL_BUILT = 76
 
 
 def pool_argument_spec():
@@ -106,7 +106,7 @@ class LivePool:
 
     def __init__(self, pool):
         self.pool = pool
-        self.xml = xmlu.parse(call('reading the pool definition', pool.XMLDesc, _XML_INACTIVE))
+        self.xml = xmlu.parse(call('reading the pool definition', pool.XMLDesc, VIR_STORAGE_XML_INACTIVE))
         self.type = self.xml.get('type')
         self.active = bool(pool.isActive())
         self.persistent = bool(pool.isPersistent())
@@ -139,7 +139,7 @@ class PoolManager(Manager):
         try:
             return self.conn.storagePoolLookupByName(self.name)
         except libvirt.libvirtError as exc:
-            if error_code(exc) == _NO_STORAGE_POOL:
+            if error_code(exc) == VIR_ERR_NO_STORAGE_POOL:
                 return None
             raise OperationError('looking up pool %s failed: %s' % (self.name, exc))
 
@@ -271,9 +271,9 @@ class PoolManager(Manager):
         try:
             return lookup(*args)
         except libvirt.libvirtError as exc:
-            if error_code(exc) == _INVALID_ARG:
+            if error_code(exc) == VIR_ERR_INVALID_ARG:
                 raise ValidationError(option, '%s is not valid: %s' % (named, error_message(exc)))
-            if error_code(exc) != _NO_SECRET:
+            if error_code(exc) != VIR_ERR_NO_SECRET:
                 raise OperationError('looking up the pool secret failed: %s' % error_message(exc))
             return None
 
@@ -577,7 +577,7 @@ class PoolManager(Manager):
                     xmlu.to_string(definition, pretty=False), 0)
         if warnings is not None:
             # say once, on the run that defines it, what of the document the daemon did not store
-            stored = xmlu.parse(call('reading the pool definition', pool.XMLDesc, _XML_INACTIVE))
+            stored = xmlu.parse(call('reading the pool definition', pool.XMLDesc, VIR_STORAGE_XML_INACTIVE))
             warnings.extend(canon.extension_problems(definition, stored, 'xml' if self.params.get('xml') else
                                                      'pool %s' % self.name))
 
@@ -595,7 +595,7 @@ class PoolManager(Manager):
     def _explain_start_failure(self, pool, exc):
         """Add the backend's reading of a failed start to ``exc`` (libvirt's own text can mislead)."""
         try:
-            definition = xmlu.parse(pool.XMLDesc(_XML_INACTIVE))
+            definition = xmlu.parse(pool.XMLDesc(VIR_STORAGE_XML_INACTIVE))
         except libvirt.libvirtError:
             return
         backend = backend_class(definition.get('type'))({'name': self.name})
@@ -616,7 +616,7 @@ class PoolManager(Manager):
         try:
             call('building pool %s' % self.name, self._pool().build, flags)
         except OperationError as exc:
-            if not (built_is_done and exc.details.get('libvirt_code') == _POOL_BUILT):
+            if not (built_is_done and exc.details.get('libvirt_code') == VIR_ERR_STORAGE_POOL_BUILT):
                 raise
 
     def _set_permissions(self, backend, definition):

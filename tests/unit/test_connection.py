@@ -152,5 +152,9 @@ def test_call_retrying_does_not_retry_other_errors(error):
     assert info.value.msg == 'refreshing pool images failed: %s' % error.get_error_message()
 
 
-def test_busy_error_code_is_libvirts():
-    assert connection._INTERNAL_ERROR == libvirt.VIR_ERR_INTERNAL_ERROR
+def test_code_table_is_libvirts():
+    names = [name for name in dir(connection) if name.startswith('VIR_')]
+    assert 'VIR_ERR_INTERNAL_ERROR' in names and 'VIR_STORAGE_VOL_RESIZE_SHRINK' in names
+    assert 'VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA' in names
+    for name in names:
+        assert getattr(connection, name) == getattr(libvirt, name), name
