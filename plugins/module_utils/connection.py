@@ -147,6 +147,26 @@ def call(action, func, *args):
         raise
 
 
+# the codes of libvirt's "no such object" answers to a lookup
+NOT_FOUND = (VIR_ERR_NO_STORAGE_POOL, VIR_ERR_NO_STORAGE_VOL, VIR_ERR_NO_SECRET)
+
+
+def lookup(action, func, *args, **options):
+    """``call`` for a lookup: None when libvirt answers with one of the codes ``missing`` (default
+    NOT_FOUND), the libvirt error itself for the codes ``reraise`` (the caller words those), an
+    OperationError naming ``action`` for any other libvirt error."""
+    missing = options.get('missing', NOT_FOUND)
+    reraise = options.get('reraise', ())
+    try:
+        return func(*args)
+    except Exception as exc:  # pylint: disable=broad-except
+        if not is_libvirt_error(exc) or error_code(exc) in reraise:
+            raise
+        if error_code(exc) in missing:
+            return None
+        raise OperationError('%s failed: %s' % (action, error_message(exc)), libvirt_code=error_code(exc))
+
+
 # libvirt refuses to refresh a pool (and to stop, delete or undefine it) while it creates or copies a
 # volume in it, e.g. for another run or a `virsh vol-clone`: VIR_ERR_INTERNAL_ERROR with
 # "pool 'NAME' has asynchronous jobs running."  Such a job ends by itself, so the call is tried again.

@@ -31,9 +31,9 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_STORAGE_XML_INACTIVE,
     call,
     call_retrying,
-    error_code,
     error_message,
     libvirt,
+    lookup,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
@@ -136,12 +136,8 @@ class PoolManager(Manager):
 
     # ---- reading -------------------------------------------------------
     def _lookup(self):
-        try:
-            return self.conn.storagePoolLookupByName(self.name)
-        except libvirt.libvirtError as exc:
-            if error_code(exc) == VIR_ERR_NO_STORAGE_POOL:
-                return None
-            raise OperationError('looking up pool %s failed: %s' % (self.name, exc))
+        return lookup('looking up pool %s' % self.name, self.conn.storagePoolLookupByName, self.name,
+                      missing=(VIR_ERR_NO_STORAGE_POOL,))
 
     def _pool(self):
         pool = self._lookup()
@@ -267,15 +263,12 @@ class PoolManager(Manager):
         return '%s; check mode assumes that an earlier task of this run defines it' % msg
 
     @staticmethod
-    def _find_secret(option, named, lookup, *args):
+    def _find_secret(option, named, func, *args):
         try:
-            return lookup(*args)
-        except libvirt.libvirtError as exc:
-            if error_code(exc) == VIR_ERR_INVALID_ARG:
-                raise ValidationError(option, '%s is not valid: %s' % (named, error_message(exc)))
-            if error_code(exc) != VIR_ERR_NO_SECRET:
-                raise OperationError('looking up the pool secret failed: %s' % error_message(exc))
-            return None
+            return lookup('looking up the pool secret', func, *args, missing=(VIR_ERR_NO_SECRET,),
+                          reraise=(VIR_ERR_INVALID_ARG,))
+        except libvirt.libvirtError as exc:  # the uuid or usage id itself is refused
+            raise ValidationError(option, '%s is not valid: %s' % (named, error_message(exc)))
 
     # ---- planning ------------------------------------------------------------
     def plan(self, live):

@@ -37,9 +37,9 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_STORAGE_VOL_RESIZE_SHRINK,
     call,
     call_retrying,
-    error_code,
     error_message,
     libvirt,
+    lookup,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
@@ -485,13 +485,12 @@ class VolumeManager(Manager):
 
     # ---- reading -----------------------------------------------------------------
     def _lookup_pool(self, name, option='pool'):
-        try:
-            return self.conn.storagePoolLookupByName(name)
-        except libvirt.libvirtError as exc:
-            if error_code(exc) == VIR_ERR_NO_STORAGE_POOL:
-                raise ValidationError(option, '%s %r: no such storage pool; define it first (kvmops.storage.storage_pool)'
-                                      % (option, name))
-            raise OperationError('looking up pool %s failed: %s' % (name, exc))
+        pool = lookup('looking up pool %s' % name, self.conn.storagePoolLookupByName, name,
+                      missing=(VIR_ERR_NO_STORAGE_POOL,))
+        if pool is None:
+            raise ValidationError(option, '%s %r: no such storage pool; define it first (kvmops.storage.storage_pool)'
+                                  % (option, name))
+        return pool
 
     def read(self):
         """The pool and the named volumes, read without changing anything.
@@ -693,11 +692,9 @@ class VolumeManager(Manager):
         source_pool_name = request.clone_from.get('pool') or self.pool_name
         source_pool = live.pool if source_pool_name == self.pool_name else self._lookup_pool(
             source_pool_name, request.opt('clone_from.pool'))
-        try:
-            source = source_pool.storageVolLookupByName(request.clone_from['name'])
-        except libvirt.libvirtError as exc:
-            if error_code(exc) != VIR_ERR_NO_STORAGE_VOL:
-                raise OperationError('looking up volume %s failed: %s' % (request.clone_from['name'], exc))
+        source = lookup('looking up volume %s' % request.clone_from['name'], source_pool.storageVolLookupByName,
+                        request.clone_from['name'], missing=(VIR_ERR_NO_STORAGE_VOL,))
+        if source is None:
             raise ValidationError(request.opt('clone_from.name'), '%s %r: pool %s has no such volume'
                                   % (request.opt('clone_from.name'), request.clone_from['name'], source_pool_name))
         source_live = LiveVolume(source, call('reading volume %s' % request.clone_from['name'], source.XMLDesc, 0))
