@@ -126,9 +126,7 @@ class PoolManager(Manager):
         self.params = params
         self.is_local = is_local
         self.name = params['name']
-        self.state = params.get('state') or 'active'
-        #: set by the engine before read(): check mode plans without refreshing and assumes a missing secret
-        self.check_mode = False
+        self.state = params['state']
         validate_name(self.name)
         self.min_available = None
         if params.get('min_available') is not None:
@@ -297,7 +295,7 @@ class PoolManager(Manager):
         elif changed_paths:
             running = live.active
             needs_restart = running and backend.needs_restart(changed_paths)
-            on_change = self.params.get('on_change') or 'restart'
+            on_change = self.params['on_change']
             if needs_restart and on_change == 'fail':
                 raise RefusedError('pool %s is running and its definition would change (%s); on_change=fail '
                                    'leaves it alone' % (self.name, ', '.join(changed_paths)),
@@ -350,7 +348,7 @@ class PoolManager(Manager):
         return plan
 
     def _plan_build(self, plan, backend, desired, live):
-        mode = self.params.get('build') or 'if_missing'
+        mode = self.params['build']
         if mode == 'never' or not backend.can('build'):
             return False
         probe = backend.probe(desired) if self.is_local else None
@@ -416,7 +414,7 @@ class PoolManager(Manager):
             plan.warnings.append('pool %s is running but %s: creating volumes in it fails until it is back '
                                  '(state=active stops the pool, builds it and starts it again)' % (self.name, probe.what))
             return False
-        if (self.params.get('build') or 'if_missing') == 'never':
+        if self.params['build'] == 'never':
             raise RefusedError('pool %s is running but %s, and build=never leaves it so; set build=if_missing to '
                                'let the module stop the pool, build it and start it again' % (self.name, probe.what))
         return True

@@ -255,8 +255,8 @@ class SecretManager(Manager):
         self.value_set_now = False
         self.defined_now = False
         with self._scrubbing():
-            self.state = params.get('state') or 'present'
-            self.value_update = params.get('value_update') or 'always'
+            self.state = params['state']
+            self.value_update = params['value_update']
             self.data = decode_value(params)
             self.forms = value_forms(params, self.data)
             self.request = self._request()

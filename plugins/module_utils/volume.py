@@ -478,8 +478,6 @@ class VolumeManager(Manager):
         self.requests = None
         self._in_use = None
         self._removed = set()  # (pool, name) of the volumes this task deletes, in plan order
-        #: set by the engine before read(): check mode reads without refreshing and assumes a missing pool
-        self.check_mode = False
         self._listed = set()
         self._planned = {}
 
