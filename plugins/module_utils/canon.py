@@ -29,6 +29,7 @@ import re
 import uuid as uuidlib
 
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_XML_ERROR
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
 try:
@@ -46,7 +47,7 @@ MAX_MODE = 0o777
 FORMATS_READ_BACK = {'iso': 'raw'}
 
 # libvirt's parser refuses the document itself (not a lookup, a duplicate or a driver limit)
-_PARSE_ERRORS = (27, 67)  # VIR_ERR_XML_ERROR, VIR_ERR_CONFIG_UNSUPPORTED
+_PARSE_ERRORS = (VIR_ERR_XML_ERROR, VIR_ERR_CONFIG_UNSUPPORTED)
 _UUID_RE = re.compile(r'^[0-9a-fA-F-]+$')
 _MODE_RE = re.compile(r'^[0-7]+$')
 # a pool of each type in the test driver (volumes are parsed by the rules of their pool's type)
@@ -201,6 +202,28 @@ def _with_extensions(canonical, given):
     return root
 
 
+def _round_trip(create, text, remove, option, strict):
+    """The document libvirt's test driver gives back for ``text`` made with ``create(text, 0)``; the object
+    made is removed again with ``remove``.  None when the driver refuses or fails, except that with
+    ``strict`` a document its parser refuses is a ValidationError (see _refusal)."""
+    try:
+        made = create(text, 0)
+    except libvirt.libvirtError as exc:
+        refused = _refusal(exc, option, strict)
+        if refused is not None:
+            raise refused
+        return None
+    try:
+        return made.XMLDesc(0)
+    except libvirt.libvirtError:
+        return None
+    finally:
+        try:
+            remove(made)
+        except libvirt.libvirtError:
+            pass
+
+
 def pool_document(root, option='xml', strict=False):
     """A <pool> document as libvirt stores it: parsed and formatted by libvirt's parser (test driver),
     computed fields dropped, its uuid and name as given, namespaced extensions as given.
@@ -213,22 +236,10 @@ def pool_document(root, option='xml', strict=False):
         return root
     # under its own name: libvirt derives defaults from it (a logical pool's volume group and /dev/NAME)
     scratch = xmlu.drop_paths(root, ('uuid',))
-    try:
-        pool = conn.storagePoolDefineXML(xmlu.to_string(scratch, pretty=False), 0)
-    except libvirt.libvirtError as exc:
-        refused = _refusal(exc, option, strict)
-        if refused is not None:
-            raise refused
+    text = _round_trip(conn.storagePoolDefineXML, xmlu.to_string(scratch, pretty=False),
+                       lambda pool: pool.undefine(), option, strict)
+    if text is None:
         return root
-    try:
-        text = pool.XMLDesc(0)
-    except libvirt.libvirtError:
-        return root
-    finally:
-        try:
-            pool.undefine()
-        except libvirt.libvirtError:
-            pass
     canonical = xmlu.drop_paths(xmlu.parse(text), POOL_COMPUTED)
     for el in canonical.iter():
         if el.text is not None and not el.text.strip():
@@ -277,22 +288,9 @@ def volume_document(root, pool_type, option='xml', strict=False):
     pool = _test_pool(conn, pool_type)
     if pool is None:
         return None
-    try:
-        vol = pool.createXML(xmlu.to_string(root, pretty=False), 0)
-    except libvirt.libvirtError as exc:
-        refused = _refusal(exc, option, strict)
-        if refused is not None:
-            raise refused
+    text = _round_trip(pool.createXML, xmlu.to_string(root, pretty=False), lambda vol: vol.delete(0), option, strict)
+    if text is None:
         return None
-    try:
-        text = vol.XMLDesc(0)
-    except libvirt.libvirtError:
-        return None
-    finally:
-        try:
-            vol.delete(0)
-        except libvirt.libvirtError:
-            pass
     return xmlu.drop_paths(xmlu.parse(text), VOLUME_COMPUTED)
 
 

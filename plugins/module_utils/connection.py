@@ -27,6 +27,30 @@ except ImportError:  # pragma: no cover - depends on the managed host
     LIBVIRT_IMPORT_ERROR = traceback.format_exc()
 
 
+# libvirt's numbers, as plain integers so that this module imports without the libvirt binding
+# (tests/unit/test_connection.py checks each against the binding's VIR_* constant of that name).
+# virErrorNumber
+VIR_ERR_INTERNAL_ERROR = 1
+VIR_ERR_INVALID_ARG = 8
+VIR_ERR_XML_ERROR = 27
+VIR_ERR_NO_STORAGE_POOL = 49
+VIR_ERR_NO_STORAGE_VOL = 50
+VIR_ERR_INVALID_SECRET = 65    # "secret is private": libvirt will not tell the value
+VIR_ERR_NO_SECRET = 66         # no such secret, or it has no value
+VIR_ERR_CONFIG_UNSUPPORTED = 67
+VIR_ERR_STORAGE_POOL_BUILT = 76
+# flags
+VIR_STORAGE_XML_INACTIVE = 1
+VIR_DOMAIN_XML_INACTIVE = 2
+VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE = 2
+VIR_STORAGE_POOL_BUILD_NEW = 0
+VIR_STORAGE_POOL_BUILD_NO_OVERWRITE = 4
+VIR_STORAGE_POOL_BUILD_OVERWRITE = 8
+VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA = 1
+VIR_STORAGE_VOL_RESIZE_SHRINK = 4
+VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS = 2
+
+
 INSTALL_HINT = {
     'libvirt': 'the libvirt Python binding: "apt install python3-libvirt" / "dnf install python3-libvirt", '
                'or "pip install libvirt-python" (needs the libvirt development headers)',
@@ -123,10 +147,29 @@ def call(action, func, *args):
         raise
 
 
+# the codes of libvirt's "no such object" answers to a lookup
+NOT_FOUND = (VIR_ERR_NO_STORAGE_POOL, VIR_ERR_NO_STORAGE_VOL, VIR_ERR_NO_SECRET)
+
+
+def lookup(action, func, *args, **options):
+    """``call`` for a lookup: None when libvirt answers with one of the codes ``missing`` (default
+    NOT_FOUND), the libvirt error itself for the codes ``reraise`` (the caller words those), an
+    OperationError naming ``action`` for any other libvirt error."""
+    missing = options.get('missing', NOT_FOUND)
+    reraise = options.get('reraise', ())
+    try:
+        return func(*args)
+    except Exception as exc:  # pylint: disable=broad-except
+        if not is_libvirt_error(exc) or error_code(exc) in reraise:
+            raise
+        if error_code(exc) in missing:
+            return None
+        raise OperationError('%s failed: %s' % (action, error_message(exc)), libvirt_code=error_code(exc))
+
+
 # libvirt refuses to refresh a pool (and to stop, delete or undefine it) while it creates or copies a
 # volume in it, e.g. for another run or a `virsh vol-clone`: VIR_ERR_INTERNAL_ERROR with
 # "pool 'NAME' has asynchronous jobs running."  Such a job ends by itself, so the call is tried again.
-_INTERNAL_ERROR = 1
 _BUSY_TEXT = 'asynchronous jobs running'
 # seconds to wait before each new try: 1 + 8 tries over about a minute
 BUSY_DELAYS = (0.5, 1, 2, 4, 8, 12, 16, 16)
@@ -134,7 +177,7 @@ BUSY_DELAYS = (0.5, 1, 2, 4, 8, 12, 16, 16)
 
 def pool_busy(exc):
     """True for libvirt's "pool ... has asynchronous jobs running" refusal."""
-    return error_code(exc) == _INTERNAL_ERROR and _BUSY_TEXT in error_message(exc)
+    return error_code(exc) == VIR_ERR_INTERNAL_ERROR and _BUSY_TEXT in error_message(exc)
 
 
 def call_retrying(action, func, *args, **options):

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    VIR_ERR_NO_STORAGE_VOL,
     call,
     error_code,
     error_message,
@@ -43,7 +44,6 @@ from ansible_collections.kvmops.storage.plugins.module_utils.live import (
 
 GATHER = ('pools', 'volumes', 'secrets', 'capabilities')
 
-_NO_STORAGE_VOL = 50
 # volumes per batch handed to a worker thread, and the number of threads
 _BATCH = 100
 _THREADS = 8
@@ -339,7 +339,7 @@ class FactsManager(ReadOnlyManager):
         documents = []
         for text in texts:
             if isinstance(text, Exception):
-                if error_code(text) == _NO_STORAGE_VOL:
+                if error_code(text) == VIR_ERR_NO_STORAGE_VOL:
                     continue  # deleted since the pool was listed
                 if is_libvirt_error(text):
                     raise OperationError('reading a volume of pool %s failed: %s' % (pool_name, error_message(text)))

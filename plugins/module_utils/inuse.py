@@ -29,12 +29,15 @@ import os
 import stat
 
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import call, libvirt
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE,
+    VIR_DOMAIN_XML_INACTIVE,
+    VIR_STORAGE_XML_INACTIVE,
+    call,
+    libvirt,
+)
 from ansible_collections.kvmops.storage.plugins.module_utils.live import pool_source, stripped, volume_fields
 
-_DOMAIN_XML_INACTIVE = 2     # VIR_DOMAIN_XML_INACTIVE
-_POOL_XML_INACTIVE = 1       # VIR_STORAGE_XML_INACTIVE
-_LIST_ACTIVE_POOLS = 2       # VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE
 # volume types whose path is a network name (pool/image), not a file or device
 NETWORK_VOLUME_TYPES = ('network', 'netdir')
 # pool auth type -> the usage of the secret it authenticates with
@@ -155,7 +158,7 @@ class InUse:
                     found.add_definition(xmlu.parse(dom.XMLDesc(0)), self.is_local)
                     if found.use.running:
                         # the definition it starts with next time
-                        found.add_definition(xmlu.parse(dom.XMLDesc(_DOMAIN_XML_INACTIVE)), self.is_local)
+                        found.add_definition(xmlu.parse(dom.XMLDesc(VIR_DOMAIN_XML_INACTIVE)), self.is_local)
                 except libvirt.libvirtError:
                     continue  # the domain went away meanwhile
                 self._domains.append(found)
@@ -185,7 +188,7 @@ class InUse:
         pool that has a backing store, read once."""
         if self._volumes is None:
             self._volumes = []
-            for pool in call('listing storage pools', self.conn.listAllStoragePools, _LIST_ACTIVE_POOLS):
+            for pool in call('listing storage pools', self.conn.listAllStoragePools, VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
                 try:
                     pool_name = pool.name()
                     volumes = pool.listAllVolumes(0)
@@ -257,7 +260,7 @@ class InUse:
         for pool in call('listing storage pools', self.conn.listAllStoragePools, 0):
             try:
                 name = pool.name()
-                auth = pool_source(xmlu.parse(pool.XMLDesc(_POOL_XML_INACTIVE))).get('auth')
+                auth = pool_source(xmlu.parse(pool.XMLDesc(VIR_STORAGE_XML_INACTIVE))).get('auth')
             except libvirt.libvirtError:
                 continue
             if auth and _names_secret(auth.get('uuid'), _POOL_AUTH_USAGE.get(auth.get('type')), auth.get('usage'),

@@ -24,11 +24,16 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     validate_name,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    VIR_ERR_INVALID_ARG,
+    VIR_ERR_NO_SECRET,
+    VIR_ERR_NO_STORAGE_POOL,
+    VIR_ERR_STORAGE_POOL_BUILT,
+    VIR_STORAGE_XML_INACTIVE,
     call,
     call_retrying,
-    error_code,
     error_message,
     libvirt,
+    lookup,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
@@ -56,11 +61,6 @@ ON_CHANGE = ('restart', 'redefine_only', 'fail')
 # Fields libvirt computes: never drift.
 COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available', 'source/device/freeExtent')
 
-_XML_INACTIVE = 1
-_NO_STORAGE_POOL = 49
-_NO_SECRET = 66
-_INVALID_ARG = 8
-_POOL_BUILT = 76
 
 
 def pool_argument_spec():
@@ -106,7 +106,7 @@ class LivePool:
 
     def __init__(self, pool):
         self.pool = pool
-        self.xml = xmlu.parse(call('reading the pool definition', pool.XMLDesc, _XML_INACTIVE))
+        self.xml = xmlu.parse(call('reading the pool definition', pool.XMLDesc, VIR_STORAGE_XML_INACTIVE))
         self.type = self.xml.get('type')
         self.active = bool(pool.isActive())
         self.persistent = bool(pool.isPersistent())
@@ -126,9 +126,7 @@ class PoolManager(Manager):
         self.params = params
         self.is_local = is_local
         self.name = params['name']
-        self.state = params.get('state') or 'active'
-        #: set by the engine before read(): check mode plans without refreshing and assumes a missing secret
-        self.check_mode = False
+        self.state = params['state']
         validate_name(self.name)
         self.min_available = None
         if params.get('min_available') is not None:
@@ -136,12 +134,8 @@ class PoolManager(Manager):
 
     # ---- reading -------------------------------------------------------
     def _lookup(self):
-        try:
-            return self.conn.storagePoolLookupByName(self.name)
-        except libvirt.libvirtError as exc:
-            if error_code(exc) == _NO_STORAGE_POOL:
-                return None
-            raise OperationError('looking up pool %s failed: %s' % (self.name, exc))
+        return lookup('looking up pool %s' % self.name, self.conn.storagePoolLookupByName, self.name,
+                      missing=(VIR_ERR_NO_STORAGE_POOL,))
 
     def _pool(self):
         pool = self._lookup()
@@ -267,15 +261,12 @@ class PoolManager(Manager):
         return '%s; check mode assumes that an earlier task of this run defines it' % msg
 
     @staticmethod
-    def _find_secret(option, named, lookup, *args):
+    def _find_secret(option, named, func, *args):
         try:
-            return lookup(*args)
-        except libvirt.libvirtError as exc:
-            if error_code(exc) == _INVALID_ARG:
-                raise ValidationError(option, '%s is not valid: %s' % (named, error_message(exc)))
-            if error_code(exc) != _NO_SECRET:
-                raise OperationError('looking up the pool secret failed: %s' % error_message(exc))
-            return None
+            return lookup('looking up the pool secret', func, *args, missing=(VIR_ERR_NO_SECRET,),
+                          reraise=(VIR_ERR_INVALID_ARG,))
+        except libvirt.libvirtError as exc:  # the uuid or usage id itself is refused
+            raise ValidationError(option, '%s is not valid: %s' % (named, error_message(exc)))
 
     # ---- planning ------------------------------------------------------------
     def plan(self, live):
@@ -304,7 +295,7 @@ class PoolManager(Manager):
         elif changed_paths:
             running = live.active
             needs_restart = running and backend.needs_restart(changed_paths)
-            on_change = self.params.get('on_change') or 'restart'
+            on_change = self.params['on_change']
             if needs_restart and on_change == 'fail':
                 raise RefusedError('pool %s is running and its definition would change (%s); on_change=fail '
                                    'leaves it alone' % (self.name, ', '.join(changed_paths)),
@@ -357,7 +348,7 @@ class PoolManager(Manager):
         return plan
 
     def _plan_build(self, plan, backend, desired, live):
-        mode = self.params.get('build') or 'if_missing'
+        mode = self.params['build']
         if mode == 'never' or not backend.can('build'):
             return False
         probe = backend.probe(desired) if self.is_local else None
@@ -423,7 +414,7 @@ class PoolManager(Manager):
             plan.warnings.append('pool %s is running but %s: creating volumes in it fails until it is back '
                                  '(state=active stops the pool, builds it and starts it again)' % (self.name, probe.what))
             return False
-        if (self.params.get('build') or 'if_missing') == 'never':
+        if self.params['build'] == 'never':
             raise RefusedError('pool %s is running but %s, and build=never leaves it so; set build=if_missing to '
                                'let the module stop the pool, build it and start it again' % (self.name, probe.what))
         return True
@@ -577,7 +568,7 @@ class PoolManager(Manager):
                     xmlu.to_string(definition, pretty=False), 0)
         if warnings is not None:
             # say once, on the run that defines it, what of the document the daemon did not store
-            stored = xmlu.parse(call('reading the pool definition', pool.XMLDesc, _XML_INACTIVE))
+            stored = xmlu.parse(call('reading the pool definition', pool.XMLDesc, VIR_STORAGE_XML_INACTIVE))
             warnings.extend(canon.extension_problems(definition, stored, 'xml' if self.params.get('xml') else
                                                      'pool %s' % self.name))
 
@@ -595,7 +586,7 @@ class PoolManager(Manager):
     def _explain_start_failure(self, pool, exc):
         """Add the backend's reading of a failed start to ``exc`` (libvirt's own text can mislead)."""
         try:
-            definition = xmlu.parse(pool.XMLDesc(_XML_INACTIVE))
+            definition = xmlu.parse(pool.XMLDesc(VIR_STORAGE_XML_INACTIVE))
         except libvirt.libvirtError:
             return
         backend = backend_class(definition.get('type'))({'name': self.name})
@@ -616,7 +607,7 @@ class PoolManager(Manager):
         try:
             call('building pool %s' % self.name, self._pool().build, flags)
         except OperationError as exc:
-            if not (built_is_done and exc.details.get('libvirt_code') == _POOL_BUILT):
+            if not (built_is_done and exc.details.get('libvirt_code') == VIR_ERR_STORAGE_POOL_BUILT):
                 raise
 
     def _set_permissions(self, backend, definition):

@@ -28,6 +28,8 @@ import re
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    VIR_ERR_INVALID_SECRET,
+    VIR_ERR_NO_SECRET,
     error_code,
     error_message,
     is_libvirt_error,
@@ -49,8 +51,6 @@ USAGE_NAMES = tuple(USAGES)
 TYPED_SECRET_OPTIONS = ('usage', 'usage_id', 'description', 'private', 'ephemeral')
 
 MASK = '********'
-_NO_SECRET = 66            # VIR_ERR_NO_SECRET: no such secret, or it has no value
-_INVALID_SECRET = 65       # VIR_ERR_INVALID_SECRET: "secret is private"
 _UUID_RE = re.compile(r'^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$')
 _XML_KNOWN = ('uuid', 'description', 'usage')
 _CONTROL_RE = re.compile(u'[\x00-\x08\x0b\x0c\x0e-\x1f]')
@@ -237,9 +237,9 @@ def _read_value(secret, guard):
         return guard('reading the secret value', secret.value, 0)
     except OperationError as exc:
         code = exc.details.get('libvirt_code')
-        if code == _NO_SECRET:
+        if code == VIR_ERR_NO_SECRET:
             return None
-        if code == _INVALID_SECRET:
+        if code == VIR_ERR_INVALID_SECRET:
             return UNKNOWN
         raise
 
@@ -255,8 +255,8 @@ class SecretManager(Manager):
         self.value_set_now = False
         self.defined_now = False
         with self._scrubbing():
-            self.state = params.get('state') or 'present'
-            self.value_update = params.get('value_update') or 'always'
+            self.state = params['state']
+            self.value_update = params['value_update']
             self.data = decode_value(params)
             self.forms = value_forms(params, self.data)
             self.request = self._request()
@@ -326,7 +326,7 @@ class SecretManager(Manager):
         try:
             return self._guard(action, lookup, *args)
         except OperationError as exc:
-            if exc.details.get('libvirt_code') == _NO_SECRET:
+            if exc.details.get('libvirt_code') == VIR_ERR_NO_SECRET:
                 return None
             raise
 

@@ -31,11 +31,15 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     validate_name,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    VIR_ERR_NO_STORAGE_POOL,
+    VIR_ERR_NO_STORAGE_VOL,
+    VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA,
+    VIR_STORAGE_VOL_RESIZE_SHRINK,
     call,
     call_retrying,
-    error_code,
     error_message,
     libvirt,
+    lookup,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
@@ -59,10 +63,6 @@ TYPED_VOLUME_OPTIONS = ('capacity', 'allocation', 'preallocation', 'format', 'ba
 # formats that can have a backing store
 _BACKED_FORMATS = ('qcow2', 'qed', 'vmdk')
 
-_NO_STORAGE_POOL = 49
-_NO_STORAGE_VOL = 50
-_PREALLOC_METADATA = 1     # VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA
-_RESIZE_SHRINK = 4         # VIR_STORAGE_VOL_RESIZE_SHRINK
 _CHUNK = 1024 * 1024
 
 
@@ -478,20 +478,17 @@ class VolumeManager(Manager):
         self.requests = None
         self._in_use = None
         self._removed = set()  # (pool, name) of the volumes this task deletes, in plan order
-        #: set by the engine before read(): check mode reads without refreshing and assumes a missing pool
-        self.check_mode = False
         self._listed = set()
         self._planned = {}
 
     # ---- reading -----------------------------------------------------------------
     def _lookup_pool(self, name, option='pool'):
-        try:
-            return self.conn.storagePoolLookupByName(name)
-        except libvirt.libvirtError as exc:
-            if error_code(exc) == _NO_STORAGE_POOL:
-                raise ValidationError(option, '%s %r: no such storage pool; define it first (kvmops.storage.storage_pool)'
-                                      % (option, name))
-            raise OperationError('looking up pool %s failed: %s' % (name, exc))
+        pool = lookup('looking up pool %s' % name, self.conn.storagePoolLookupByName, name,
+                      missing=(VIR_ERR_NO_STORAGE_POOL,))
+        if pool is None:
+            raise ValidationError(option, '%s %r: no such storage pool; define it first (kvmops.storage.storage_pool)'
+                                  % (option, name))
+        return pool
 
     def read(self):
         """The pool and the named volumes, read without changing anything.
@@ -683,7 +680,7 @@ class VolumeManager(Manager):
             raise ValidationError(request.opt('capacity'), 'volume %s does not exist, so %s is needed to create it '
                                   '(or clone_from, content or backing_store)' % (name, request.opt('capacity')))
         definition = request.to_xml(capacity, fmt)
-        flags = _PREALLOC_METADATA if request.prealloc_metadata else 0
+        flags = VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA if request.prealloc_metadata else 0
         plan.add('create', lambda: self._create(live.pool, definition, flags, request.backend), undo=lambda: self._delete(live.pool, name),
                  subject=name)
         return self._predicted(request, capacity, fmt, backing=request.backing_store)
@@ -693,11 +690,9 @@ class VolumeManager(Manager):
         source_pool_name = request.clone_from.get('pool') or self.pool_name
         source_pool = live.pool if source_pool_name == self.pool_name else self._lookup_pool(
             source_pool_name, request.opt('clone_from.pool'))
-        try:
-            source = source_pool.storageVolLookupByName(request.clone_from['name'])
-        except libvirt.libvirtError as exc:
-            if error_code(exc) != _NO_STORAGE_VOL:
-                raise OperationError('looking up volume %s failed: %s' % (request.clone_from['name'], exc))
+        source = lookup('looking up volume %s' % request.clone_from['name'], source_pool.storageVolLookupByName,
+                        request.clone_from['name'], missing=(VIR_ERR_NO_STORAGE_VOL,))
+        if source is None:
             raise ValidationError(request.opt('clone_from.name'), '%s %r: pool %s has no such volume'
                                   % (request.opt('clone_from.name'), request.clone_from['name'], source_pool_name))
         source_live = LiveVolume(source, call('reading volume %s' % request.clone_from['name'], source.XMLDesc, 0))
@@ -846,7 +841,7 @@ class VolumeManager(Manager):
                                    capacity=current)
             self._require(request, 'volume_resize', 'resize volumes')
             self._refuse_in_use(request, vol, 'shrink')
-            flags = _RESIZE_SHRINK
+            flags = VIR_STORAGE_VOL_RESIZE_SHRINK
             action = 'shrink'
         plan.add(action, lambda: self._resize(live.pool, name, wanted, flags), subject=name)
         after['capacity'] = wanted

@@ -29,6 +29,7 @@ import uuid as uuidlib
 import libvirt
 from lxml import etree
 
+from ansible_collections.kvmops.storage.plugins.module_utils.backends import base
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import TYPED_OPTIONS
 from ansible_collections.kvmops.storage.plugins.module_utils.pool import pool_argument_spec
 from ansible_collections.kvmops.storage.plugins.module_utils.volume import item_options, volume_argument_spec
@@ -64,6 +65,16 @@ _VOLUME_TYPE = {'logical': 'block', 'disk': 'block', 'iscsi': 'block', 'iscsi-di
 _ERROR_DOMAIN = {libvirt.VIR_ERR_NO_SECRET: libvirt.VIR_FROM_SECRET,
                  libvirt.VIR_ERR_INVALID_SECRET: libvirt.VIR_FROM_SECRET,
                  libvirt.VIR_ERR_NO_DOMAIN: libvirt.VIR_FROM_DOMAIN}
+
+
+def refuse_host_probes(monkeypatch):
+    """Unit tests never look at the host: a probe that is not faked fails the test.  Returns the refusing
+    function, for a test module that refuses more of a backend's host calls."""
+    def refuse(*args, **kwargs):
+        raise AssertionError('a unit test ran a host probe: %r %r' % (args, kwargs))
+    monkeypatch.setattr(base, 'run_probe', refuse)
+    monkeypatch.setattr(base.PoolBackend, 'probe_dir', staticmethod(refuse))
+    return refuse
 
 
 def libvirt_error(message, code, domain=None):

@@ -5,7 +5,7 @@ import libvirt
 import pytest
 from lxml import etree
 
-from fake_libvirt import FakeConn, dir_pool_xml, libvirt_error, pool_params
+from fake_libvirt import FakeConn, dir_pool_xml, libvirt_error, pool_params, refuse_host_probes
 from ansible_collections.kvmops.storage.plugins.module_utils import engine
 from ansible_collections.kvmops.storage.plugins.module_utils import pool as poolmod
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import base, disk, fs
@@ -51,10 +51,7 @@ FS_ARGS = dict(name='bd-fs', type='fs', source_dev=['/dev/sdy'], source_format='
 @pytest.fixture(autouse=True)
 def no_host_probes(monkeypatch):
     """Nothing here looks at the host: each test fakes what a probe would read."""
-    def refuse(*args, **kwargs):
-        raise AssertionError('a unit test ran a host probe: %r %r' % (args, kwargs))
-    monkeypatch.setattr(base, 'run_probe', refuse)
-    monkeypatch.setattr(base.PoolBackend, 'probe_dir', staticmethod(refuse))
+    refuse = refuse_host_probes(monkeypatch)
     monkeypatch.setattr(disk, 'blkid_value', refuse)
     monkeypatch.setattr(fs, 'blkid_value', refuse)
     monkeypatch.setattr(fs, 'permissions_differ', refuse)

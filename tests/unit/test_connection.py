@@ -152,5 +152,45 @@ def test_call_retrying_does_not_retry_other_errors(error):
     assert info.value.msg == 'refreshing pool images failed: %s' % error.get_error_message()
 
 
-def test_busy_error_code_is_libvirts():
-    assert connection._INTERNAL_ERROR == libvirt.VIR_ERR_INTERNAL_ERROR
+def test_code_table_is_libvirts():
+    names = [name for name in dir(connection) if name.startswith('VIR_')]
+    assert 'VIR_ERR_INTERNAL_ERROR' in names and 'VIR_STORAGE_VOL_RESIZE_SHRINK' in names
+    assert 'VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA' in names
+    for name in names:
+        assert getattr(connection, name) == getattr(libvirt, name), name
+
+
+def _raising(exc):
+    def fail(*args):
+        raise exc
+    return fail
+
+
+def test_lookup_passes_the_object_through():
+    assert connection.lookup('looking up pool x', lambda name: 'pool ' + name, 'x') == 'pool x'
+
+
+@pytest.mark.parametrize('code', [libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_ERR_NO_STORAGE_VOL,
+                                  libvirt.VIR_ERR_NO_SECRET])
+def test_lookup_missing_is_none(code):
+    assert connection.lookup('looking up x', _raising(libvirt_error('not found', code))) is None
+
+
+def test_lookup_missing_only_for_the_codes_given():
+    error = libvirt_error('Storage volume not found', libvirt.VIR_ERR_NO_STORAGE_VOL)
+    with pytest.raises(OperationError) as info:
+        connection.lookup('looking up pool x', _raising(error), missing=(libvirt.VIR_ERR_NO_STORAGE_POOL,))
+    assert info.value.msg == 'looking up pool x failed: Storage volume not found'
+    assert info.value.details['libvirt_code'] == libvirt.VIR_ERR_NO_STORAGE_VOL
+
+
+def test_lookup_reraises_the_codes_the_caller_words():
+    error = libvirt_error('uuidstr must be a valid UUID', libvirt.VIR_ERR_INVALID_ARG)
+    with pytest.raises(libvirt.libvirtError) as info:
+        connection.lookup('looking up secret', _raising(error), reraise=(libvirt.VIR_ERR_INVALID_ARG,))
+    assert info.value is error
+
+
+def test_lookup_leaves_other_errors_alone():
+    with pytest.raises(KeyError):
+        connection.lookup('x', _raising(KeyError('k')))

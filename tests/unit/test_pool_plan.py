@@ -4,10 +4,9 @@ import libvirt
 import pytest
 from lxml import etree
 
-from fake_libvirt import FakeConn, dir_pool_xml, libvirt_error, pool_params, rbd_pool_xml
+from fake_libvirt import FakeConn, dir_pool_xml, libvirt_error, pool_params, rbd_pool_xml, refuse_host_probes
 from ansible_collections.kvmops.storage.plugins.module_utils import engine
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
-from ansible_collections.kvmops.storage.plugins.module_utils.backends import base
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import BUILT, FOREIGN, MISSING, ProbeResult
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.dir import DirBackend
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.fs import FsBackend
@@ -29,10 +28,7 @@ CEPH_UUID = '2ec115d7-3a88-3ceb-bc12-0ac909a6fd87'
 @pytest.fixture(autouse=True)
 def no_host_probes(monkeypatch):
     """Unit tests never look at the host: a probe that is not faked fails the test."""
-    def refuse(*args, **kwargs):
-        raise AssertionError('a unit test ran a host probe: %r %r' % (args, kwargs))
-    monkeypatch.setattr(base, 'run_probe', refuse)
-    monkeypatch.setattr(base.PoolBackend, 'probe_dir', staticmethod(refuse))
+    refuse_host_probes(monkeypatch)
 
 
 @pytest.fixture

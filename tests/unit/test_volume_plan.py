@@ -94,8 +94,6 @@ def test_top_level_defaults():
 
 
 def test_libvirt_flag_values():
-    assert volmod._RESIZE_SHRINK == libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK
-    assert volmod._PREALLOC_METADATA == libvirt.VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA
     for index, algorithm in enumerate(volmod.WIPE_ALGORITHMS):
         assert getattr(libvirt, 'VIR_STORAGE_VOL_WIPE_ALG_' + algorithm.upper()) == index
 

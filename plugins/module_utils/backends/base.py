@@ -21,6 +21,11 @@ import subprocess
 
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    VIR_STORAGE_POOL_BUILD_NEW,
+    VIR_STORAGE_POOL_BUILD_NO_OVERWRITE,
+    VIR_STORAGE_POOL_BUILD_OVERWRITE,
+)
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
 FS_NS = 'http://libvirt.org/schemas/storagepool/fs/1.0'
@@ -44,9 +49,9 @@ MISSING = 'missing'
 FOREIGN = 'foreign'
 
 # virStoragePoolBuildFlags
-BUILD_NEW = 0
-BUILD_NO_OVERWRITE = 4
-BUILD_OVERWRITE = 8
+BUILD_NEW = VIR_STORAGE_POOL_BUILD_NEW
+BUILD_NO_OVERWRITE = VIR_STORAGE_POOL_BUILD_NO_OVERWRITE
+BUILD_OVERWRITE = VIR_STORAGE_POOL_BUILD_OVERWRITE
 
 CAPABILITIES = ('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                 'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing')

@@ -18,12 +18,11 @@ import tempfile
 
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, RefusedError
 
 # The port a Ceph monitor listens on (msgr v1) when source_host gives none; libvirt's default too.
 MON_PORT = 6789
-# virStorageVolDeleteFlags: also remove the image's snapshots (libvirt unprotects and removes every one)
-_DELETE_WITH_SNAPSHOTS = 2
 # The snapshot libvirt clones an RBD image through (clone_from, vol-clone) is named "libvirt-" and a
 # random number (seen: libvirt-17694). libvirt reuses a snapshot that has no difference to the image
 # instead when there is one, whatever its name: such a snapshot is not libvirt's and is kept.
@@ -79,7 +78,7 @@ class RbdBackend(PoolBackend):
         other snapshots (backups made with ``rbd snap create``) is refused naming them, unless ``force``."""
         image = volume.get('path')
         if force:
-            return _DELETE_WITH_SNAPSHOTS, None
+            return VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS, None
         try:
             names = list_snapshots(definition, image, self._key(definition, read_secret))
         except OperationError as exc:
@@ -92,7 +91,7 @@ class RbdBackend(PoolBackend):
                                'would delete them too, so it is refused. Remove them first (rbd snap rm), or set '
                                'force=true to delete the image with all its snapshots' % (image, ', '.join(other)),
                                snapshots=other)
-        return (_DELETE_WITH_SNAPSHOTS if names else 0), None
+        return (VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS if names else 0), None
 
     @staticmethod
     def _key(definition, read_secret):
