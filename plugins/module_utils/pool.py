@@ -62,7 +62,6 @@ ON_CHANGE = ('restart', 'redefine_only', 'fail')
 COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available', 'source/device/freeExtent')
 
 
-
 def pool_argument_spec():
     """The module's options that are not connection options."""
     return dict(
