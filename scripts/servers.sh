@@ -96,7 +96,7 @@ start_virtlogd() {
     say "virtlogd already running (pid $pid, not started here): reusing it"
     return
   fi
-  mkdir -p /run/libvirt "$RUN"
+  mkdir -p /var/log/libvirt /run/libvirt "$RUN"
   virtlogd -d -p "$RUN/virtlogd.pid" || die "virtlogd -d failed"
   wait_until 10 virtlogd_socket || die "virtlogd did not make /run/libvirt/virtlogd-sock"
   say "virtlogd started (pid $(recorded_pid virtlogd))"

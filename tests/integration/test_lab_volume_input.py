@@ -54,8 +54,9 @@ def test_logical_volume_on_32m_extents_converges_on_the_first_run(vg32):
     assert lab('vgs --noheadings --units b --nosuffix -o vg_extent_size %s' % vg32).strip() == str(32 * MIB)
     args = {'pool': vg32, 'name': 'vi-lv40', 'capacity': '40MiB'}
     first_check, applied, second_check, second = four_calls('storage_volume', args, **TARGET)
-    assert first_check['changed'] is True and first_check['actions'] == ['create']
-    assert applied['changed'] is True and applied['actions'] == ['create']
+    # a logical pool is refreshed before a volume it does not list is made (lvcreate outside libvirt)
+    assert first_check['changed'] is True and first_check['actions'] == ['refresh', 'create']
+    assert applied['changed'] is True and applied['actions'] == ['refresh', 'create']
     # 40 MiB is two 32 MiB extents: 64 MiB, 24 MiB more than asked, which is no shrink on the second run
     assert lv_sizes(vg32) == {'vi-lv40': str(64 * MIB)}
     assert applied['volume']['capacity'] == 64 * MIB
@@ -67,7 +68,7 @@ def test_logical_volume_on_32m_extents_converges_on_the_first_run(vg32):
     bulk = {'pool': vg32, 'volumes': [{'name': 'vi-lv40', 'capacity': '40MiB'},
                                       {'name': 'vi-lvodd', 'capacity': 64 * MIB + 1}]}
     applied = run_module('storage_volume', bulk, **TARGET)
-    assert applied['actions'] == ['create:vi-lvodd']
+    assert applied['actions'] == ['refresh', 'create:vi-lvodd']
     again = run_module('storage_volume', bulk, **TARGET)
     assert again['failed'] is False and again['changed'] is False and again['actions'] == []
     assert lv_sizes(vg32) == {'vi-lv40': str(64 * MIB), 'vi-lvodd': str(96 * MIB)}
@@ -84,7 +85,7 @@ def test_remote_uri_bounds_the_extent_size_from_what_libvirt_reports(vg32):
     LV's size (whole 32 MiB extents) tell that 40 MiB made a 64 MiB LV."""
     args = {'uri': REMOTE_URI, 'pool': vg32, 'name': 'vi-lvremote', 'capacity': '40MiB'}
     first_check, applied, second_check, second = four_calls('storage_volume', args)
-    assert applied['failed'] is False and applied['actions'] == ['create'], applied.get('msg')
+    assert applied['failed'] is False and applied['actions'] == ['refresh', 'create'], applied.get('msg')
     assert lv_sizes(vg32) == {'vi-lvremote': str(64 * MIB)}
     for result in (second_check, second):
         assert result['failed'] is False, result.get('msg')

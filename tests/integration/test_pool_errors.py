@@ -85,7 +85,7 @@ def test_missing_secret_fails_the_real_run():
             'auth_username': 'libvirt', 'secret_usage': NAME + ' no-such-secret'}
     assert_refused(run_module('storage_pool', args), 'secret_usage',
                    "secret_usage '%s no-such-secret': no libvirt secret of usage ceph with that usage id exists; "
-                   "auth_type ceph needs one - define it first (kvmops.storage.storage_secret usage=ceph "
+                   "define it first (kvmops.storage.storage_secret usage=ceph "
                    "usage_id=%s no-such-secret)" % (NAME, NAME))
     assert ours() == {}
 

@@ -133,11 +133,16 @@ def test_wrong_password_for_a_new_pool_leaves_nothing(names):
 
 def test_missing_secret_refused_before_define(names):
     pool, usage_id = names
-    for check in (True, False):
-        refused = run_module('storage_pool', pool_args(pool, usage_id + '-missing'), check=check)
-        assert refused['failed'] is True and refused['option'] == 'secret_usage'
-        assert usage_id + '-missing' in refused['msg'] and 'usage iscsi' in refused['msg']
-        assert not pool_defined(pool)
+    # check mode assumes an earlier task of the run defines the secret, and says so
+    predicted = run_module('storage_pool', pool_args(pool, usage_id + '-missing'), check=True)
+    assert predicted['failed'] is False and predicted['actions'] == ['define', 'start'], predicted.get('msg')
+    assert len(predicted['warnings']) == 1 and usage_id + '-missing' in predicted['warnings'][0]
+    assert 'check mode assumes' in predicted['warnings'][0]
+    assert not pool_defined(pool)
+    refused = run_module('storage_pool', pool_args(pool, usage_id + '-missing'))
+    assert refused['failed'] is True and refused['option'] == 'secret_usage'
+    assert usage_id + '-missing' in refused['msg'] and 'usage iscsi' in refused['msg']
+    assert not pool_defined(pool)
     missing_uuid = dict(pool_args(pool, None), secret_uuid='0d4f7c2a-8a1e-4c55-9d2b-5f3e1a7b9c01')
     del missing_uuid['secret_usage']
     refused = run_module('storage_pool', missing_uuid)

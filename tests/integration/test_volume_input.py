@@ -242,6 +242,6 @@ def test_upload_to_a_block_pool_with_a_capacity_below_the_file_is_refused(disk_p
     assert volumes_of(name) == []
     args['capacity'] = '24M'
     applied = run_module('storage_volume', args)
-    assert applied['failed'] is False and applied['actions'] == ['create', 'upload'], applied.get('msg')
+    assert applied['failed'] is False and applied['actions'] == ['refresh', 'create', 'upload'], applied.get('msg')
     again = run_module('storage_volume', args)
     assert again['failed'] is False and again['changed'] is False, again.get('msg')
