@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from helpers import mounts_of  # noqa: E402  pylint: disable=wrong-import-position
+from helpers import mounts_of, run_module, virsh  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def pytest_configure(config):
@@ -46,3 +46,16 @@ def loopdev(tmp_path):
         for target in mounts_of(device):
             subprocess.run(['umount', target], check=False)
         subprocess.run(['losetup', '-d', device], check=False)
+
+
+@pytest.fixture
+def disk_pool(loopdev):
+    """A running gpt disk pool on a new 96 MiB loop device: ``(pool name, device)``; removed at teardown."""
+    device = loopdev(96)
+    name = 'it-disk-%d' % os.getpid()
+    built = run_module('storage_pool', {'name': name, 'type': 'disk', 'source_dev': [device],
+                                        'source_format': 'gpt', 'target': '/dev'})
+    assert built['failed'] is False, built.get('msg')
+    yield name, device
+    virsh('pool-destroy', name, check=False)
+    virsh('pool-undefine', name, check=False)

@@ -9,8 +9,11 @@ stdout callback in callback_plugins/result_json.py.
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -153,6 +156,29 @@ def virsh(*args, check=True, timeout=300):
     return proc.stdout
 
 
+def virsh_dir_pool(name, path):
+    """A dir pool made the virsh way: pool-define-as, pool-build, pool-start."""
+    virsh('pool-define-as', name, 'dir', '--target', path)
+    virsh('pool-build', name)
+    virsh('pool-start', name)
+
+
+def remove_pool(name):
+    """pool-destroy and pool-undefine, whatever state the pool is in (the storage stays)."""
+    virsh('pool-destroy', name, check=False)
+    virsh('pool-undefine', name, check=False)
+
+
+def pool_state(name):
+    """The State line of virsh pool-info: running, inactive..."""
+    return re.search(r'State:\s+(\S+)', virsh('pool-info', name)).group(1)
+
+
+def volumes_of(pool):
+    """The sorted names virsh vol-list shows for pool."""
+    return sorted(line.split()[0] for line in virsh('vol-list', pool).splitlines()[2:] if line.strip())
+
+
 def pool_defined(name):
     """True when libvirt knows a pool of that name (active or not)."""
     return subprocess.run(['virsh', '-c', URI, 'pool-info', name], stdout=subprocess.DEVNULL,
@@ -194,3 +220,28 @@ def define_domain(name, disk_path, disk_format, workdir):
         handle.write(_DOMAIN_XML % (name, disk_format, disk_path))
     virsh('define', path)
     return name
+
+
+# ---- the Ceph test cluster of scripts/servers.sh ----------------------------------------------
+
+CEPH_DIR = os.path.join(REPO, '.build', 'ceph')
+
+
+def read_testbed():
+    """What servers.sh wrote about the cluster: conf, monitor, RADOS pool, client and its key."""
+    path = os.path.join(CEPH_DIR, 'testbed.env')
+    if not os.path.exists(path):
+        pytest.fail('no Ceph test cluster (%s is missing): run scripts/servers.sh start ceph' % path)
+    with open(path) as handle:
+        env = dict(line.strip().split('=', 1) for line in handle if '=' in line)
+    with open(env['CEPH_KEY_FILE']) as handle:
+        env['KEY'] = handle.read().strip()
+    return env
+
+
+def rbd(ceph, *args, check=True):
+    proc = subprocess.run(['rbd', '-c', ceph['CEPH_CONF'], '--id', 'admin'] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError('rbd %s failed: %s' % (' '.join(args), proc.stderr))
+    return proc.stdout

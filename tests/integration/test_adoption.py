@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from helpers import REPO, run_module, virsh
+from helpers import REPO, read_testbed, run_module, virsh
 
 GIB40 = 40 * 1024 ** 3
 CAPACITIES = ['40G', '40GiB', GIB40]
@@ -166,18 +166,10 @@ def test_adopt_iscsi_direct_pool(bd_pools):
     assert_adopted(declared, local_xml(name), local_config(name))
 
 
-def read_ceph_testbed():
-    path = os.path.join(REPO, '.build', 'ceph', 'testbed.env')
-    if not os.path.exists(path):
-        pytest.fail('no Ceph test cluster (%s is missing): run scripts/servers.sh start ceph' % path)
-    with open(path) as handle:
-        return dict(line.strip().split('=', 1) for line in handle if '=' in line)
-
-
 @pytest.fixture
 def ceph_secret(tmp_path):
     """A ceph secret made the virsh way (secret-define, secret-set-value): (usage id, uuid, testbed)."""
-    ceph = read_ceph_testbed()
+    ceph = read_testbed()
     usage_id = 'bd-adopt-%d client.%s secret' % (os.getpid(), ceph['CEPH_CLIENT'])
     xml = tmp_path / 'secret.xml'
     xml.write_text("<secret ephemeral='no' private='no'><usage type='ceph'><name>%s</name></usage></secret>"

@@ -5,14 +5,13 @@ in the pool ("pool ... has asynchronous jobs running").  Real libvirtd, dir pool
 """
 
 import os
-import re
 import subprocess
 import threading
 import time
 
 import pytest
 
-from helpers import run_module, run_playbook, virsh
+from helpers import pool_state, remove_pool, run_module, run_playbook, virsh, virsh_dir_pool, volumes_of
 
 pytestmark = pytest.mark.libvirt
 
@@ -20,24 +19,13 @@ MIB = 1024 * 1024
 TAG = 'ck-%d' % os.getpid()
 
 
-def volumes_of(pool_name):
-    return sorted(line.split()[0] for line in virsh('vol-list', pool_name).splitlines()[2:] if line.strip())
-
-
-def pool_state(name):
-    return re.search(r'State:\s+(\S+)', virsh('pool-info', name)).group(1)
-
-
 @pytest.fixture
 def dir_pool(tmp_path):
     name = '%s-dir' % TAG
     path = str(tmp_path / 'pool')
-    virsh('pool-define-as', name, 'dir', '--target', path)
-    virsh('pool-build', name)
-    virsh('pool-start', name)
+    virsh_dir_pool(name, path)
     yield name, path
-    virsh('pool-destroy', name, check=False)
-    virsh('pool-undefine', name, check=False)
+    remove_pool(name)
 
 
 # ---- check mode makes no refresh ------------------------------------------------------------------

@@ -20,7 +20,7 @@ import uuid
 import pytest
 from lxml import etree
 
-from helpers import REPO, URI, four_calls, pool_defined, run_module, virsh
+from helpers import REPO, URI, four_calls, pool_defined, remove_pool, run_module, virsh, volumes_of
 
 pytestmark = pytest.mark.libvirt
 
@@ -112,11 +112,6 @@ def pool_document(path, name, workdir, secrets):
     return etree.tostring(root, encoding='unicode')
 
 
-def remove_pool(name):
-    virsh('pool-destroy', name, check=False)
-    virsh('pool-undefine', name, check=False)
-
-
 @pytest.mark.parametrize('path', corpus('pool'), ids=ids(corpus('pool')))
 def test_pool_corpus(path, tmp_path, pool_secrets):
     short = stem(path)
@@ -197,10 +192,6 @@ def volume_document(path, secret_uuid):
         if el.get('uuid'):
             el.set('uuid', secret_uuid)
     return name_el.text, etree.tostring(root, encoding='unicode')
-
-
-def volumes_of(pool):
-    return sorted(line.split()[0] for line in virsh('vol-list', pool).splitlines()[2:] if line.strip())
 
 
 @pytest.mark.parametrize('path', corpus('vol'), ids=ids(corpus('vol')))

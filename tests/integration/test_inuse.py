@@ -18,12 +18,11 @@ import tempfile
 
 import pytest
 
-from helpers import REPO, run_module, virsh
+from helpers import pool_state, rbd, read_testbed, remove_pool, run_module, virsh, virsh_dir_pool, volumes_of
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.ceph]
 
 TAG = 'iu-%d' % os.getpid()
-CEPH_DIR = os.path.join(REPO, '.build', 'ceph')
 MIB = 1024 * 1024
 
 DOMAIN_XML = """<domain type='qemu'>
@@ -60,25 +59,6 @@ def rbd_disk(dev, image, mon, username, secret_usage):
             "<target dev='%s' bus='virtio'/></disk>" % (username, secret_usage, image, host, port, dev))
 
 
-def read_testbed():
-    path = os.path.join(CEPH_DIR, 'testbed.env')
-    if not os.path.exists(path):
-        pytest.fail('no Ceph test cluster (%s is missing): run scripts/servers.sh start ceph' % path)
-    with open(path) as handle:
-        env = dict(line.strip().split('=', 1) for line in handle if '=' in line)
-    with open(env['CEPH_KEY_FILE']) as handle:
-        env['KEY'] = handle.read().strip()
-    return env
-
-
-def rbd(ceph, *args, check=True):
-    proc = subprocess.run(['rbd', '-c', ceph['CEPH_CONF'], '--id', 'admin'] + list(args), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, check=False, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError('rbd %s failed: %s' % (' '.join(args), proc.stderr))
-    return proc.stdout
-
-
 def rbd_images(ceph):
     return sorted(rbd(ceph, 'ls', ceph['CEPH_POOL']).split())
 
@@ -102,25 +82,6 @@ def inactive_definition(pool):
                    if not line.strip().startswith(('<capacity', '<allocation', '<available')))
 
 
-def volumes_of(pool):
-    return sorted(line.split()[0] for line in virsh('vol-list', pool).splitlines()[2:] if line.strip())
-
-
-def pool_state(pool):
-    return [line.split(':', 1)[1].strip() for line in virsh('pool-info', pool).splitlines() if line.startswith('State')]
-
-
-def dir_pool(name, path):
-    virsh('pool-define-as', name, 'dir', '--target', path)
-    virsh('pool-build', name)
-    virsh('pool-start', name)
-
-
-def drop_pool(name):
-    virsh('pool-destroy', name, check=False)
-    virsh('pool-undefine', name, check=False)
-
-
 @pytest.fixture(scope='module')
 def world():
     """Pools a, b, r (dir), a disk pool on a loop device, an rbd pool, their volumes, and two domains:
@@ -139,7 +100,7 @@ def world():
     try:
         for key in ('a', 'b', 'r'):
             w['%s_path' % key] = str(base / key)
-            dir_pool(w[key], w['%s_path' % key])
+            virsh_dir_pool(w[key], w['%s_path' % key])
             made['pools'].append(w[key])
         os.symlink(w['a_path'], str(base / 'link'))
         virsh('vol-create-as', w['a'], 'sym.raw', '4M', '--format', 'raw')
@@ -209,7 +170,7 @@ def world():
             virsh('destroy', domain, check=False)
             virsh('undefine', domain, check=False)
         for pool in reversed(made['pools']):
-            drop_pool(pool)
+            remove_pool(pool)
         for image in rbd_images(ceph):
             if image.startswith(TAG):
                 rbd(ceph, 'snap', 'purge', '%s/%s' % (ceph['CEPH_POOL'], image), check=False)
@@ -340,7 +301,7 @@ def test_restart_refused_under_a_running_domain(world):
                    'restart; running domain(s) use its storage: %s (running): run.raw. Nothing was changed; set '
                    'on_change=redefine_only to redefine it without a restart, stop those domains first, or set '
                    'force_in_use=true to restart it anyway' % (pool, world['run']))
-    assert inactive_definition(pool) == before and pool_state(pool) == ['running']
+    assert inactive_definition(pool) == before and pool_state(pool) == 'running'
     assert 'running' in virsh('domstate', world['run'])
 
 
@@ -352,7 +313,7 @@ def test_deleted_with_force_refused_under_a_running_domain(world):
     assert msg == ('pool %s: running domain(s) use its storage: %s (running): run.raw; force=true does not delete '
                    'the disks of running domains. Nothing was changed; stop them first, or set force_in_use=true to '
                    'delete the pool anyway' % (pool, world['run']))
-    assert inactive_definition(pool) == before and pool_state(pool) == ['running']
+    assert inactive_definition(pool) == before and pool_state(pool) == 'running'
     assert volumes_of(pool) == ['run.raw', 'stopped.raw']
 
     # force_in_use lets it through; both kinds of users are named in warnings

@@ -6,17 +6,12 @@ import stat
 
 import pytest
 
-from helpers import four_calls, pool_defined, run_module, virsh
-from test_pool_rbd import define_secret, read_testbed, undefine_secrets
+from helpers import four_calls, pool_defined, read_testbed, remove_pool, run_module, virsh
+from test_pool_rbd import define_secret, undefine_secrets
 
 TAG = 'cn-norm-%d' % os.getpid()
 MODE_REFUSED = ('%s %r is not accepted: give an octal mode from "0000" to "0777" (permission bits only: libvirt '
                 'refuses setuid, setgid and sticky bits), e.g. "%s"')
-
-
-def remove_pool(name):
-    virsh('pool-destroy', name, check=False)
-    virsh('pool-undefine', name, check=False)
 
 
 @pytest.fixture

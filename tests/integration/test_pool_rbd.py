@@ -6,41 +6,19 @@ import base64
 import json
 import os
 import socket
-import subprocess
 
 import pytest
 
-from helpers import REPO, four_calls, pool_defined, run_module, virsh
+from helpers import four_calls, pool_defined, rbd, read_testbed, remove_pool, run_module, virsh
 
 pytestmark = pytest.mark.ceph
 
-CEPH_DIR = os.path.join(REPO, '.build', 'ceph')
 TAG = 'it-rbd-%d' % os.getpid()
-
-
-def read_testbed():
-    """What servers.sh wrote about the cluster: conf, monitor, RADOS pool, client and its key."""
-    path = os.path.join(CEPH_DIR, 'testbed.env')
-    if not os.path.exists(path):
-        pytest.fail('no Ceph test cluster (%s is missing): run scripts/servers.sh start ceph' % path)
-    with open(path) as handle:
-        env = dict(line.strip().split('=', 1) for line in handle if '=' in line)
-    with open(env['CEPH_KEY_FILE']) as handle:
-        env['KEY'] = handle.read().strip()
-    return env
 
 
 @pytest.fixture(scope='module')
 def ceph():
     return read_testbed()
-
-
-def rbd(ceph, *args, check=True):
-    proc = subprocess.run(['rbd', '-c', ceph['CEPH_CONF'], '--id', 'admin'] + list(args), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, check=False, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError('rbd %s failed: %s' % (' '.join(args), proc.stderr))
-    return proc.stdout
 
 
 def images(ceph):
@@ -68,11 +46,6 @@ def definition(name):
     """The pool's persistent definition without the sizes libvirt fills in."""
     return ''.join(line for line in virsh('pool-dumpxml', '--inactive', name).splitlines(True)
                    if not line.strip().startswith(('<capacity', '<allocation', '<available')))
-
-
-def remove_pool(name):
-    virsh('pool-destroy', name, check=False)
-    virsh('pool-undefine', name, check=False)
 
 
 def free_port():

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from helpers import HERE, pool_defined, run_playbook, virsh
-from test_pool_rbd import read_testbed, undefine_secrets
+from helpers import HERE, pool_defined, read_testbed, run_playbook, virsh
+from test_pool_rbd import undefine_secrets
 
 TAG = 'ck-readme-%d' % os.getpid()
 PLAYBOOKS = os.path.join(HERE, 'playbooks')

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from helpers import pool_defined, run_playbook, virsh
-from test_pool_rbd import images, rbd, read_testbed, undefine_secrets
+from helpers import pool_defined, rbd, read_testbed, run_playbook, virsh
+from test_pool_rbd import images, undefine_secrets
 
 TAG = 'it-rbd-role-%d' % os.getpid()
 pytestmark = pytest.mark.ceph

@@ -8,50 +8,35 @@ import subprocess
 
 import pytest
 
-from helpers import define_domain, four_calls, run_module, virsh
+from helpers import define_domain, four_calls, remove_pool, run_module, virsh, virsh_dir_pool, volumes_of
 
 pytestmark = pytest.mark.libvirt
 
 MIB = 1024 * 1024
 
 
-def make_dir_pool(name, path):
-    virsh('pool-define-as', name, 'dir', '--target', path)
-    virsh('pool-build', name)
-    virsh('pool-start', name)
-
-
-def drop_pool(name):
-    virsh('pool-destroy', name, check=False)
-    virsh('pool-undefine', name, check=False)
-
-
 @pytest.fixture
 def pool(tmp_path):
     name = 'it-vol-%d' % os.getpid()
     path = str(tmp_path / 'pool')
-    make_dir_pool(name, path)
+    virsh_dir_pool(name, path)
     yield name, path
-    drop_pool(name)
+    remove_pool(name)
 
 
 @pytest.fixture
 def pool2(tmp_path):
     name = 'it-vol2-%d' % os.getpid()
     path = str(tmp_path / 'pool2')
-    make_dir_pool(name, path)
+    virsh_dir_pool(name, path)
     yield name, path
-    drop_pool(name)
+    remove_pool(name)
 
 
 def image_info(path):
     out = subprocess.run(['qemu-img', 'info', '--output=json', '-U', path], stdout=subprocess.PIPE,
                          universal_newlines=True, check=True).stdout
     return json.loads(out)
-
-
-def volumes_of(pool_name):
-    return sorted(line.split()[0] for line in virsh('vol-list', pool_name).splitlines()[2:] if line.strip())
 
 
 def assert_no_change(*results):

@@ -12,18 +12,6 @@ pytestmark = pytest.mark.libvirt
 MIB = 1024 * 1024
 
 
-@pytest.fixture
-def disk_pool(loopdev):
-    device = loopdev(96)
-    name = 'it-voldisk-%d' % os.getpid()
-    built = run_module('storage_pool', {'name': name, 'type': 'disk', 'source_dev': [device],
-                                        'source_format': 'gpt', 'target': '/dev'})
-    assert built['failed'] is False, built.get('msg')
-    yield name, device
-    virsh('pool-destroy', name, check=False)
-    virsh('pool-undefine', name, check=False)
-
-
 def test_partition_volumes(disk_pool, tmp_path):
     name, device = disk_pool
     stem = os.path.basename(device) + 'p'

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers import four_calls, run_module, virsh
+from helpers import four_calls, remove_pool, run_module, virsh, virsh_dir_pool, volumes_of
 
 pytestmark = pytest.mark.libvirt
 
@@ -16,20 +16,13 @@ UNITS = ('b, bytes, K/KiB, M/MiB, G/GiB, T/TiB, P/PiB, E/EiB (powers of 1024), K
          '(powers of 1000)')
 
 
-def volumes_of(pool_name):
-    return sorted(line.split()[0] for line in virsh('vol-list', pool_name).splitlines()[2:] if line.strip())
-
-
 @pytest.fixture
 def pool(tmp_path):
     name = 'vi-in-%d' % os.getpid()
     path = str(tmp_path / 'pool')
-    virsh('pool-define-as', name, 'dir', '--target', path)
-    virsh('pool-build', name)
-    virsh('pool-start', name)
+    virsh_dir_pool(name, path)
     yield name, path
-    virsh('pool-destroy', name, check=False)
-    virsh('pool-undefine', name, check=False)
+    remove_pool(name)
 
 
 def refused(args, msg, check_too=True):
@@ -216,18 +209,6 @@ def test_content_src_is_not_needed_once_the_volume_exists(pool, tmp_path):
     refused({'pool': name, 'name': 'vi-up2.raw', 'content': {'src': str(src)}},
             'content.src %r: no such file on the host running the module' % str(src))
     assert volumes_of(name) == ['vi-up.raw']
-
-
-@pytest.fixture
-def disk_pool(loopdev):
-    device = loopdev(96)
-    name = 'vi-disk-%d' % os.getpid()
-    built = run_module('storage_pool', {'name': name, 'type': 'disk', 'source_dev': [device],
-                                        'source_format': 'gpt', 'target': '/dev'})
-    assert built['failed'] is False, built.get('msg')
-    yield name, device
-    virsh('pool-destroy', name, check=False)
-    virsh('pool-undefine', name, check=False)
 
 
 def test_upload_to_a_block_pool_with_a_capacity_below_the_file_is_refused(disk_pool, tmp_path):
