@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - depends on the managed host
 # (tests/unit/test_connection.py checks each against the binding's VIR_* constant of that name).
 # virErrorNumber
 VIR_ERR_INTERNAL_ERROR = 1
+VIR_ERR_NO_SUPPORT = 3         # the call is older than the daemon (or not in its driver)
 VIR_ERR_INVALID_ARG = 8
 VIR_ERR_XML_ERROR = 27
 VIR_ERR_NO_STORAGE_POOL = 49

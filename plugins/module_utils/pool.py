@@ -27,6 +27,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_ERR_INVALID_ARG,
     VIR_ERR_NO_SECRET,
     VIR_ERR_NO_STORAGE_POOL,
+    VIR_ERR_NO_SUPPORT,
     VIR_ERR_STORAGE_POOL_BUILT,
     VIR_STORAGE_XML_INACTIVE,
     call,
@@ -186,6 +187,8 @@ class PoolManager(Manager):
                 raise ValidationError('xml', 'xml: <pool> needs a type attribute; accepted: %s' % ', '.join(POOL_TYPES))
             cls = backend_class(type_name, 'xml')
             backend = cls({'name': self.name})
+            if defining:
+                self._check_driver(cls, 'xml')
             # libvirt's own parser puts the document in the form the daemon stores
             partial = canon.pool_document(root, 'xml', canon.same_library(self.conn))
         else:
@@ -198,12 +201,28 @@ class PoolManager(Manager):
             cls = backend_class(type_name)
             backend = cls(params)
             backend.validate(defining)
+            if defining:
+                self._check_driver(cls, 'type')
             partial = backend.to_xml(defining=defining)
         if live is not None and type_name != live.type and self.state not in ('absent', 'deleted'):
             raise RefusedError('pool %s exists with type %s; changing its type to %s needs state=absent first '
                                '(the data stays where it is)' % (self.name, live.type, type_name))
         desired = partial if live is None else xmlu.merge(live.xml, partial, backend.atomic_paths)
         return backend, desired
+
+    def _check_driver(self, cls, option):
+        """A new pool of a type whose storage driver the daemon lacks is refused before anything is defined, in
+        check mode too (libvirt's define would fail with "missing backend for pool type N").  A daemon older
+        than libvirt 5.2 does not report its pool capabilities: the define then tells."""
+        text = lookup('reading the storage pool capabilities', self.conn.getStoragePoolCapabilities, 0,
+                      missing=(VIR_ERR_NO_SUPPORT,))
+        root = xmlu.parse(text) if text else None
+        found = root.find("pool[@type='%s']" % cls.type_name) if root is not None else None
+        if found is not None and found.get('supported') == 'no':
+            named = "xml: <pool type='%s'>" % cls.type_name if option == 'xml' else 'type %s' % cls.type_name
+            raise UnsupportedError('%s: the libvirt daemon has no storage driver for %s pools (its pool capabilities '
+                                   "say supported='no'), so it cannot define pool %s; %s"
+                                   % (named, cls.type_name, self.name, cls.missing_driver_hint()))
 
     def _check_secret(self, backend, desired):
         """A pool whose auth names a secret that does not exist, or one of another usage than the auth type

@@ -64,6 +64,9 @@ options:
       - One of V(dir), V(fs), V(netfs), V(logical), V(disk), V(iscsi), V(iscsi-direct), V(scsi), V(mpath),
         V(rbd), V(gluster), V(zfs), V(vstorage).
       - V(sheepdog) was removed from libvirt in 8.8 and is refused with that reason.
+      - A new pool of a type whose storage driver the libvirt daemon lacks (C(virsh pool-capabilities) says
+        C(supported='no'), as Debian's libvirt does for V(vstorage)) is refused before anything is defined, in
+        check mode too, with what to install. A pool of that type that is already defined can still be removed.
     type: str
   xml:
     description:

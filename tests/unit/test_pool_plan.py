@@ -692,6 +692,51 @@ def test_deleted_rbd_unsupported(conn):
     assert conn.mutations() == []
 
 
+
+# ---- a type whose storage driver the daemon lacks ------------------------------------------------
+
+NO_VSTORAGE = ("<storagepoolCapabilities><pool type='dir' supported='yes'/>"
+               "<pool type='vstorage' supported='no'/></storagepoolCapabilities>")
+VSTORAGE_ARGS = dict(name='vz', type='vstorage', source_name='VZ7', target='/mnt/vz')
+
+
+@pytest.mark.parametrize('check_mode', [True, False])
+def test_type_without_a_driver_refused_before_define(conn, check_mode):
+    conn.caps = NO_VSTORAGE
+    with pytest.raises(UnsupportedError) as info:
+        plan_for(conn, check_mode=check_mode, **VSTORAGE_ARGS)
+    assert info.value.msg == (
+        "type vstorage: the libvirt daemon has no storage driver for vstorage pools (its pool capabilities say "
+        "supported='no'), so it cannot define pool vz; libvirt has it only when built with its vstorage storage "
+        "driver (meson option storage_vstorage), which Debian's and Ubuntu's libvirt packages are not")
+    assert conn.mutations() == []
+
+
+def test_xml_of_a_type_without_a_driver_names_the_package(conn):
+    conn.caps = NO_VSTORAGE.replace("'vstorage'", "'rbd'")
+    xml = ("<pool type='rbd'><name>ceph</name><source><name>vms</name><host name='127.0.0.1'/></source></pool>")
+    with pytest.raises(UnsupportedError) as info:
+        plan_for(conn, name='ceph', xml=xml)
+    assert info.value.msg.startswith("xml: <pool type='rbd'>: the libvirt daemon has no storage driver for rbd")
+    assert 'package libvirt-daemon-driver-storage-rbd' in info.value.msg
+    assert conn.mutations() == []
+
+
+def test_supported_type_and_silent_daemon_are_planned(conn):
+    conn.caps = NO_VSTORAGE
+    assert plan_for(conn, **DIR_ARGS).actions == ['define', 'build', 'start']
+    conn.fail_on['getStoragePoolCapabilities'] = libvirt_error('this function is not supported by the connection '
+                                                               'driver', libvirt.VIR_ERR_NO_SUPPORT)
+    assert plan_for(conn, **VSTORAGE_ARGS).actions[0] == 'define'  # the define tells, as before
+
+
+def test_a_defined_pool_of_that_type_can_still_be_removed(conn):
+    conn.caps = NO_VSTORAGE
+    conn.add_pool("<pool type='vstorage'><name>vz</name><source><name>VZ7</name></source>"
+                  "<target><path>/mnt/vz</path></target></pool>")
+    assert plan_for(conn, name='vz', state='absent').actions == ['undefine']
+
+
 # ---- describe ---------------------------------------------------------------------------------------
 
 def test_describe(conn):

@@ -176,6 +176,16 @@ class PoolBackend:
     granularity_note = ''
     #: one line for the docs
     summary = ''
+    #: what to do when the daemon lacks this type's storage driver (its pool capabilities say supported='no')
+    driver_hint = None
+
+    @classmethod
+    def missing_driver_hint(cls):
+        if cls.driver_hint:
+            return cls.driver_hint
+        return ('install its storage driver on the hypervisor (Debian, Ubuntu, Fedora and RHEL: package '
+                'libvirt-daemon-driver-storage-%s) and restart libvirtd, or virtstoraged where libvirt runs as '
+                'modular daemons' % cls.type_name)
 
     def __init__(self, params):
         self.params = dict((key, params.get(key)) for key in TYPED_OPTIONS)

@@ -21,6 +21,8 @@ class VstorageBackend(PoolBackend):
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = FILE_VOLUME_FORMATS
+    driver_hint = ("libvirt has it only when built with its vstorage storage driver (meson option "
+                   "storage_vstorage), which Debian's and Ubuntu's libvirt packages are not")
 
     def probe(self, definition):
         return self.probe_dir(self.xml_text(definition, 'target/path'))
