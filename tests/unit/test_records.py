@@ -1,5 +1,5 @@
-"""One record per libvirt object: the builders, the figures they compute, and the keys storage_facts' RETURN
-documents, held against what it returns."""
+"""One record per libvirt object: the builders, the figures they compute, and the keys each module's
+RETURN documents, held against what storage_pool, storage_volume, storage_secret and storage_facts return."""
 
 import importlib
 import re
@@ -7,17 +7,23 @@ import re
 import pytest
 import yaml
 
-from fake_libvirt import DIR_PATH, GIB, MIB, FakeConn, dir_pool_xml, secret_xml, volume_xml
+from fake_libvirt import DIR_PATH, GIB, MIB, FakeConn, dir_pool_xml, pool_params, secret_xml, volume_params, volume_xml
+from ansible_collections.kvmops.storage.plugins.module_utils import engine
 from ansible_collections.kvmops.storage.plugins.module_utils import facts as factsu
 from ansible_collections.kvmops.storage.plugins.module_utils import records
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import BACKENDS
+from ansible_collections.kvmops.storage.plugins.module_utils.pool import PoolManager
+from ansible_collections.kvmops.storage.plugins.module_utils.secret import SecretManager, secret_argument_spec
+from ansible_collections.kvmops.storage.plugins.module_utils.volume import VolumeManager
 
 POOL = 'images'
 PATH = DIR_PATH + '/images'
 # what one side adds to the shared record
+POOL_MODULE_EXTRA = {'xml'}
 POOL_FACTS_EXTRA = {'volumes'}
 VOLUME_FACTS_EXTRA = {'used_by'}
+SECRET_MODULE_EXTRA = {'value_set', 'xml'}
 
 
 def returned(module):
@@ -56,6 +62,30 @@ def facts_of(conn, **given):
 
 # ---- the keys RETURN documents ---------------------------------------------------------------------------
 
+def test_storage_pool_return_documents_the_pool_record(conn):
+    documented = set(returned('storage_pool')['pool']['contains'])
+    assert documented == set(records.POOL_KEYS) | POOL_MODULE_EXTRA
+    result = engine.reconcile(PoolManager(conn, pool_params(name=POOL, state='present'), False), True, False)
+    assert set(result['pool']) == documented
+
+
+def test_storage_volume_return_documents_the_volume_record(conn):
+    documented = set(returned('storage_volume')['volume']['contains'])
+    assert documented == set(records.VOLUME_KEYS)
+    result = engine.reconcile(VolumeManager(conn, volume_params(pool=POOL, name='vm1.qcow2'), False), True, False)
+    assert set(result['volume']) == documented
+
+
+def test_storage_secret_return_documents_the_secret_record(conn):
+    documented = set(returned('storage_secret')['secret']['contains'])
+    assert documented == set(records.SECRET_KEYS) | SECRET_MODULE_EXTRA
+    params = dict((key, spec.get('default')) for key, spec in secret_argument_spec().items())
+    params.update(uri='qemu:///system', usage='ceph', usage_id='client.libvirt secret', description='Ceph key',
+                  private=True)
+    result = engine.reconcile(SecretManager(conn, params), True, False)
+    assert set(result['secret']) == documented
+
+
 def test_storage_facts_return_documents_the_same_records(conn):
     doc = facts_return()
     pool_sample = doc['pools']['sample']['images']
@@ -71,6 +101,24 @@ def test_storage_facts_return_documents_the_same_records(conn):
     assert set(facts['pools'][POOL]) == set(pool_sample)
     assert set(facts['pools'][POOL]['volumes']['vm1.qcow2']) == set(volume_sample)
     assert set(facts['secrets'][0]) == set(records.SECRET_KEYS)
+
+
+def test_modules_and_facts_give_one_record(conn):
+    """What a module returns is the facts' record of the same object, but for the keys only one side has."""
+    facts = facts_of(conn)['ansible_facts']['libvirt_storage']
+    pool = engine.reconcile(PoolManager(conn, pool_params(name=POOL, state='present'), False), True, False)['pool']
+    pool_facts = dict(facts['pools'][POOL], provisioned=None, overcommit_ratio=None)  # counted from the volumes
+    assert dict((k, v) for k, v in pool.items() if k != 'xml') == dict(
+        (k, v) for k, v in pool_facts.items() if k != 'volumes')
+    volume = engine.reconcile(VolumeManager(conn, volume_params(pool=POOL, name='vm1.qcow2'), False),
+                              True, False)['volume']
+    vol_facts = dict(facts['pools'][POOL]['volumes']['vm1.qcow2'])
+    vol_facts.pop('used_by')
+    assert volume == vol_facts
+    params = dict((key, spec.get('default')) for key, spec in secret_argument_spec().items())
+    params.update(uri='qemu:///system', uuid='0d4f7c2a-8a1e-4c55-9d2b-5f3e1a7b9c01')
+    secret = engine.reconcile(SecretManager(conn, params), True, False)['secret']
+    assert dict((k, v) for k, v in secret.items() if k not in SECRET_MODULE_EXTRA) == facts['secrets'][0]
 
 
 # ---- the builders -----------------------------------------------------------------------------------------
