@@ -104,7 +104,11 @@ def volume_record(root, pool_name):
     physical size; without it, None.  virStorageVolGetInfoFlags(VIR_STORAGE_VOL_GET_PHYSICAL) is not asked
     instead: it returns the same field (0 when the XML has none), and libvirt before 3.0 has neither.
     """
-    fields = volume_fields(root)
+    return volume_record_of(volume_fields(root), pool_name)
+
+
+def volume_record_of(fields, pool_name):
+    """volume_record from the fields live.volume_fields read already."""
     return {
         'name': fields['name'],
         'pool': pool_name,

@@ -20,7 +20,7 @@ description:
     example an NFS pool whose server went away) is reported as a warning naming the pool and libvirt's message;
     the task does not fail.
   - Fast on large pools. Each volume costs one libvirt call, where a loop over C(info()) and C(XMLDesc()) makes
-    two (the XML holds capacity, allocation, format and backing store); the calls run in a few threads over the
+    two (the XML holds capacity, allocation, physical size, format and backing store); the calls run in a few threads over the
     one connection while the answers are parsed, a batch at a time, and the domains' disks are read once for all
     pools.
 author:
