@@ -137,40 +137,47 @@ def test_gather_all_four_kinds(lab):
 
 
 def virsh_sizes(*args):
-    """``Key: N bytes`` lines of a virsh -info command run with --bytes, as {key: N}."""
+    """The sizes a virsh -info command run with --bytes prints (``Key: N bytes`` for volumes, ``Key: N``
+    for pools), as {key: N}."""
     sizes = {}
     for line in virsh(*args).splitlines():
         key, _sep, value = line.partition(':')
         words = value.split()
-        if len(words) == 2 and words[1] == 'bytes' and words[0].isdigit():
+        if words and words[0].isdigit() and words[1:] in ([], ['bytes']):
             sizes[key.strip().lower()] = int(words[0])
     return sizes
 
 
 def test_physical_provisioned_and_overcommit_match_libvirt(lab):
     """physical as virsh vol-info --physical and vol-dumpxml say, provisioned as the sum of vol-info's
-    capacities, overcommit_ratio against pool-info's capacity."""
+    capacities, overcommit_ratio against pool-info's capacity; a sparse raw volume and qcow2 images,
+    whose physical size is neither their allocation nor their capacity."""
     pool_name = lab['pool']
-    pool = facts_of(run_module('storage_facts', {'gather': ['volumes'], 'pools': [pool_name]}))['pools'][pool_name]
-    capacities = 0
-    for name, vol in pool['volumes'].items():
-        info = virsh_sizes('vol-info', '--bytes', '--pool', pool_name, name)
-        physical = virsh_sizes('vol-info', '--bytes', '--physical', '--pool', pool_name, name)['physical']
-        dumped = re.search(r"<physical unit='bytes'>(\d+)</physical>", virsh('vol-dumpxml', '--pool', pool_name, name))
-        assert dumped and int(dumped.group(1)) == physical, name
-        assert (vol['capacity'], vol['physical']) == (info['capacity'], physical), name
-        assert vol['physical'] == os.path.getsize(vol['path']), 'a file volume\'s physical size is its file size'
-        capacities += info['capacity']
-    disk, base = pool['volumes']['disk.raw'], pool['volumes']['base.qcow2']
-    # a sparse raw file: its size is the capacity, few blocks are allocated
-    assert disk['physical'] == disk['capacity'] == 8 * MIB and disk['allocation'] < disk['physical']
-    # a qcow2 image: its file is the header and metadata, far from the 16 MiB the guest sees
-    assert 0 < base['physical'] < base['capacity'] == 16 * MIB
-    pool_info = virsh_sizes('pool-info', '--bytes', pool_name)
-    assert pool['capacity'] == pool_info['capacity']
-    assert pool['provisioned'] == capacities == (16 + 16 + 8 + 4) * MIB
-    assert pool['overcommit_ratio'] == round(float(capacities) / pool_info['capacity'], 3)
-    assert pool['thin_provisioned'] is True
+    virsh('vol-create-as', pool_name, 'sparse.raw', '8M', '--allocation', '0', '--format', 'raw')
+    try:
+        pool = facts_of(run_module('storage_facts', {'gather': ['volumes'], 'pools': [pool_name]}))['pools'][pool_name]
+        capacities = 0
+        for name, vol in pool['volumes'].items():
+            info = virsh_sizes('vol-info', '--bytes', '--pool', pool_name, name)
+            physical = virsh_sizes('vol-info', '--bytes', '--physical', '--pool', pool_name, name)['physical']
+            dumped = re.search(r"<physical unit='bytes'>(\d+)</physical>",
+                               virsh('vol-dumpxml', '--pool', pool_name, name))
+            assert dumped and int(dumped.group(1)) == physical, name
+            assert (vol['capacity'], vol['physical']) == (info['capacity'], physical), name
+            assert vol['physical'] == os.path.getsize(vol['path']), 'a file volume\'s physical size is its file size'
+            capacities += info['capacity']
+        sparse, base = pool['volumes']['sparse.raw'], pool['volumes']['base.qcow2']
+        # a sparse raw file: its size is the capacity, (almost) no blocks are allocated
+        assert sparse['physical'] == sparse['capacity'] == 8 * MIB and sparse['allocation'] < MIB
+        # a qcow2 image: its file is the header and metadata, far from the 16 MiB the guest sees
+        assert 0 < base['physical'] < MIB and base['capacity'] == 16 * MIB
+        pool_info = virsh_sizes('pool-info', '--bytes', pool_name)
+        assert pool['capacity'] == pool_info['capacity']
+        assert pool['provisioned'] == capacities == (16 + 16 + 8 + 4 + 8) * MIB
+        assert pool['overcommit_ratio'] == round(float(capacities) / pool_info['capacity'], 3)
+        assert pool['thin_provisioned'] is True
+    finally:
+        virsh('vol-delete', '--pool', pool_name, 'sparse.raw', check=False)
     # without the volumes the pool's provisioned figure is not known
     alone = facts_of(run_module('storage_facts', {'pools': [pool_name]}))['pools'][pool_name]
     assert alone['provisioned'] is None and alone['overcommit_ratio'] is None
