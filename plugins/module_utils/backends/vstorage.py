@@ -20,6 +20,7 @@ class VstorageBackend(PoolBackend):
     required = ('target', 'source_name')
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
+    thin_provisioned = True  # files on the Virtuozzo storage cluster, allocated as written
     volume_formats = FILE_VOLUME_FORMATS
     driver_hint = ("libvirt has it only when built with its vstorage storage driver (meson option "
                    "storage_vstorage), which Debian's and Ubuntu's libvirt packages are not")
