@@ -16,9 +16,10 @@ description:
   - Sets C(ansible_facts.libvirt_storage) with the storage pools of a libvirt host, their volumes (with the
     domains that use each volume), the metadata of libvirt secrets, and what each pool type can do.
   - Sizes are integers in bytes, booleans are booleans.
-  - Read-only. An inactive pool is listed with an empty C(volumes). A pool whose volumes cannot be read (for
-    example an NFS pool whose server went away) is reported as a warning naming the pool and libvirt's message;
-    the task does not fail.
+  - Read-only, and it never stops a pool (see O(refresh)). An inactive pool is listed with an empty C(volumes). A
+    pool whose volumes cannot be read (for example an NFS pool whose server went away) is reported as a warning
+    naming the pool and libvirt's message; the task does not fail. Storage that does not answer at all is a
+    warning after O(timeout) seconds, not a task that hangs.
   - Fast on large pools. Each volume costs one libvirt call, where a loop over C(info()) and C(XMLDesc()) makes
     two (the XML holds capacity, allocation, format and backing store); the calls run in a few threads over the
     one connection while the answers are parsed, a batch at a time, and the domains' disks are read once for all
@@ -67,10 +68,37 @@ options:
         last refresh or volume change, and the volumes are the ones libvirt knows. Each listed volume is still read
         live (libvirt measures a volume's capacity, allocation and format again whenever its XML is asked for),
         and one whose file is gone is left out. C(playbooks/capacity_report.yml) sets it.
-      - It applies to active pools, with or without V(volumes) in O(gather). A pool whose refresh fails (its storage
-        went away) is reported as a warning and its volumes are not read; libvirt stops that pool.
+      - It applies to active pools, with or without V(volumes) in O(gather).
+      - It never stops a pool. libvirt stops a pool whose refresh fails (it unmounts a netfs or fs pool, logs out of
+        an iSCSI target, deactivates a volume group), so a pool is refreshed only once its storage answered a probe
+        that cannot stop it. Where the module runs on the hypervisor (O(uri=qemu:///system)), the probe lists the
+        directory of a dir, fs or netfs pool and asks its file system's sizes, as the refresh would, and looks for
+        the volume group of a logical pool, the zpool of a zfs pool, the partition table of a disk pool. Otherwise
+        it reads the XML of a volume of the pool, for the types whose volumes libvirt reads from their storage then
+        (dir, fs, netfs, vstorage, rbd). A pool whose storage fails the probe (its directory removed, its volume
+        group gone) is not refreshed and its volumes are not read; a pool that no probe can check (iscsi,
+        iscsi-direct, scsi, mpath, gluster; over a remote O(uri) also logical, disk, zfs; a pool with no volumes
+        over a remote O(uri)) is not refreshed. Each is a warning naming the pool; its figures are then those of
+        libvirt's last refresh.
+      - Storage can still fail between the probe and the refresh; then libvirt stops the pool, and the warning
+        says so.
     type: bool
     default: false
+  timeout:
+    description:
+      - Seconds a pool may take to answer: reading its definition and state, probing its storage, its refresh,
+        each batch of its volumes. A pool that does not answer in that time (an NFS server gone, with a hard
+        mount, blocks every stat and every libvirt call on that pool) is a warning naming the pool and what it
+        was doing; the other pools are reported as usual. A pool whose definition did not answer is left out;
+        one whose storage did not answer is reported with libvirt's figures from before and no volumes.
+      - The calls left waiting stay in libvirtd until the storage answers (or for ever) and hold that pool (other
+        libvirt clients wait on it too); the module does not wait for them. After 4 such calls the remaining
+        pools are not asked (libvirtd serves at most 5 calls of one connection at a time, its
+        C(max_client_requests)) and are reported as not answering.
+      - Pools are read 4 at a time, so a pool that does not answer costs about O(timeout) seconds.
+      - A positive number; fractions are allowed.
+    type: float
+    default: 30
   query:
     description:
       - A JMESPath expression run over the C(libvirt_storage) dict; its result is returned as RV(query_result).
@@ -95,6 +123,12 @@ EXAMPLES = r'''
     refresh: true
     query: "pools.* | [?usage_percent > `80`].name"
   register: full
+
+- name: Facts of a host whose NFS server may be gone, within 10 seconds a pool
+  kvmops.storage.storage_facts:
+    gather: [volumes]
+    refresh: true
+    timeout: 10
 
 - name: Volumes of one pool that no domain uses
   kvmops.storage.storage_facts:

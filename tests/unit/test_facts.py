@@ -46,6 +46,12 @@ CAPS_XML = """<storagepoolCapabilities>
 """
 
 
+@pytest.fixture(autouse=True)
+def directories_answer(monkeypatch):
+    """The fake pools' directories are not on this machine: the facts' probe finds each one there."""
+    monkeypatch.setattr(factsu, 'directory_problem', lambda path: None)
+
+
 def add_pool(conn, name, type_name='dir', active=True, capacity=100 * GIB, allocation=25 * GIB,
              available=75 * GIB, source='', autostart=True, persistent=True, refresh_error=None):
     """A pool as the facts see it: its sizes in the XML and (when active) in info(), as libvirt reports them."""

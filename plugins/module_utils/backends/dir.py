@@ -23,6 +23,7 @@ class DirBackend(PoolBackend):
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = FILE_VOLUME_FORMATS
+    volume_read_probes_storage = True
     delete_refuses_nonempty = True
     # a build makes the directory (with the definition's permissions) or sets them; it destroys nothing
     rebuild_when_missing = True

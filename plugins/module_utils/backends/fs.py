@@ -37,6 +37,7 @@ class FsBackend(PoolBackend):
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = FILE_VOLUME_FORMATS
+    volume_read_probes_storage = True
     xml_namespaces = (FS_NS,)
     ignored_volumes = ('lost+found',)
     # libvirt makes a file system only when asked not to overwrite, or to overwrite

@@ -26,6 +26,7 @@ class NetfsBackend(PoolBackend):
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = FILE_VOLUME_FORMATS
+    volume_read_probes_storage = True
     xml_namespaces = (FS_NS,)
     mounted_target = True
     live_paths = ('target/permissions',)

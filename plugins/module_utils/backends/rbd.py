@@ -66,6 +66,7 @@ class RbdBackend(PoolBackend):
     capabilities = frozenset(('volume_create', 'volume_delete', 'volume_resize', 'volume_wipe', 'volume_clone'))
     volume_formats = ('raw',)
     volume_format_in_xml = False
+    volume_read_probes_storage = True  # libvirt connects to the cluster and opens the image
     # An RBD image has the size it was created or resized to, to the byte (the 4 MiB objects
     # only show in the allocation), so any other capacity is a real difference.
     volume_granularity = 1

@@ -21,6 +21,7 @@ class VstorageBackend(PoolBackend):
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     volume_formats = FILE_VOLUME_FORMATS
+    volume_read_probes_storage = True
 
     def probe(self, definition):
         return self.probe_dir(self.xml_text(definition, 'target/path'))
