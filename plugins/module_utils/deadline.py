@@ -120,7 +120,7 @@ class Runner:
         position = 0  # the next job to start
         for current in jobs:
             while True:
-                while position < len(jobs) and len(running) < parallel and not self.blocked():
+                while position < len(jobs) and self._room(running, parallel):
                     running.append(jobs[position].start())
                     position += 1
                 if not current.started:
@@ -131,6 +131,13 @@ class Runner:
                     break
                 self._wait(running)
             yield current
+
+    def _room(self, running, parallel):
+        """Whether another job may start: ``parallel`` at a time, and once calls were left behind only as
+        many as keep those and the running ones below STUCK_LIMIT (each holds one of libvirtd's places)."""
+        if len(running) >= parallel:
+            return False
+        return self.stuck == 0 or self.stuck + len(running) < self.stuck_limit
 
     def _reap(self, running):
         now = time.monotonic()

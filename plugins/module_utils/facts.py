@@ -17,10 +17,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import traceback
 
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.deadline import NoAnswer, Runner
+from ansible_collections.kvmops.storage.plugins.module_utils.discovery import (
+    discover,
+    discover_option_spec,
+    parse_discover,
+)
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_ERR_NO_STORAGE_VOL,
     call,
@@ -67,6 +73,7 @@ def facts_argument_spec():
         query=dict(type='str'),
         refresh=dict(type='bool', default=False),
         timeout=dict(type='float', default=DEFAULT_TIMEOUT),
+        discover=discover_option_spec(),
     )
 
 
@@ -78,7 +85,7 @@ def _timeout(value):
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = None
-    if seconds is None or not seconds > 0 or seconds == float('inf'):
+    if seconds is None or math.isnan(seconds) or math.isinf(seconds) or seconds <= 0:
         raise ValidationError('timeout', 'timeout: %r is not a positive number of seconds (the time a pool may take '
                               'to answer, e.g. 30)' % (value,))
     return seconds
@@ -296,6 +303,7 @@ class FactsManager(ReadOnlyManager):
         self.pool_names = params.get('pools')
         self.refresh = bool(params.get('refresh'))
         self.timeout = _timeout(params.get('timeout'))
+        self.discover = parse_discover(params.get('discover'))
         self.query = params.get('query')
         if self.query is not None and not self.query.strip():
             raise ValidationError('query', 'query is empty; give a JMESPath expression such as "pools.*.name"')
@@ -323,6 +331,8 @@ class FactsManager(ReadOnlyManager):
             facts['secrets'] = self.secrets()
         if 'capabilities' in self.gather:
             facts['capabilities'] = self.capabilities()
+        if self.discover is not None:
+            facts['discovered'] = self.discovered()
         return facts
 
     def _answer(self, action, func, *args):
@@ -455,10 +465,9 @@ class FactsManager(ReadOnlyManager):
             return None
         facts = pool_facts(_Answered(pool, data['persistent'], data['autostart']), data['root'], data['info'])
         if job.left_behind or job.skipped:
+            unread = ', its volumes are not read' if 'volumes' in self.gather else ''
             self.warnings.append('pool %s: its storage did not answer within timeout=%g s (%s): the figures are '
-                                 'libvirt\'s from before%s' % (name, self.timeout, self._stuck_stage(job),
-                                                                ', its volumes are not read' if 'volumes' in self.gather
-                                                                else ''))
+                                 'libvirt\'s from before%s' % (name, self.timeout, self._stuck_stage(job), unread))
             return facts
         read_volumes = 'volumes' in self.gather and facts['state'] == 'active'
         if data.get('refresh_failed'):
@@ -524,6 +533,14 @@ class FactsManager(ReadOnlyManager):
         for root in _parse_batch(documents, parser):
             facts = volume_facts(root, pool_name, self._domains)
             result[facts['name']] = facts
+
+    # ---- pool sources ------------------------------------------------------------------
+    def discovered(self):
+        try:
+            return discover(self.conn, self.discover, self._answer)
+        except NoAnswer as exc:
+            raise OperationError('discover: %s: libvirt did not answer within timeout=%g s (the server it asks does '
+                                 'not answer, or answers slowly: raise timeout)' % (exc.stage, self.timeout))
 
     # ---- secrets and capabilities ---------------------------------------------------
     def secrets(self):

@@ -86,8 +86,8 @@ options:
     default: false
   timeout:
     description:
-      - Seconds a pool may take to answer: reading its definition and state, probing its storage, its refresh,
-        each batch of its volumes. A pool that does not answer in that time (an NFS server gone, with a hard
+      - Seconds a pool may take to answer in each step (reading its definition and state, probing its storage, its
+        refresh, each batch of its volumes). A pool that does not answer in that time (an NFS server gone, with a hard
         mount, blocks every stat and every libvirt call on that pool) is a warning naming the pool and what it
         was doing; the other pools are reported as usual. A pool whose definition did not answer is left out;
         one whose storage did not answer is reported with libvirt's figures from before and no volumes.
@@ -99,6 +99,39 @@ options:
       - A positive number; fractions are allowed.
     type: float
     default: 30
+  discover:
+    description:
+      - Find pool sources with libvirt's C(virConnectFindStoragePoolSources) (as C(virsh find-storage-pool-sources-as)),
+        such as the NFS exports of a server, the iSCSI targets of a portal, the LVM volume groups of the host. libvirtd asks
+        the storage from the hypervisor (C(showmount -e) and gluster for V(netfs), C(iscsiadm) for V(iscsi),
+        libiscsi for V(iscsi-direct), C(pvs) for V(logical), the gluster CLI for V(gluster)).
+      - The result is RV(ansible_facts.libvirt_storage.discovered), a list with the options a
+        M(kvmops.storage.storage_pool) task takes for each source found, so that a playbook can loop over it.
+      - Errors name the suboption and what it accepts, before libvirt is asked; a failed discovery (the server does
+        not answer, libvirt cannot discover that type here) fails the task. The discovery must answer within
+        O(timeout).
+    type: dict
+    suboptions:
+      type:
+        description:
+          - The pool type whose sources to find.
+        type: str
+        required: true
+        choices: [gluster, iscsi, iscsi-direct, logical, netfs]
+      host:
+        description:
+          - The server to ask (NFS or gluster server, iSCSI portal). Required for every type but V(logical), which
+            takes none (libvirtd reads the physical volumes of its own host).
+        type: str
+      port:
+        description:
+          - The iSCSI portal's port (V(iscsi), V(iscsi-direct)); libvirt's default is 3260.
+        type: int
+      initiator:
+        description:
+          - The initiator IQN to log in with (V(iscsi), V(iscsi-direct); required for V(iscsi-direct)). It is copied
+            into each source found as C(source_initiator).
+        type: str
   query:
     description:
       - A JMESPath expression run over the C(libvirt_storage) dict; its result is returned as RV(query_result).
@@ -142,6 +175,29 @@ EXAMPLES = r'''
     uri: qemu+ssh://root@hv1.example.com/system
     gather: [pools, volumes, secrets, capabilities]
 
+- name: The NFS exports of nfs1
+  kvmops.storage.storage_facts:
+    discover: {type: netfs, host: nfs1.example.com}
+
+- name: A netfs pool for each export found
+  kvmops.storage.storage_pool:
+    name: "nfs-{{ item.source_path | basename }}"
+    type: "{{ item.type }}"
+    source_host: "{{ item.source_host }}"
+    source_path: "{{ item.source_path }}"
+    source_format: "{{ item.source_format }}"
+    target: "/var/lib/libvirt/nfs/{{ item.source_path | basename }}"
+    state: active
+  loop: "{{ ansible_facts.libvirt_storage.discovered }}"
+
+- name: The targets of an iSCSI portal, for iscsi-direct pools (libiscsi; needs an initiator IQN)
+  kvmops.storage.storage_facts:
+    discover: {type: iscsi-direct, host: 192.0.2.10, port: 3260, initiator: "iqn.2026-11.com.example:hv1"}
+
+- name: The LVM volume groups of the hypervisor
+  kvmops.storage.storage_facts:
+    discover: {type: logical}
+
 - name: Show the free space of each pool
   ansible.builtin.debug:
     msg: "{{ item.key }}: {{ item.value.available | human_readable }} free"
@@ -156,7 +212,8 @@ ansible_facts:
   contains:
     libvirt_storage:
       description:
-        - C(pools) (with O(gather=pools) or O(gather=volumes)), C(secrets) and C(capabilities) (when gathered).
+        - C(pools) (with O(gather=pools) or O(gather=volumes)), C(secrets) and C(capabilities) (when gathered),
+          C(discovered) (with O(discover)).
       type: complex
       returned: always
       contains:
@@ -226,6 +283,22 @@ ansible_facts:
               operations: {build: true, delete: true, volume_create: true, volume_delete: true,
                            volume_resize: true, volume_wipe: true, volume_upload: true,
                            volume_clone: true, volume_backing: true}
+        discovered:
+          description:
+            - With O(discover), one entry per pool source libvirt found, holding the options of
+              M(kvmops.storage.storage_pool) that describe it. C(type) is always there; C(source_host) (a list;
+              C(host:port) for iSCSI portals), C(source_path) (an NFS export, a gluster volume), C(source_dev) (a
+              list of the physical volumes of a volume group, or the iSCSI target IQN), C(source_name) (a volume group,
+              a gluster volume), C(source_format) (V(nfs), V(glusterfs), V(lvm2)...), C(source_initiator) and
+              C(source_adapter) when libvirt reports them.
+          type: list
+          elements: dict
+          returned: when O(discover) is given
+          sample:
+            - {type: netfs, source_host: [nfs1.example.com], source_path: /export/vms, source_format: nfs}
+            - {type: logical, source_dev: [/dev/sdb], source_name: vg_kvm, source_format: lvm2}
+            - {type: iscsi-direct, source_host: ["192.0.2.10:3260"], source_dev: ["iqn.2026-11.com.example:t1"],
+               source_initiator: "iqn.2026-11.com.example:hv1"}
 query_result:
   description: What O(query) selected from C(libvirt_storage).
   returned: when O(query) is given

@@ -242,8 +242,8 @@ def test_runner_keeps_order_and_progress():
     runner = deadline.Runner(0.3)
 
     def slow_but_moving(job):
-        for _ in range(6):
-            job.step('moving')
+        for step in range(6):
+            job.step('moving %d' % step)
             time.sleep(0.1)
         return 'moved'
     jobs = list(runner.run([slow_but_moving, lambda job: 'quick', lambda job: 1 / 0], 2))
