@@ -410,7 +410,8 @@ class FactsManager(ReadOnlyManager):
             job.step('looking at its directory %s' % directory)
             problem = directory_problem(directory)
             return problem, problem
-        if self.is_local:
+        if self.is_local and self.refresh:
+            # (reading the volumes alone needs no such probe: libvirt reads no storage of these types for it)
             job.step('probing its storage')
             found = backend.probe(root)
             if found is not None:
@@ -419,6 +420,8 @@ class FactsManager(ReadOnlyManager):
                     return found.what, found.what
                 return None, None
         if not backend.volume_read_probes_storage:
+            if not self.refresh:
+                return None, None
             return None, ('libvirt stops a pool whose refresh fails, and the module cannot check first that the '
                           'storage of %s pools answers%s' % (type_name, '' if self.is_local else
                                                              ' from where it runs'))

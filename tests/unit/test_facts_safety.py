@@ -252,3 +252,18 @@ def test_runner_keeps_order_and_progress():
     with pytest.raises(ZeroDivisionError):
         jobs[2].get()
     assert runner.stuck == 0
+
+
+def test_reading_volumes_alone_runs_no_backend_probe(monkeypatch):
+    """vgs and the like run only before a refresh: libvirt reads no storage of a logical pool for its volumes."""
+    from ansible_collections.kvmops.storage.plugins.module_utils.backends import logical
+
+    def refuse(argv):
+        raise AssertionError('probe run: %r' % (argv,))
+    monkeypatch.setattr(logical, 'run_probe', refuse)
+    conn = FakeConn()
+    pool = add_pool(conn, 'vg0', type_name='logical', source='<name>vg0</name><format type="lvm2"/>')
+    pool.add(volume_xml('lv1', GIB, path='/dev/vg0/lv1', vol_type='block'))
+    result = factsu.FactsManager(conn, params(gather=['volumes'], refresh=False)).run()
+    assert 'warnings' not in result
+    assert list(result['ansible_facts']['libvirt_storage']['pools']['vg0']['volumes']) == ['lv1']
