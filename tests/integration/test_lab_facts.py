@@ -104,13 +104,19 @@ def test_facts_with_a_hung_nfs_server(nfs_share):
         lab('systemctl start nfs-server')
     print('facts before: %.1f s in the VM, %.1f s over qemu+ssh; NFS server stopped: %.1f s, %.1f s'
           % (local_took_before, remote_took_before, local_took, remote_took))
-    for result, took, took_before, where in ((local, local_took, local_took_before, 'looking at its directory'),
-                                             (remote, remote_took, remote_took_before, 'reading the XML of volume')):
+    # over qemu+ssh the probe reads a volume, which the NFS client may answer from its cache; then the refresh
+    # is what blocks, and is left behind (it ends when the server is back: libvirt stops a pool only when a
+    # refresh fails)
+    for result, took, took_before, where in ((local, local_took, local_took_before, ('looking at its directory',)),
+                                             (remote, remote_took, remote_took_before,
+                                              ('reading the XML of volume', 'refreshing it'))):
         pools = facts_of(result)['pools']
         warnings = [warning for warning in result.get('warnings', []) if NFS_POOL in warning]
-        assert len(warnings) == 1 and 'did not answer within timeout=5 s (%s' % where in warnings[0], result.get('warnings')
+        assert len(warnings) == 1 and any('did not answer within timeout=5 s (%s' % stage in warnings[0]
+                                          for stage in where), result.get('warnings')
         assert pools[NFS_POOL]['state'] == 'active' and pools[NFS_POOL]['volumes'] == {}
-        assert list(pools[DIR_POOL]['volumes']) == ['fs-lab-b.raw'], 'the other pool is reported'
+        assert list(pools[DIR_POOL]['volumes']) == ['fs-lab-b.raw'], ('the other pool is reported', where,
+                                                                      result.get('warnings'))
         assert took < took_before + 5 + 5, 'took %.1f s with the NFS server gone, %.1f s before' % (took, took_before)
 
     wait_for_mount(NFS_TARGET)
@@ -151,7 +157,10 @@ def test_discover_a_volume_group_and_define_a_pool_from_it(volume_group):
                       'source_format': 'lvm2'}], facts['discovered']
     args = dict(found[0], name=volume_group, state='active', **REMOTE)
     first_check, applied, second_check, second = four_calls('storage_pool', args)
-    assert first_check['actions'] == applied['actions'] == ['define', 'start'], 'the volume group is there: no build'
+    # over a remote uri the module cannot probe the volume group, so it plans the build; libvirt's answer that
+    # the volume group is built counts as done (build=if_missing)
+    assert applied['failed'] is False and first_check['actions'] == applied['actions']
+    assert applied['actions'][0] == 'define' and applied['actions'][-1] == 'start'
     assert not second_check['changed'] and not second['changed']
     volume = run_module('storage_volume', dict(REMOTE, pool=volume_group, name='fs-lab-lv', capacity='8MiB'))
     assert volume['changed'] is True
