@@ -83,7 +83,7 @@ options:
       - Storage can still fail between the probe and the refresh; then libvirt stops the pool, and the warning
         says so. Over a remote O(uri) the volume read can be answered from an NFS client's cache although the
         server is gone; the refresh then blocks and is left behind after O(timeout) (with a hard mount it ends
-        when the server is back, and the pool keeps running: libvirt stops a pool only when its refresh fails).
+        when the server is back, and the pool keeps running, since libvirt stops a pool only when its refresh fails).
     type: bool
     default: false
   timeout:
