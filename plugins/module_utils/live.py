@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 
 # virStoragePoolState
@@ -60,6 +62,31 @@ def pool_source(root):
         if secret:
             source['auth'].update(dict((k, v) for k, v in secret[0].attrib.items() if k in ('usage', 'uuid')))
     return source
+
+
+def image_directory(pool_xml, backend, is_local):
+    """The directory of a pool that holds image files in it (dir, fs, netfs...), when the module runs on
+    the hypervisor and so can look at it; None otherwise.  A pool refresh lists that directory."""
+    if not (is_local and backend.volume_format_in_xml and 'raw' in backend.volume_formats):
+        return None
+    target = xmlu.find_path(pool_xml, 'target/path')
+    return target[0].text.strip() if target and target[0].text and target[0].text.strip() else None
+
+
+def directory_problem(path):
+    """None when ``path`` answers as a pool refresh needs it (libvirt opens and reads the directory and
+    asks statvfs for its file system's sizes; a failure of either fails the refresh, and libvirt stops
+    the pool), else what is wrong.  On a network file system whose server does not answer this blocks,
+    as the refresh would: call it through deadline.Runner."""
+    try:
+        if not os.path.isdir(path):
+            return 'directory %s does not exist' % path if not os.path.lexists(path) else '%s is not a directory' % path
+        with os.scandir(path) as entries:
+            next(iter(entries), None)
+        os.statvfs(path)
+    except OSError as exc:
+        return '%s: %s' % (path, exc.strerror or exc)
+    return None
 
 
 def pool_target_permissions(root):

@@ -43,7 +43,12 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
-from ansible_collections.kvmops.storage.plugins.module_utils.live import SECRET_USAGES, size_of, volume_fields
+from ansible_collections.kvmops.storage.plugins.module_utils.live import (
+    SECRET_USAGES,
+    image_directory,
+    size_of,
+    volume_fields,
+)
 from ansible_collections.kvmops.storage.plugins.module_utils.records import volume_record_of
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
@@ -546,10 +551,8 @@ class VolumeManager(Manager):
         refresh can only add a volume whose file is there; elsewhere any unlisted name may show up."""
         if not unlisted:
             return False, set()
-        backend = self.requests[0].backend
-        target = xmlu.find_path(pool_xml, 'target/path')
-        directory = target[0].text.strip() if target and target[0].text else None
-        if not (self.is_local and directory and backend.volume_format_in_xml and 'raw' in backend.volume_formats):
+        directory = image_directory(pool_xml, self.requests[0].backend, self.is_local)
+        if directory is None:
             return True, set()
         if not os.path.isdir(directory):
             return False, set()  # no file to find, and a refresh would fail (and stop the pool)

@@ -16,9 +16,10 @@ description:
   - Sets C(ansible_facts.libvirt_storage) with the storage pools of a libvirt host, their volumes (with the
     domains that use each volume), the metadata of libvirt secrets, and what each pool type can do.
   - Sizes are integers in bytes, booleans are booleans.
-  - Read-only. An inactive pool is listed with an empty C(volumes). A pool whose volumes cannot be read (for
-    example an NFS pool whose server went away) is reported as a warning naming the pool and libvirt's message;
-    the task does not fail.
+  - Read-only, and it never stops a pool (see O(refresh)). An inactive pool is listed with an empty C(volumes). A
+    pool whose volumes cannot be read (for example an NFS pool whose server went away) is reported as a warning
+    naming the pool and libvirt's message; the task does not fail. Storage that does not answer at all is a
+    warning after O(timeout) seconds, not a task that hangs.
   - Fast on large pools. Each volume costs one libvirt call, where a loop over C(info()) and C(XMLDesc()) makes
     two (the XML holds capacity, allocation, physical size, format and backing store); the calls run in a few threads over the
     one connection while the answers are parsed, a batch at a time, and the domains' disks are read once for all
@@ -67,10 +68,72 @@ options:
         last refresh or volume change, and the volumes are the ones libvirt knows. Each listed volume is still read
         live (libvirt measures a volume's capacity, allocation and format again whenever its XML is asked for),
         and one whose file is gone is left out. C(playbooks/capacity_report.yml) sets it.
-      - It applies to active pools, with or without V(volumes) in O(gather). A pool whose refresh fails (its storage
-        went away) is reported as a warning and its volumes are not read; libvirt stops that pool.
+      - It applies to active pools, with or without V(volumes) in O(gather).
+      - It never stops a pool. libvirt stops a pool whose refresh fails (it unmounts a netfs or fs pool, logs out of
+        an iSCSI target, deactivates a volume group), so a pool is refreshed only once its storage answered a probe
+        that cannot stop it. Where the module runs on the hypervisor (O(uri=qemu:///system)), the probe lists the
+        directory of a dir, fs or netfs pool and asks its file system's sizes, as the refresh would, and looks for
+        the volume group of a logical pool, the zpool of a zfs pool, the partition table of a disk pool. Otherwise
+        it reads the XML of a volume of the pool, for the types whose volumes libvirt reads from their storage then
+        (dir, fs, netfs, vstorage, rbd). A pool whose storage fails the probe (its directory removed, its volume
+        group gone) is not refreshed and its volumes are not read; a pool that no probe can check (iscsi,
+        iscsi-direct, scsi, mpath, gluster; over a remote O(uri) also logical, disk, zfs; a pool with no volumes
+        over a remote O(uri)) is not refreshed. Each is a warning naming the pool; its figures are then those of
+        libvirt's last refresh.
+      - Storage can still fail between the probe and the refresh; then libvirt stops the pool, and the warning
+        says so. Over a remote O(uri) the volume read can be answered from an NFS client's cache although the
+        server is gone; the refresh then blocks and is left behind after O(timeout) (with a hard mount it ends
+        when the server is back, and the pool keeps running, since libvirt stops a pool only when its refresh fails).
     type: bool
     default: false
+  timeout:
+    description:
+      - Seconds a pool may take to answer in each step (reading its definition and state, probing its storage, its
+        refresh, each batch of its volumes). A pool that does not answer in that time (an NFS server gone, with a hard
+        mount, blocks every stat and every libvirt call on that pool) is a warning naming the pool and what it
+        was doing; the other pools are reported as usual. A pool whose definition did not answer is left out;
+        one whose storage did not answer is reported with libvirt's figures from before and no volumes.
+      - The calls left waiting stay in libvirtd until the storage answers (or for ever) and hold that pool (other
+        libvirt clients wait on it too); the module does not wait for them. After 4 such calls the remaining
+        pools are not asked (libvirtd serves at most 5 calls of one connection at a time, its
+        C(max_client_requests)) and are reported as not answering.
+      - Pools are read 4 at a time, so a pool that does not answer costs about O(timeout) seconds.
+      - A positive number; fractions are allowed.
+    type: float
+    default: 30
+  discover:
+    description:
+      - Find pool sources with libvirt's C(virConnectFindStoragePoolSources) (as C(virsh find-storage-pool-sources-as)),
+        such as the NFS exports of a server, the iSCSI targets of a portal, the LVM volume groups of the host. libvirtd asks
+        the storage from the hypervisor (C(showmount -e) and gluster for V(netfs), C(iscsiadm) for V(iscsi),
+        libiscsi for V(iscsi-direct), C(pvs) for V(logical), the gluster CLI for V(gluster)).
+      - The result is RV(ansible_facts.libvirt_storage.discovered), a list with the options a
+        M(kvmops.storage.storage_pool) task takes for each source found, so that a playbook can loop over it.
+      - Errors name the suboption and what it accepts, before libvirt is asked; a failed discovery (the server does
+        not answer, libvirt cannot discover that type here) fails the task. The discovery must answer within
+        O(timeout).
+    type: dict
+    suboptions:
+      type:
+        description:
+          - The pool type whose sources to find.
+        type: str
+        required: true
+        choices: [gluster, iscsi, iscsi-direct, logical, netfs]
+      host:
+        description:
+          - The server to ask (NFS or gluster server, iSCSI portal). Required for every type but V(logical), which
+            takes none (libvirtd reads the physical volumes of its own host).
+        type: str
+      port:
+        description:
+          - The iSCSI portal's port (V(iscsi), V(iscsi-direct)); libvirt's default is 3260.
+        type: int
+      initiator:
+        description:
+          - The initiator IQN to log in with (V(iscsi), V(iscsi-direct); required for V(iscsi-direct)). It is copied
+            into each source found as C(source_initiator).
+        type: str
   query:
     description:
       - A JMESPath expression run over the C(libvirt_storage) dict; its result is returned as RV(query_result).
@@ -96,6 +159,12 @@ EXAMPLES = r'''
     query: "pools.* | [?usage_percent > `80`].name"
   register: full
 
+- name: Facts of a host whose NFS server may be gone, within 10 seconds a pool
+  kvmops.storage.storage_facts:
+    gather: [volumes]
+    refresh: true
+    timeout: 10
+
 - name: Volumes of one pool that no domain uses
   kvmops.storage.storage_facts:
     gather: [volumes]
@@ -107,6 +176,29 @@ EXAMPLES = r'''
   kvmops.storage.storage_facts:
     uri: qemu+ssh://root@hv1.example.com/system
     gather: [pools, volumes, secrets, capabilities]
+
+- name: The NFS exports of nfs1
+  kvmops.storage.storage_facts:
+    discover: {type: netfs, host: nfs1.example.com}
+
+- name: A netfs pool for each export found
+  kvmops.storage.storage_pool:
+    name: "nfs-{{ item.source_path | basename }}"
+    type: "{{ item.type }}"
+    source_host: "{{ item.source_host }}"
+    source_path: "{{ item.source_path }}"
+    source_format: "{{ item.source_format }}"
+    target: "/var/lib/libvirt/nfs/{{ item.source_path | basename }}"
+    state: active
+  loop: "{{ ansible_facts.libvirt_storage.discovered }}"
+
+- name: The targets of an iSCSI portal, for iscsi-direct pools (libiscsi; needs an initiator IQN)
+  kvmops.storage.storage_facts:
+    discover: {type: iscsi-direct, host: 192.0.2.10, port: 3260, initiator: "iqn.2026-11.com.example:hv1"}
+
+- name: The LVM volume groups of the hypervisor
+  kvmops.storage.storage_facts:
+    discover: {type: logical}
 
 - name: Show the free space of each pool
   ansible.builtin.debug:
@@ -122,7 +214,8 @@ ansible_facts:
   contains:
     libvirt_storage:
       description:
-        - C(pools) (with O(gather=pools) or O(gather=volumes)), C(secrets) and C(capabilities) (when gathered).
+        - C(pools) (with O(gather=pools) or O(gather=volumes)), C(secrets) and C(capabilities) (when gathered),
+          C(discovered) (with O(discover)).
       type: complex
       returned: always
       contains:
@@ -220,6 +313,22 @@ ansible_facts:
               operations: {build: true, delete: true, volume_create: true, volume_delete: true,
                            volume_resize: true, volume_wipe: true, volume_upload: true,
                            volume_clone: true, volume_backing: true}
+        discovered:
+          description:
+            - With O(discover), one entry per pool source libvirt found, holding the options of
+              M(kvmops.storage.storage_pool) that describe it. C(type) is always there; C(source_host) (a list;
+              C(host:port) for iSCSI portals), C(source_path) (an NFS export, a gluster volume), C(source_dev) (a
+              list of the physical volumes of a volume group, or the iSCSI target IQN), C(source_name) (a volume group,
+              a gluster volume), C(source_format) (V(nfs), V(glusterfs), V(lvm2)...), C(source_initiator) and
+              C(source_adapter) when libvirt reports them.
+          type: list
+          elements: dict
+          returned: when O(discover) is given
+          sample:
+            - {type: netfs, source_host: [nfs1.example.com], source_path: /export/vms, source_format: nfs}
+            - {type: logical, source_dev: [/dev/sdb], source_name: vg_kvm, source_format: lvm2}
+            - {type: iscsi-direct, source_host: ["192.0.2.10:3260"], source_dev: ["iqn.2026-11.com.example:t1"],
+               source_initiator: "iqn.2026-11.com.example:hv1"}
 query_result:
   description: What O(query) selected from C(libvirt_storage).
   returned: when O(query) is given

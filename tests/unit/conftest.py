@@ -10,6 +10,8 @@ made (idempotently) and ``<repo>/.build/unit`` goes first on sys.path.
 import os
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(REPO, '.build', 'unit')
 
@@ -40,3 +42,10 @@ if sys.path[:1] != [BUILD]:
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(1, HERE)
+
+
+@pytest.fixture
+def directories_answer(monkeypatch):
+    """The fake pools' directories are not on this machine: the facts' directory probe finds each one there."""
+    from ansible_collections.kvmops.storage.plugins.module_utils import facts as factsu
+    monkeypatch.setattr(factsu, 'directory_problem', lambda path: None)

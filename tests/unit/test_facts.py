@@ -7,6 +7,9 @@ from fake_libvirt import DIR_PATH, GIB, MIB, FakeConn, libvirt_error, volume_xml
 from ansible_collections.kvmops.storage.plugins.module_utils import facts as factsu
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
+# the fake pools' directories are not on this machine
+pytestmark = pytest.mark.usefixtures('directories_answer')
+
 POOL_XML = """<pool type='%(type)s'>
   <name>%(name)s</name>
   <uuid>%(uuid)s</uuid>

@@ -17,6 +17,8 @@ from ansible_collections.kvmops.storage.plugins.module_utils.pool import PoolMan
 from ansible_collections.kvmops.storage.plugins.module_utils.secret import SecretManager, secret_argument_spec
 from ansible_collections.kvmops.storage.plugins.module_utils.volume import VolumeManager
 
+pytestmark = pytest.mark.usefixtures('directories_answer')  # the fake pools' directories
+
 POOL = 'images'
 PATH = DIR_PATH + '/images'
 # what one side adds to the shared record

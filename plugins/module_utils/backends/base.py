@@ -173,6 +173,9 @@ class PoolBackend:
     volume_formats = ()
     #: whether new volumes get a <target><format> element (block pools have no image format)
     volume_format_in_xml = True
+    #: whether libvirt reads a volume's storage again when asked for its XML (its backend's refreshVol:
+    #: the local file types open and stat the file), so that reading one shows the storage answers
+    volume_read_probes_storage = False
     #: bytes by which this type may round a new volume's capacity up (extents, alignment, objects)
     volume_granularity = 1
     #: what that rounding is, for the docs, when it is not a constant of the type (see host_granularity)

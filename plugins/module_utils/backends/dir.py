@@ -24,6 +24,7 @@ class DirBackend(PoolBackend):
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     thin_provisioned = True  # sparse files: a volume takes the blocks written to it
     volume_formats = FILE_VOLUME_FORMATS
+    volume_read_probes_storage = True
     delete_refuses_nonempty = True
     # a build makes the directory (with the definition's permissions) or sets them; it destroys nothing
     rebuild_when_missing = True

@@ -38,6 +38,7 @@ class FsBackend(PoolBackend):
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     thin_provisioned = True  # sparse files on the mounted file system
     volume_formats = FILE_VOLUME_FORMATS
+    volume_read_probes_storage = True
     xml_namespaces = (FS_NS,)
     ignored_volumes = ('lost+found',)
     # libvirt makes a file system only when asked not to overwrite, or to overwrite

@@ -27,6 +27,7 @@ class NetfsBackend(PoolBackend):
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
     thin_provisioned = True  # sparse files on the mounted export (as far as the server keeps them sparse)
     volume_formats = FILE_VOLUME_FORMATS
+    volume_read_probes_storage = True
     xml_namespaces = (FS_NS,)
     mounted_target = True
     live_paths = ('target/permissions',)

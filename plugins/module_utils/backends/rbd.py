@@ -67,6 +67,7 @@ class RbdBackend(PoolBackend):
     thin_provisioned = True  # RBD images take the objects written to them
     volume_formats = ('raw',)
     volume_format_in_xml = False
+    volume_read_probes_storage = True  # libvirt connects to the cluster and opens the image
     # An RBD image has the size it was created or resized to, to the byte (the 4 MiB objects
     # only show in the allocation), so any other capacity is a real difference.
     volume_granularity = 1

@@ -24,6 +24,7 @@ class VstorageBackend(PoolBackend):
     volume_formats = FILE_VOLUME_FORMATS
     driver_hint = ("libvirt has it only when built with its vstorage storage driver (meson option "
                    "storage_vstorage), which Debian's and Ubuntu's libvirt packages are not")
+    volume_read_probes_storage = True
 
     def probe(self, definition):
         return self.probe_dir(self.xml_text(definition, 'target/path'))
