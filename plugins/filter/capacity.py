@@ -28,24 +28,19 @@ def capacity_points(facts, hosts, time):
 
 
 def capacity_history(text, points=None, keep=D['keep'], days=D['days']):
-    """The points of a history file's text with this run's added (see capacity_history.yml)."""
+    """A history file's text with this run's points added (see capacity_history.yml)."""
     if text is not None and not isinstance(text, str):
         raise AnsibleFilterError('kvmops.storage.capacity_history: expects the text of a history file, got %s'
                                  % type(text).__name__)
-    old, skipped = history.parse_history(text)
-    merged = _checked('capacity_history', history.merge, old, list(points or []), keep, days)
-    return {'points': merged, 'skipped': skipped}
-
-
-def capacity_history_text(points):
-    """The text of a history file (see capacity_history_text.yml)."""
-    return _checked('capacity_history_text', history.dump_history, list(points))
+    return _checked('capacity_history', history.update_history, text, list(points or []), keep, days)
 
 
 def capacity_trends(points, min_points=D['min_points'], min_hours=D['min_hours'], window_days=D['window_days'],
                     chart_points=D['chart_points']):
     """Each pool's trend, fill estimate and chart (see capacity_trends.yml)."""
-    return _checked('capacity_trends', history.trends, list(points), int(min_points), float(min_hours),
+    if points is not None and not isinstance(points, str):
+        points = list(points)
+    return _checked('capacity_trends', history.trends, points, int(min_points), float(min_hours),
                     float(window_days), int(chart_points))
 
 
@@ -56,6 +51,5 @@ class FilterModule(object):
         return {
             'capacity_points': capacity_points,
             'capacity_history': capacity_history,
-            'capacity_history_text': capacity_history_text,
             'capacity_trends': capacity_trends,
         }

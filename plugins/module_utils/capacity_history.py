@@ -31,6 +31,7 @@ __metaclass__ = type
 
 import calendar
 import datetime
+import functools
 import json
 import re
 
@@ -64,13 +65,28 @@ def parse_time(text):
     return calendar.timegm(fields + (0, 0, 0))
 
 
+@functools.lru_cache(maxsize=4096)  # the points of one run share their time
+def _valid_time(text):
+    """True for a ``YYYY-MM-DDTHH:MM:SSZ`` time. Times in that form sort as text in time order."""
+    if not isinstance(text, str):
+        return False
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
 def format_time(seconds, fmt=TIME_FORMAT):
     """A time in seconds since the epoch as UTC text (``fmt`` for strftime)."""
     return (datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)).strftime(fmt)
 
 
 def _size(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """``value`` as a size in bytes (an int of at least 0, not a bool), or None."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return int(value)
 
 
 def as_point(obj):
@@ -80,20 +96,20 @@ def as_point(obj):
     time, host, pool = obj.get('time'), obj.get('host'), obj.get('pool')
     if not isinstance(host, str) or not host or not isinstance(pool, str) or not pool:
         return None
-    try:
-        parse_time(time)
-    except ValueError:
+    if not isinstance(time, str) or not _valid_time(time):
         return None
-    point = {'time': time, 'host': host, 'pool': pool}
+    point = {'time': str(time), 'host': str(host), 'pool': str(pool)}
     for field in SIZE_FIELDS:
-        if not _size(obj.get(field)):
+        value = _size(obj.get(field))
+        if value is None:
             return None
-        point[field] = obj[field]
+        point[field] = value
     for field in OPTIONAL_FIELDS:
         if obj.get(field) is not None:
-            if not _size(obj[field]):
+            value = _size(obj[field])
+            if value is None:
                 return None
-            point[field] = obj[field]
+            point[field] = value
     return point
 
 
@@ -113,7 +129,7 @@ def run_points(facts_by_host, hosts, time):
             pool = pools[name]
             if pool.get('state') != 'active' or not pool.get('capacity'):
                 continue  # an inactive pool reports no figures
-            point = {'time': time, 'host': host, 'pool': name}
+            point = {'time': str(time), 'host': str(host), 'pool': str(name)}
             for field in SIZE_FIELDS:
                 point[field] = int(pool.get(field) or 0)
             for field in OPTIONAL_FIELDS:
@@ -127,12 +143,12 @@ def parse_history(text):
     """(points, skipped): the points of a history file's text and the numbers (from 1) of the
     lines that are not points; empty lines are neither."""
     points, skipped = [], []
+    loads = json.loads
     for number, line in enumerate((text or '').split('\n'), 1):
-        line = line.strip()
-        if not line:
+        if not line or line.isspace():
             continue
         try:
-            point = as_point(json.loads(line))
+            point = as_point(loads(line))
         except ValueError:
             point = None
         if point is None:
@@ -142,36 +158,48 @@ def parse_history(text):
     return points, skipped
 
 
-def merge(old, new, keep=DEFAULTS['keep'], days=DEFAULTS['days']):
+def merge(old, new, keep=DEFAULTS['keep'], days=DEFAULTS['days'], old_checked=False):
     """The history after a run: ``old`` points and then ``new`` ones (a point of the same host, pool
     and time replaces the earlier one), oldest first, each pool cut to its last ``keep`` points and
-    points older than ``days`` days before the newest one left out."""
+    points older than ``days`` days before the newest one left out. Items that are not points are
+    left out; ``old_checked`` says the old ones are points already (from parse_history())."""
     keep, days = int(keep), float(days)
     if keep < 1 or days <= 0:
         raise ValueError('keep must be at least 1 and days above 0 (got keep=%r, days=%r)' % (keep, days))
     by_key = {}
-    for point in list(old) + list(new):
-        point = as_point(point)
-        if point is not None:
-            by_key[(point['host'], point['pool'], point['time'])] = (parse_time(point['time']), point)
+    checked = (old if old_checked else (as_point(point) for point in old), (as_point(point) for point in new))
+    for points in checked:
+        for point in points:
+            if point is not None:
+                by_key[(point['host'], point['pool'], point['time'])] = point
     if not by_key:
         return []
-    oldest = max(seconds for seconds, _point in by_key.values()) - days * DAY
+    newest = max(time for _host, _pool, time in by_key)
+    oldest = format_time(parse_time(newest) - days * DAY)
     series = {}
-    for (host, pool, _time), (seconds, point) in by_key.items():
-        if seconds >= oldest:
-            series.setdefault((host, pool), []).append((seconds, point))
+    for (host, pool, time), point in by_key.items():
+        if time >= oldest:
+            series.setdefault((host, pool), []).append(point)
     kept = []
     for items in series.values():
-        items.sort(key=lambda item: item[0])
+        items.sort(key=lambda point: point['time'])
         kept.extend(items[-keep:])
-    kept.sort(key=lambda item: (item[0], item[1]['host'], item[1]['pool']))
-    return [point for _seconds, point in kept]
+    kept.sort(key=lambda point: (point['time'], point['host'], point['pool']))
+    return kept
 
 
 def dump_history(points):
     """The text of a history file: one JSON object per line, each line ending with a newline."""
-    return ''.join(json.dumps(point, separators=(', ', ': ')) + '\n' for point in points)
+    dumps = json.JSONEncoder(separators=(', ', ': ')).encode
+    return ''.join([dumps(point) + '\n' for point in points])
+
+
+def update_history(text, new, keep=DEFAULTS['keep'], days=DEFAULTS['days']):
+    """A history file's text with the points ``new`` added (see merge()): a dict with the new ``text``,
+    its number of ``points`` and the numbers of the lines of the old text that were ``skipped``."""
+    old, skipped = parse_history(text)
+    points = merge(old, new, keep, days, old_checked=True)
+    return {'text': dump_history(points), 'points': len(points), 'skipped': skipped}
 
 
 def fit(xs, ys):
@@ -282,15 +310,22 @@ def chart(times, points, forecast, chart_points=DEFAULTS['chart_points']):
     return geometry
 
 
-def trends(points, min_points=DEFAULTS['min_points'], min_hours=DEFAULTS['min_hours'],
+def trends(history, min_points=DEFAULTS['min_points'], min_hours=DEFAULTS['min_hours'],
            window_days=DEFAULTS['window_days'], chart_points=DEFAULTS['chart_points']):
-    """``{host: {pool: trend}}`` of a history: for each pool its point count, first and last time, the
-    latest point, the fill estimate (see estimate()) and the chart geometry (see chart())."""
+    """``{host: {pool: trend}}`` of a history (the text of a history file, or a list of points): for each
+    pool its point count, first and last time, the latest point, the fill estimate (see estimate())
+    and the chart geometry (see chart())."""
+    if history is None or isinstance(history, str):
+        points = parse_history(history)[0]
+    else:
+        points = [point for point in (as_point(item) for item in history) if point is not None]
     series = {}
+    seconds_of = {}
     for point in points:
-        point = as_point(point)
-        if point is not None:
-            series.setdefault((point['host'], point['pool']), []).append((parse_time(point['time']), point))
+        time = point['time']
+        if time not in seconds_of:
+            seconds_of[time] = parse_time(time)
+        series.setdefault((point['host'], point['pool']), []).append((seconds_of[time], point))
     result = {}
     for (host, pool), items in sorted(series.items()):
         items.sort(key=lambda item: item[0])

@@ -160,8 +160,8 @@ def test_appending_keeps_the_old_text_and_adds_lines():
     old = history.dump_history([point(0, GIB), point(0, GIB, pool='iso'), point(24, 2 * GIB)])
     new = [point(48, 3 * GIB), point(48, GIB, pool='iso')]
     merged = filters.capacity_history(old, new)
-    text = filters.capacity_history_text(merged['points'])
-    assert text.startswith(old) and merged['skipped'] == []
+    text = merged['text']
+    assert text.startswith(old) and merged['skipped'] == [] and merged['points'] == 5
     assert text[len(old):].splitlines() == [json.dumps(p, separators=(', ', ': ')) for p in new]
     assert text.endswith('\n') and all(json.loads(line) for line in text.splitlines())
 
@@ -170,9 +170,10 @@ def test_a_partial_last_line_is_skipped_and_not_written_again():
     whole = history.dump_history([point(0, GIB), point(24, 2 * GIB)])
     cut = whole + history.dump_history([point(48, 3 * GIB)])[:40]  # a write cut short
     merged = filters.capacity_history(cut, [point(72, 4 * GIB)])
-    assert merged['skipped'] == [3]
-    assert [p['time'] for p in merged['points']] == [point(h, 0)['time'] for h in (0, 24, 72)]
-    assert filters.capacity_history_text(merged['points']).startswith(whole)
+    assert merged['skipped'] == [3] and merged['points'] == 3
+    assert [json.loads(line)['time'] for line in merged['text'].splitlines()] == [
+        point(h, 0)['time'] for h in (0, 24, 72)]
+    assert merged['text'].startswith(whole) and merged['text'].endswith('\n')
 
 
 def test_lines_that_are_not_points_are_skipped_with_their_numbers():
@@ -238,6 +239,14 @@ def test_run_points_from_hostvars_or_facts():
 def test_history_filter_wants_text():
     with pytest.raises(AnsibleFilterError, match='expects the text of a history file'):
         filters.capacity_history(['a list'])
+
+
+def test_trends_of_a_text_equal_trends_of_its_points():
+    points = [point(0, 40 * GIB), point(24, 50 * GIB), point(48, 60 * GIB), point(0, GIB, pool='iso')]
+    text = history.dump_history(points) + 'not a point\n'
+    assert filters.capacity_trends(text) == filters.capacity_trends(points + [{'time': 'x'}])
+    assert sorted(filters.capacity_trends(text)['hv1']) == ['images', 'iso']
+    assert filters.capacity_trends('') == {} and filters.capacity_trends(None) == {}
 
 
 # ---- documentation -------------------------------------------------------------------------------
