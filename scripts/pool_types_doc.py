@@ -37,14 +37,18 @@ def render():
               '`volume_backing` is a new volume over a backing store (qcow2 overlay, LVM snapshot).', '',
               '## Volumes per type', '',
               'What `kvmops.storage.storage_volume` accepts as `format` (the first is the default), and how far',
-              'above a requested capacity the type may round a new volume (a capacity within it is no change).', '',
-              '| type | format | capacity rounding |', '| --- | --- | --- |']
+              'above a requested capacity the type may round a new volume (a capacity within it is no change),',
+              'and whether its volumes are thin (they take space as data is written, so their capacities may add',
+              'up to more than the pool holds: `thin_provisioned` in the pool records of `storage_pool` and',
+              '`storage_facts`).', '',
+              '| type | format | capacity rounding | thin |', '| --- | --- | --- | --- |']
     for name, cls in BACKENDS.items():
         granularity = cls.volume_granularity
         rounding = '-' if granularity <= 1 else '%d MiB' % (granularity // (1024 * 1024))
         if cls.granularity_note:
             rounding = cls.granularity_note
-        lines.append('| `%s` | %s | %s |' % (name, ', '.join(cls.volume_formats) or '-', rounding))
+        thin = 'yes' if cls.thin_provisioned else '-'
+        lines.append('| `%s` | %s | %s | %s |' % (name, ', '.join(cls.volume_formats) or '-', rounding, thin))
     lines += ['', 'Image formats round too: qcow2 and qed to 512 bytes, vmdk to 64 KiB, vdi to 1 MiB, vpc to',
               'its disk geometry (up to 16 MiB).', '', '## Removed types', '']
     for name, why in REMOVED_TYPES.items():

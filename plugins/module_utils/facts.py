@@ -33,13 +33,12 @@ from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     ValidationError,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse
-from ansible_collections.kvmops.storage.plugins.module_utils.live import (
-    POOL_STATES,
-    SECRET_USAGE_BY_NUMBER,
-    pool_source,
-    pool_target_permissions,
-    stripped,
-    volume_fields,
+from ansible_collections.kvmops.storage.plugins.module_utils.live import POOL_STATES
+from ansible_collections.kvmops.storage.plugins.module_utils.records import (
+    add_provisioned,
+    pool_record,
+    secret_record,
+    volume_record,
 )
 
 GATHER = ('pools', 'volumes', 'secrets', 'capabilities')
@@ -57,13 +56,6 @@ def facts_argument_spec():
         query=dict(type='str'),
         refresh=dict(type='bool', default=False),
     )
-
-
-def usage_percent(capacity, allocation):
-    """Allocation as a percentage of capacity, one decimal; None when the capacity is 0 or unknown."""
-    if not capacity:
-        return None
-    return round(100.0 * allocation / capacity, 1)
 
 
 def _jmespath():
@@ -98,10 +90,6 @@ def run_query(compiled, facts):
 
 def _one_line(exc):
     return ' '.join(str(exc).split())
-
-
-def _text(root, path):
-    return stripped(root.findtext(path))
 
 
 def parse_capabilities(text, backends=None):
@@ -148,54 +136,32 @@ def _operations(cls):
 
 
 def secret_facts(secret):
-    """Metadata of one libvirt secret (never its value)."""
-    root = xmlu.parse(secret.XMLDesc(0))
-    return {
-        'uuid': secret.UUIDString(),
-        'usage': SECRET_USAGE_BY_NUMBER.get(secret.usageType(), str(secret.usageType())),
-        'usage_id': secret.usageID(),
-        'description': _text(root, 'description'),
-        'private': root.get('private') == 'yes',
-        'ephemeral': root.get('ephemeral') == 'yes',
-    }
+    """The record of one libvirt secret (records.secret_record; never its value)."""
+    return secret_record(xmlu.parse(secret.XMLDesc(0)), secret.UUIDString())
 
 
 def pool_facts(pool, root, info):
-    """The facts of one pool from its live XML and ``info()``; ``volumes`` is left empty."""
-    state, capacity, allocation, available = info
+    """The record of one pool (records.pool_record) from its live XML and ``info()``, with ``volumes`` empty:
+    volumes_read fills them in, and the figures that need them."""
     persistent = bool(pool.isPersistent())
-    target_path = _text(root, 'target/path')
-    return {
-        'name': _text(root, 'name'),
-        'uuid': _text(root, 'uuid'),
-        'type': root.get('type'),
-        'state': POOL_STATES.get(state, str(state)),
-        'autostart': bool(pool.autostart()) if persistent else False,
-        'persistent': persistent,
-        'capacity': int(capacity),
-        'allocation': int(allocation),
-        'available': int(available),
-        'usage_percent': usage_percent(capacity, allocation),
-        'target': {'path': target_path, 'permissions': pool_target_permissions(root)},
-        'source': pool_source(root),
-        'volumes': {},
-    }
+    facts = pool_record(root, info, pool.isActive(), persistent, pool.autostart() if persistent else False)
+    facts['volumes'] = {}
+    return facts
+
+
+def volumes_read(facts, volumes):
+    """The volumes of a pool, read (a dict of volume_facts by name), set into its facts: ``provisioned`` and
+    ``overcommit_ratio`` are known from them (None while the volumes are not read)."""
+    facts['volumes'] = volumes
+    return add_provisioned(facts, volumes.values())
 
 
 def volume_facts(root, pool_name, domains):
-    """The facts of one volume from its parsed XML; ``domains`` is an inuse.InUse (or None)."""
-    fields = volume_fields(root)
-    return {
-        'name': fields['name'],
-        'key': fields['key'],
-        'path': fields['path'],
-        'type': fields['type'],
-        'format': fields['format'],
-        'capacity': fields['capacity'],
-        'allocation': fields['allocation'],
-        'backing_store': fields['backing_store'],
-        'used_by': [use.name for use in domains.domains_of(pool_name, fields)] if domains is not None else [],
-    }
+    """The record of one volume (records.volume_record) from its parsed XML, plus ``used_by``: ``domains``
+    is an inuse.InUse (or None)."""
+    facts = volume_record(root, pool_name)
+    facts['used_by'] = [use.name for use in domains.domains_of(pool_name, facts)] if domains is not None else []
+    return facts
 
 
 def _parse_batch(documents, parser):
@@ -287,6 +253,9 @@ class FactsManager(ReadOnlyManager):
             facts = self._pool(name, by_name[name])
             if facts is not None:
                 result[name] = facts
+                if facts['autostart_not_running']:
+                    self.warnings.append('pool %s has autostart set but is not running (state %s): libvirtd did '
+                                         'not start it, or it was stopped since' % (name, facts['state']))
         return result
 
     def _pool(self, name, pool):
@@ -306,7 +275,7 @@ class FactsManager(ReadOnlyManager):
             return None
         if 'volumes' in self.gather and facts['state'] == 'active' and not refresh_failed:
             try:
-                facts['volumes'] = self._volumes(name, pool)
+                volumes_read(facts, self._volumes(name, pool))
             except OperationError as exc:
                 self.warnings.append('pool %s: its volumes could not be read: %s' % (name, exc.msg))
         return facts

@@ -93,18 +93,19 @@ def volume_fields(root):
     """The properties of a volume from its parsed live XML (no other libvirt call).
 
     Shared by the volume manager and the facts: name, type, key, path, format,
-    capacity and allocation in bytes, backing_store ({path, format} or None),
+    capacity, allocation and physical in bytes (physical None when the XML has no
+    ``<physical>``: libvirt writes it from 3.0 on, when it knows a size), backing_store ({path, format} or None),
     mode, owner, group.  One pass over the elements: the facts call this for
     every volume of a pool.
     """
     fields = {'name': None, 'type': root.get('type'), 'key': None, 'path': None, 'format': None,
-              'capacity': None, 'allocation': None, 'backing_store': None, 'mode': None, 'owner': None,
+              'capacity': None, 'allocation': None, 'physical': None, 'backing_store': None, 'mode': None, 'owner': None,
               'group': None}
     for child in root:
         tag = child.tag
         if tag in ('name', 'key'):
             fields[tag] = stripped(child.text)
-        elif tag in ('capacity', 'allocation'):
+        elif tag in ('capacity', 'allocation', 'physical'):
             fields[tag] = size_of(child)
         elif tag == 'target':
             _target_fields(child, fields)

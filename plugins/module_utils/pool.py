@@ -38,13 +38,11 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
 from ansible_collections.kvmops.storage.plugins.module_utils.live import (
-    POOL_STATES,
     SECRET_USAGE_BY_NUMBER,
     SECRET_USAGES,
-    pool_source,
-    pool_target_permissions,
     volume_fields,
 )
+from ansible_collections.kvmops.storage.plugins.module_utils.records import pool_record
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -149,29 +147,11 @@ class PoolManager(Manager):
     def describe(self, live, plan=None):  # pylint: disable=unused-argument
         if live is None:
             return {'name': self.name, 'state': 'absent'}
-        pool = live.pool
-        state, capacity, allocation, available = call('reading pool information', pool.info)
-        root = live.xml
-        source = pool_source(root)
-        target_path = xmlu.find_path(root, 'target/path')
-        result = {
-            'name': self.name,
-            'uuid': pool.UUIDString(),
-            'type': live.type,
-            'state': POOL_STATES.get(state, str(state)),
-            'active': live.active,
-            'autostart': live.autostart,
-            'persistent': live.persistent,
-            'capacity': int(capacity),
-            'allocation': int(allocation),
-            'available': int(available),
-            'target': target_path[0].text if target_path else None,
-            'source': source,
-            'xml': xmlu.to_string(normalized(root)),
-        }
-        perms = pool_target_permissions(root)
-        if perms is not None:
-            result['target_permissions'] = perms
+        info = call('reading pool information', live.pool.info)
+        # the record storage_facts gives too (records.pool_record), and the definition; the volumes are not
+        # read, so provisioned and overcommit_ratio stay null
+        result = pool_record(live.xml, info, live.active, live.persistent, live.autostart)
+        result['xml'] = xmlu.to_string(normalized(live.xml))
         return result
 
     # ---- desired definition ----------------------------------------------

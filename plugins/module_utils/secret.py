@@ -37,6 +37,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
 from ansible_collections.kvmops.storage.plugins.module_utils.live import SECRET_USAGES as USAGES
+from ansible_collections.kvmops.storage.plugins.module_utils.records import secret_record
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -360,17 +361,11 @@ class SecretManager(Manager):
                 value_set = True if self.value_set_now else (False if self.defined_now else None)
             else:
                 value_set = live.value is not None
-            return {
-                'state': 'present',
-                'uuid': live.uuid,
-                'usage': spec['usage'],
-                'usage_id': spec['usage_id'],
-                'description': spec['description'] or None,
-                'private': spec['private'],
-                'ephemeral': spec['ephemeral'],
-                'value_set': value_set,
-                'xml': xmlu.to_string(build_definition(spec)),
-            }
+            # the record storage_facts gives too (records.secret_record), and what only this module knows
+            result = secret_record(xmlu.parse(live.xml_text), live.uuid)
+            result['value_set'] = value_set
+            result['xml'] = xmlu.to_string(build_definition(spec))
+            return result
 
     # ---- planning ------------------------------------------------------------
     def plan(self, live):

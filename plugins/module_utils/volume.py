@@ -44,6 +44,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
 from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
 from ansible_collections.kvmops.storage.plugins.module_utils.live import SECRET_USAGES, size_of, volume_fields
+from ansible_collections.kvmops.storage.plugins.module_utils.records import volume_record_of
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -208,7 +209,7 @@ class LiveVolume:
     def __init__(self, vol, text):
         self.vol = vol
         self.xml = xmlu.parse(text)
-        fields = volume_fields(self.xml)
+        self.fields = fields = volume_fields(self.xml)
         self.name = fields['name']
         self.type = fields['type']
         self.key = fields['key']
@@ -222,21 +223,8 @@ class LiveVolume:
         self.group = fields['group']
 
     def describe(self, pool_name):
-        return {
-            'name': self.name,
-            'pool': pool_name,
-            'state': 'present',
-            'type': self.type,
-            'path': self.path,
-            'key': self.key,
-            'format': self.format,
-            'capacity': self.capacity,
-            'allocation': self.allocation,
-            'backing_store': self.backing_store,
-            'mode': self.mode,
-            'owner': self.owner,
-            'group': self.group,
-        }
+        """The record storage_facts gives too (records.volume_record)."""
+        return volume_record_of(self.fields, pool_name)
 
 
 class LivePoolVolumes:

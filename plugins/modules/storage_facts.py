@@ -20,7 +20,7 @@ description:
     example an NFS pool whose server went away) is reported as a warning naming the pool and libvirt's message;
     the task does not fail.
   - Fast on large pools. Each volume costs one libvirt call, where a loop over C(info()) and C(XMLDesc()) makes
-    two (the XML holds capacity, allocation, format and backing store); the calls run in a few threads over the
+    two (the XML holds capacity, allocation, physical size, format and backing store); the calls run in a few threads over the
     one connection while the answers are parsed, a batch at a time, and the domains' disks are read once for all
     pools.
 author:
@@ -128,15 +128,28 @@ ansible_facts:
       contains:
         pools:
           description:
-            - Pools by name. Each has C(name), C(uuid), C(type), C(state) (active, inactive, building, degraded,
-              inaccessible), C(autostart), C(persistent), C(capacity), C(allocation), C(available) (bytes),
-              C(usage_percent) (float or null), C(target) (C(path), C(permissions)), C(source) (C(hosts),
-              C(dir), C(devices), C(name), C(format), C(initiator), C(adapter), C(auth) with the secret's usage
-              or uuid, never its value) and C(volumes).
+            - Pools by name, each the record M(kvmops.storage.storage_pool) returns as RV(kvmops.storage.storage_pool#module:pool)
+              (without its C(xml)) - C(name), C(uuid), C(type), C(state) (active, inactive, building, degraded,
+              inaccessible), C(active), C(persistent), C(autostart), C(autostart_not_running) (autostart set but
+              the pool is not running; the task warns, naming the pool), C(capacity), C(allocation), C(available)
+              (bytes), C(usage_percent) (float or null), C(provisioned), C(overcommit_ratio), C(thin_provisioned),
+              C(target) (C(path), C(permissions)), C(source) (C(hosts), C(dir), C(devices), C(name), C(format),
+              C(initiator), C(adapter), C(auth) with the secret's usage or uuid, never its value) - and C(volumes).
+            - C(provisioned) is the sum of the capacities of the pool's volumes (bytes) and C(overcommit_ratio)
+              C(provisioned) divided by C(capacity) (three decimals; above 1 the volumes may outgrow the pool).
+              Both are known only when the volumes are read (O(gather) has V(volumes) and the pool is active);
+              null otherwise, and C(overcommit_ratio) is null for a capacity of 0.
+            - C(thin_provisioned) is whether volumes of the pool type take space as data is written (V(dir),
+              V(fs), V(netfs), V(rbd), V(gluster), V(vstorage)); null for a type the collection does not manage.
             - C(volumes) is a dict by volume name, empty unless O(gather) has V(volumes) and the pool is active;
-              each volume has C(name), C(key), C(path), C(type), C(format), C(capacity), C(allocation) (bytes),
-              C(backing_store) (C(path), C(format)) or null, and C(used_by), the sorted names of the defined
-              domains whose disks (or backing chains) are this volume.
+              each is the record M(kvmops.storage.storage_volume) returns as RV(kvmops.storage.storage_volume#module:volume)
+              - C(name), C(pool), C(state), C(type), C(path), C(key), C(format), C(capacity), C(allocation),
+              C(physical) (bytes; null when libvirt reports none), C(backing_store) (C(path), C(format)) or
+              null, C(mode), C(owner), C(group) - plus C(used_by), the sorted names of the defined domains whose
+              disks (or backing chains) are this volume.
+            - Earlier releases had no C(active), C(autostart_not_running), C(provisioned), C(overcommit_ratio),
+              C(thin_provisioned) in a pool, nor C(pool), C(state), C(physical), C(mode), C(owner), C(group) in a
+              volume.
           type: dict
           returned: when O(gather) has V(pools) or V(volumes)
           sample:
@@ -145,32 +158,47 @@ ansible_facts:
               uuid: 9f5a4c1e-2d3b-4a6f-8e7d-1c2b3a4d5e6f
               type: dir
               state: active
-              autostart: true
+              active: true
               persistent: true
+              autostart: true
+              autostart_not_running: false
               capacity: 107374182400
               allocation: 21474836480
               available: 85899345920
               usage_percent: 20.0
+              provisioned: 42949672960
+              overcommit_ratio: 0.4
+              thin_provisioned: true
               target: {path: /var/lib/libvirt/images, permissions: {mode: "0711", owner: "0", group: "0"}}
               source: {}
               volumes:
                 vm1.qcow2:
                   name: vm1.qcow2
-                  key: /var/lib/libvirt/images/vm1.qcow2
-                  path: /var/lib/libvirt/images/vm1.qcow2
+                  pool: images
+                  state: present
                   type: file
+                  path: /var/lib/libvirt/images/vm1.qcow2
+                  key: /var/lib/libvirt/images/vm1.qcow2
                   format: qcow2
                   capacity: 42949672960
                   allocation: 1073741824
+                  physical: 1074135040
                   backing_store: {path: /var/lib/libvirt/images/golden.qcow2, format: qcow2}
+                  mode: "0600"
+                  owner: "107"
+                  group: "107"
                   used_by: [vm1]
         secrets:
-          description: Metadata of each libvirt secret; the value is never read.
+          description:
+            - Metadata of each libvirt secret, the record M(kvmops.storage.storage_secret) returns as
+              RV(kvmops.storage.storage_secret#module:secret) without C(value_set) and C(xml) - C(state),
+              C(uuid), C(usage), C(usage_id), C(description), C(private), C(ephemeral). The value is never read.
           type: list
           elements: dict
           returned: when O(gather) has V(secrets)
           sample:
-            - uuid: 0d4f7c2e-5a1b-4c3d-9e8f-7a6b5c4d3e2f
+            - state: present
+              uuid: 0d4f7c2e-5a1b-4c3d-9e8f-7a6b5c4d3e2f
               usage: ceph
               usage_id: client.libvirt secret
               description: Ceph client.libvirt key

@@ -426,7 +426,9 @@ actions:
   elements: str
   sample: [define, build, start, autostart]
 pool:
-  description: The pool as libvirt describes it after the task (in check mode, before it).
+  description:
+    - The pool as libvirt describes it after the task (in check mode, before it).
+    - The same record as each pool of M(kvmops.storage.storage_facts), with C(xml) instead of C(volumes).
   returned: always
   type: dict
   contains:
@@ -461,6 +463,10 @@ pool:
       description: Whether the pool has a persistent definition.
       type: bool
       returned: when the pool exists
+    autostart_not_running:
+      description: True when the pool starts at boot (O(autostart)) but is not running now.
+      type: bool
+      returned: when the pool exists
     capacity:
       description: Size of the pool in bytes (0 when inactive).
       type: int
@@ -474,22 +480,47 @@ pool:
       description: Bytes free.
       type: int
       returned: when the pool exists
-    target:
-      description: The target path.
-      type: str
+    usage_percent:
+      description: C(allocation) as a percentage of C(capacity), one decimal; null when the capacity is 0.
+      type: float
       returned: when the pool exists
-      sample: /var/lib/libvirt/images
-    target_permissions:
-      description: The target permissions in the definition (mode, owner, group, label).
+      sample: 20.0
+    provisioned:
+      description:
+        - The sum of the capacities of the pool's volumes, in bytes.
+        - Always null here - this module does not read the volumes; M(kvmops.storage.storage_facts) with
+          O(kvmops.storage.storage_facts#module:gather=volumes) gives it.
+      type: int
+      returned: when the pool exists
+    overcommit_ratio:
+      description: C(provisioned) divided by C(capacity), three decimals; null here, as C(provisioned).
+      type: float
+      returned: when the pool exists
+    thin_provisioned:
+      description:
+        - Whether volumes of this pool type take space as data is written (V(dir), V(fs), V(netfs), V(rbd),
+          V(gluster), V(vstorage)), so their capacities may add up to more than the pool holds.
+        - False for the types that allocate a volume in full when it is made (V(logical) and V(zfs) unless
+          the volume asks for less, V(disk), and the LUNs of V(iscsi), V(iscsi-direct), V(scsi), V(mpath)).
+      type: bool
+      returned: when the pool exists
+    target:
+      description:
+        - The target - C(path) (null when the definition has none) and C(permissions) (C(mode), C(owner),
+          C(group), C(label) as the definition gives them, or null).
+        - Earlier releases returned the path alone here, and the permissions as C(target_permissions).
       type: dict
-      returned: when the definition has them
+      returned: when the pool exists
+      sample: {path: /var/lib/libvirt/images, permissions: {mode: "0711", owner: "0", group: "0"}}
     source:
       description: The source - C(hosts), C(devices), C(dir), C(name), C(format), C(initiator), C(adapter),
         C(auth) (type, username, usage or uuid of the secret; never a secret value), as far as they are set.
       type: dict
       returned: when the pool exists
     xml:
-      description: The normalized persistent definition.
+      description:
+        - The normalized persistent definition.
+        - Not in the pool records of M(kvmops.storage.storage_facts); every other key is the same there.
       type: str
       returned: when the pool exists
 diff:

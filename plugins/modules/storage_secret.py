@@ -193,7 +193,9 @@ actions:
   elements: str
   sample: [define, set_value]
 secret:
-  description: The secret as libvirt describes it after the task (before it, in check mode); never its value.
+  description:
+    - The secret as libvirt describes it after the task (before it, in check mode); never its value.
+    - The same record as each secret of M(kvmops.storage.storage_facts), plus C(value_set) and C(xml).
   returned: always
   type: dict
   contains:

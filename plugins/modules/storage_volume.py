@@ -419,7 +419,9 @@ actions:
   elements: str
   sample: [create]
 volume:
-  description: The volume after the task (in check mode, before it), when O(name) is given.
+  description:
+    - The volume after the task (in check mode, before it), when O(name) is given.
+    - The same record as each volume of M(kvmops.storage.storage_facts), which adds C(used_by).
   returned: when O(name) is given
   type: dict
   contains:
@@ -467,6 +469,17 @@ volume:
       type: int
       returned: when present
       sample: 200704
+    physical:
+      description:
+        - The bytes the volume takes where it is stored as libvirt measures them - the file size of a file
+          volume (the size of its image file, for a sparse raw file the capacity, for a qcow2 image its header
+          and written clusters), which C(allocation) (blocks in use) and C(capacity) (size the guest sees)
+          do not tell.
+        - Null when libvirt reports none (libvirt before 3.0, or a pool type whose backend does not measure
+          it).
+      type: int
+      returned: when present
+      sample: 196928
     backing_store:
       description: C(path) and C(format) of the backing store, or null.
       type: dict

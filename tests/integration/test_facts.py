@@ -4,6 +4,7 @@ and a pool whose directory vanished."""
 
 import base64
 import os
+import re
 import shutil
 
 import pytest
@@ -122,7 +123,7 @@ def test_gather_all_four_kinds(lab):
     assert set(facts) == {'pools', 'secrets', 'capabilities'}
     assert len(facts['pools'][lab['pool']]['volumes']) == 4
     mine = [s for s in facts['secrets'] if s['uuid'] == lab['secret_uuid']]
-    assert mine == [{'uuid': lab['secret_uuid'], 'usage': 'ceph', 'usage_id': lab['secret_usage'],
+    assert mine == [{'state': 'present', 'uuid': lab['secret_uuid'], 'usage': 'ceph', 'usage_id': lab['secret_usage'],
                      'description': 'it-fct test secret', 'private': True, 'ephemeral': False}]
     encoded = base64.b64encode(SECRET_VALUE).decode()
     assert SECRET_VALUE.decode() not in result.output and encoded not in result.output
@@ -133,6 +134,90 @@ def test_gather_all_four_kinds(lab):
     assert 'ext4' in caps['fs']['pool']['formats']
     assert caps['iscsi']['operations']['volume_create'] is False
     assert caps['logical']['operations']['volume_resize'] is False
+
+
+def virsh_sizes(*args):
+    """``Key: N bytes`` lines of a virsh -info command run with --bytes, as {key: N}."""
+    sizes = {}
+    for line in virsh(*args).splitlines():
+        key, _sep, value = line.partition(':')
+        words = value.split()
+        if len(words) == 2 and words[1] == 'bytes' and words[0].isdigit():
+            sizes[key.strip().lower()] = int(words[0])
+    return sizes
+
+
+def test_physical_provisioned_and_overcommit_match_libvirt(lab):
+    """physical as virsh vol-info --physical and vol-dumpxml say, provisioned as the sum of vol-info's
+    capacities, overcommit_ratio against pool-info's capacity."""
+    pool_name = lab['pool']
+    pool = facts_of(run_module('storage_facts', {'gather': ['volumes'], 'pools': [pool_name]}))['pools'][pool_name]
+    capacities = 0
+    for name, vol in pool['volumes'].items():
+        info = virsh_sizes('vol-info', '--bytes', '--pool', pool_name, name)
+        physical = virsh_sizes('vol-info', '--bytes', '--physical', '--pool', pool_name, name)['physical']
+        dumped = re.search(r"<physical unit='bytes'>(\d+)</physical>", virsh('vol-dumpxml', '--pool', pool_name, name))
+        assert dumped and int(dumped.group(1)) == physical, name
+        assert (vol['capacity'], vol['physical']) == (info['capacity'], physical), name
+        assert vol['physical'] == os.path.getsize(vol['path']), 'a file volume\'s physical size is its file size'
+        capacities += info['capacity']
+    disk, base = pool['volumes']['disk.raw'], pool['volumes']['base.qcow2']
+    # a sparse raw file: its size is the capacity, few blocks are allocated
+    assert disk['physical'] == disk['capacity'] == 8 * MIB and disk['allocation'] < disk['physical']
+    # a qcow2 image: its file is the header and metadata, far from the 16 MiB the guest sees
+    assert 0 < base['physical'] < base['capacity'] == 16 * MIB
+    pool_info = virsh_sizes('pool-info', '--bytes', pool_name)
+    assert pool['capacity'] == pool_info['capacity']
+    assert pool['provisioned'] == capacities == (16 + 16 + 8 + 4) * MIB
+    assert pool['overcommit_ratio'] == round(float(capacities) / pool_info['capacity'], 3)
+    assert pool['thin_provisioned'] is True
+    # without the volumes the pool's provisioned figure is not known
+    alone = facts_of(run_module('storage_facts', {'pools': [pool_name]}))['pools'][pool_name]
+    assert alone['provisioned'] is None and alone['overcommit_ratio'] is None
+
+
+def test_autostart_pool_not_running_is_flagged(lab, tmp_path):
+    name = 'it-fct-auto-%d' % os.getpid()
+    virsh('pool-define-as', name, 'dir', '--target', str(tmp_path / 'auto'))
+    try:
+        virsh('pool-autostart', name)
+        result = run_module('storage_facts', {'pools': [name, lab['pool']]})
+        pools = facts_of(result)['pools']
+        assert pools[name]['state'] == 'inactive' and pools[name]['autostart'] is True
+        assert pools[name]['autostart_not_running'] is True
+        assert pools[lab['pool']]['autostart_not_running'] is False
+        warnings = [w for w in result.get('warnings', []) if 'autostart' in w]
+        assert len(warnings) == 1 and name in warnings[0], result.get('warnings')
+        described = run_module('storage_pool', {'name': name, 'state': 'present'})
+        assert described['changed'] is False and described['pool']['autostart_not_running'] is True
+    finally:
+        drop_pool(name)
+
+
+def test_modules_return_the_records_of_the_facts(lab):
+    """storage_pool, storage_volume and storage_secret describe an object as storage_facts does."""
+    pool_name = lab['pool']
+    pool = run_module('storage_pool', {'name': pool_name, 'state': 'present'})
+    volume = run_module('storage_volume', {'pool': pool_name, 'name': 'overlay.qcow2'})
+    secret = run_module('storage_secret', {'uuid': lab['secret_uuid'], 'usage': 'ceph',
+                                           'usage_id': lab['secret_usage'], 'description': 'it-fct test secret',
+                                           'private': True})
+    for result in (pool, volume, secret):
+        assert result['failed'] is False and result['changed'] is False, result.get('msg')
+    facts = facts_of(run_module('storage_facts', {'gather': ['pools', 'secrets'], 'pools': [pool_name]}))
+    with_volumes = facts_of(run_module('storage_facts', {'gather': ['volumes'], 'pools': [pool_name]}))
+    pool_record = dict(facts['pools'][pool_name])
+    assert set(pool['pool']) - set(pool_record) == {'xml'} and set(pool_record) - set(pool['pool']) == {'volumes'}
+    # the filesystem under the pool may change between the two reads: its free space is not compared
+    moving = ('allocation', 'available', 'usage_percent', 'xml', 'volumes')
+    assert dict((k, v) for k, v in pool['pool'].items() if k not in moving) == dict(
+        (k, v) for k, v in pool_record.items() if k not in moving)
+    assert pool['pool']['target'] == {'path': lab['path'], 'permissions': pool_record['target']['permissions']}
+    vol_record = dict(with_volumes['pools'][pool_name]['volumes']['overlay.qcow2'])
+    assert vol_record.pop('used_by') == []
+    assert volume['volume'] == vol_record
+    secret_record = [s for s in facts['secrets'] if s['uuid'] == lab['secret_uuid']][0]
+    assert dict((k, v) for k, v in secret['secret'].items() if k not in ('value_set', 'xml')) == secret_record
 
 
 def test_unknown_pool_name_is_a_warning(lab):

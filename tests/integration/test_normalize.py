@@ -61,7 +61,7 @@ def test_target_mode_below_0100(pool_name, tmp_path):
     applied = converges(four_calls('storage_pool', args), ['define', 'build', 'start'])
     assert '<mode>070</mode>' in virsh('pool-dumpxml', '--inactive', name)
     assert stat.S_IMODE(os.stat(str(target)).st_mode) == 0o070
-    assert applied['pool']['target_permissions']['mode'] == '070'
+    assert applied['pool']['target']['permissions']['mode'] == '070'
 
     # a volume mode below 0100 is not applied again on every run
     vol = {'pool': name, 'name': '%s.img' % TAG, 'capacity': '1MiB', 'mode': '0070'}

@@ -192,18 +192,21 @@ def logical_pool_xml(name='vg0'):
 
 
 def volume_xml(name, capacity, fmt='raw', path=None, allocation=0, backing=None, vol_type='file',
-               mode='0600', owner='0', group='0'):
-    """A volume as ``virsh vol-dumpxml`` prints it (``fmt=None``: no <format>, as for logical volumes)."""
+               mode='0600', owner='0', group='0', physical=None):
+    """A volume as ``virsh vol-dumpxml`` prints it (``fmt=None``: no <format>, as for logical volumes;
+    ``physical``: the <physical> libvirt 3.0 and later writes when it knows a size)."""
     path = path or '%s/%s' % (DIR_PATH, name)
+    physical_el = "<physical unit='bytes'>%d</physical>" % physical if physical else ''
     fmt_el = "<format type='%s'/>" % fmt if fmt else ''
     backing_el = ''
     if backing:
         backing_el = "<backingStore><path>%s</path><format type='qcow2'/></backingStore>" % backing
     return ("<volume type='%s'><name>%s</name><key>%s</key><source/>"
-            "<capacity unit='bytes'>%d</capacity><allocation unit='bytes'>%d</allocation>"
+            "<capacity unit='bytes'>%d</capacity><allocation unit='bytes'>%d</allocation>%s"
             "<target><path>%s</path>%s<permissions><mode>%s</mode><owner>%s</owner><group>%s</group>"
             "</permissions></target>%s</volume>"
-            % (vol_type, name, path, capacity, allocation, path, fmt_el, mode, owner, group, backing_el))
+            % (vol_type, name, path, capacity, allocation, physical_el, path, fmt_el, mode, owner, group,
+               backing_el))
 
 
 def domain_xml(name, *disk_sources):

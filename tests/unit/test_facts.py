@@ -1,4 +1,4 @@
-"""Unit tests of the facts manager with fakes: parsing, usage_percent, query, capabilities, warnings."""
+"""Unit tests of the facts manager with fakes: parsing, query, capabilities, warnings."""
 
 import libvirt
 import pytest
@@ -92,14 +92,6 @@ def conn():
     return conn
 
 
-def test_usage_percent():
-    assert factsu.usage_percent(1000, 250) == 25.0
-    assert factsu.usage_percent(3, 1) == 33.3
-    assert factsu.usage_percent(0, 0) is None
-    assert factsu.usage_percent(None, 5) is None
-    assert isinstance(factsu.usage_percent(4, 4), float)
-
-
 def test_pools_only_by_default(conn):
     result = factsu.FactsManager(conn, params()).run()
     assert result['changed'] is False and 'warnings' not in result
@@ -107,9 +99,10 @@ def test_pools_only_by_default(conn):
     assert list(facts) == ['pools']
     images = facts['pools']['images']
     assert images == {
-        'name': 'images', 'uuid': 'uuid-of-images', 'type': 'dir', 'state': 'active', 'autostart': True,
+        'name': 'images', 'uuid': 'uuid-of-images', 'type': 'dir', 'state': 'active', 'active': True,
+        'autostart': True, 'autostart_not_running': False,
         'persistent': True, 'capacity': 100 * GIB, 'allocation': 25 * GIB, 'available': 75 * GIB,
-        'usage_percent': 25.0,
+        'usage_percent': 25.0, 'provisioned': None, 'overcommit_ratio': None, 'thin_provisioned': True,
         'target': {'path': DIR_PATH + '/images', 'permissions': {'mode': '0711', 'owner': '0', 'group': '0'}},
         'source': {}, 'volumes': {}}
     assert facts['pools']['offline']['state'] == 'inactive' and facts['pools']['offline']['usage_percent'] is None
@@ -123,9 +116,10 @@ def test_volumes_parsed_from_xml_only(conn):
     path = DIR_PATH + '/images'
     assert list(volumes) == ['base.qcow2', 'spare.raw', 'vm1.qcow2']
     assert volumes['vm1.qcow2'] == {
-        'name': 'vm1.qcow2', 'key': path + '/vm1.qcow2', 'path': path + '/vm1.qcow2', 'type': 'file',
-        'format': 'qcow2', 'capacity': 20 * GIB, 'allocation': MIB,
-        'backing_store': {'path': path + '/base.qcow2', 'format': 'qcow2'}, 'used_by': ['vm1']}
+        'name': 'vm1.qcow2', 'pool': 'images', 'state': 'present', 'key': path + '/vm1.qcow2',
+        'path': path + '/vm1.qcow2', 'type': 'file', 'format': 'qcow2', 'capacity': 20 * GIB, 'allocation': MIB,
+        'physical': None, 'backing_store': {'path': path + '/base.qcow2', 'format': 'qcow2'},
+        'mode': '0600', 'owner': '0', 'group': '0', 'used_by': ['vm1']}
     assert volumes['base.qcow2']['backing_store'] is None and volumes['base.qcow2']['used_by'] == []
     assert volumes['spare.raw']['used_by'] == ['vm2'], 'a <source pool= volume=> disk counts'
     assert facts['pools']['offline']['volumes'] == {}
@@ -189,9 +183,9 @@ def test_secrets_metadata_only(conn):
     assert 'value' not in conn.methods(), 'the facts never read a secret value'
     assert list(facts) == ['secrets']
     assert facts['secrets'] == [
-        {'uuid': 'u1', 'usage': 'ceph', 'usage_id': 'client.libvirt secret', 'description': 'Ceph key',
-         'private': True, 'ephemeral': True},
-        {'uuid': 'u2', 'usage': 'iscsi', 'usage_id': 'iqn.example:target', 'description': None,
+        {'state': 'present', 'uuid': 'u1', 'usage': 'ceph', 'usage_id': 'client.libvirt secret',
+         'description': 'Ceph key', 'private': True, 'ephemeral': True},
+        {'state': 'present', 'uuid': 'u2', 'usage': 'iscsi', 'usage_id': 'iqn.example:target', 'description': None,
          'private': False, 'ephemeral': False},
     ]
 

@@ -705,7 +705,7 @@ def test_describe(conn):
     # the sizes are those of pool.info(), which match the <capacity>/<available> of rbd_pool_xml
     assert (described['capacity'], described['allocation'], described['available']) == (1000, 10, 990)
     assert described['uuid'] == '0a0b0c0d-1111-2222-3333-444455556666'
-    assert described['target'] is None
+    assert described['target'] == {'path': None, 'permissions': None}
     assert described['source'] == {
         'hosts': ['mon1.example.com:6789', 'mon2.example.com:6789'],
         'name': 'vms',
@@ -719,8 +719,10 @@ def test_describe_dir_and_absent(conn):
     manager, live = make(conn, name='images')
     described = manager.describe(live)
     assert described['state'] == 'inactive'
-    assert described['target'] == TARGET
-    assert described['target_permissions'] == {'mode': '0755', 'owner': '0', 'group': '0'}
+    assert described['target'] == {'path': TARGET, 'permissions': {'mode': '0755', 'owner': '0', 'group': '0'}}
+    assert described['autostart'] is False and described['autostart_not_running'] is False
+    assert described['thin_provisioned'] is True
+    assert described['provisioned'] is None and described['overcommit_ratio'] is None, 'volumes are not read'
     assert described['source'] == {}
     assert manager.describe(None) == {'name': 'images', 'state': 'absent'}
 

@@ -851,10 +851,10 @@ def test_read_no_refresh_when_all_listed(conn, pool):
 
 def test_live_volume_fields(conn, pool):
     pool.add(volume_xml('web1', 5 * GIB, 'qcow2', allocation=GIB, backing='%s/base' % DIR, mode='0644',
-                        owner='107', group='108'))
+                        owner='107', group='108', physical=GIB + 4096))
     manager, live = make(conn, name='web1')
     desc = manager.describe(live)
     assert desc == {'name': 'web1', 'pool': POOL, 'state': 'present', 'type': 'file', 'path': '%s/web1' % DIR,
                     'key': '%s/web1' % DIR, 'format': 'qcow2', 'capacity': 5 * GIB, 'allocation': GIB,
-                    'backing_store': {'path': '%s/base' % DIR, 'format': 'qcow2'},
+                    'physical': GIB + 4096, 'backing_store': {'path': '%s/base' % DIR, 'format': 'qcow2'},
                     'mode': '0644', 'owner': '107', 'group': '108'}

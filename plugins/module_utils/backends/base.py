@@ -150,6 +150,9 @@ class PoolBackend:
     auth_secret_usage = {}
     #: what the type can do, a subset of CAPABILITIES
     capabilities = frozenset()
+    #: whether the volumes of this pool type take space as they are written, so that their capacities
+    #: may add up to more than the pool holds (sparse files, RBD images) rather than all of it at creation
+    thin_provisioned = False
     #: the build flags libvirt takes for each ``build`` mode of this type
     build_flags = {'if_missing': BUILD_NEW, 'no_overwrite': BUILD_NO_OVERWRITE, 'overwrite': BUILD_OVERWRITE}
     #: lists replaced as a whole when the task gives them

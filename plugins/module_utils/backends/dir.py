@@ -22,6 +22,7 @@ class DirBackend(PoolBackend):
     required = ('target',)
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
+    thin_provisioned = True  # sparse files: a volume takes the blocks written to it
     volume_formats = FILE_VOLUME_FORMATS
     delete_refuses_nonempty = True
     # a build makes the directory (with the definition's permissions) or sets them; it destroys nothing

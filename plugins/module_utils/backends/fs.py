@@ -36,6 +36,7 @@ class FsBackend(PoolBackend):
     single_entry = {'source_dev': 'device'}
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
+    thin_provisioned = True  # sparse files on the mounted file system
     volume_formats = FILE_VOLUME_FORMATS
     xml_namespaces = (FS_NS,)
     ignored_volumes = ('lost+found',)

@@ -19,4 +19,5 @@ class GlusterBackend(PoolBackend):
     options = ('source_host', 'source_name', 'source_path')
     required = ('source_host', 'source_name')
     capabilities = frozenset(('volume_delete',))
+    thin_provisioned = True  # sparse files on the gluster volume
     volume_formats = FILE_VOLUME_FORMATS

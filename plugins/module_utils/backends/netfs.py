@@ -25,6 +25,7 @@ class NetfsBackend(PoolBackend):
     single_entry = {'source_host': 'server'}
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
+    thin_provisioned = True  # sparse files on the mounted export (as far as the server keeps them sparse)
     volume_formats = FILE_VOLUME_FORMATS
     xml_namespaces = (FS_NS,)
     mounted_target = True

@@ -64,6 +64,7 @@ class RbdBackend(PoolBackend):
     auth_types = ('ceph',)
     auth_secret_usage = {'ceph': 'ceph'}
     capabilities = frozenset(('volume_create', 'volume_delete', 'volume_resize', 'volume_wipe', 'volume_clone'))
+    thin_provisioned = True  # RBD images take the objects written to them
     volume_formats = ('raw',)
     volume_format_in_xml = False
     # An RBD image has the size it was created or resized to, to the byte (the 4 MiB objects

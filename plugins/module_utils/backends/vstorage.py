@@ -20,6 +20,7 @@ class VstorageBackend(PoolBackend):
     required = ('target', 'source_name')
     capabilities = frozenset(('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                               'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing'))
+    thin_provisioned = True  # files on the Virtuozzo storage cluster, allocated as written
     volume_formats = FILE_VOLUME_FORMATS
 
     def probe(self, definition):
