@@ -108,9 +108,12 @@ def test_three_runs_grow_the_history_and_forecast(pools):
         points = [json.loads(line) for line in lines[:-1]]
         assert len(points) == SEEDED_DAYS + 2 * run_number, 'one point per pool and run'
         assert points[:SEEDED_DAYS] == seeded, 'the earlier points are kept as they were'
-        this_run = points[-2:]
-        assert {p['pool'] for p in this_run} == {pools['grow'], pools['fresh']}
-        assert len({p['time'] for p in this_run}) == 1
+        this_run = dict((p['pool'], p) for p in points[-2:])
+        assert sorted(this_run) == sorted([pools['grow'], pools['fresh']])
+        # provisioned, from the facts: the sum of the capacities of the pool's volumes
+        assert this_run[pools['grow']]['provisioned'] == 16 * 1024 * 1024
+        assert this_run[pools['fresh']]['provisioned'] == 0
+        assert len({p['time'] for p in this_run.values()}) == 1
         inodes.append(os.stat(str(history)).st_ino)
         skipped = [task for task in run.tasks if task['_task'] == 'Say which lines of the history were skipped'
                    and task['_status'] != 'skipped']
@@ -127,6 +130,7 @@ def test_three_runs_grow_the_history_and_forecast(pools):
     html = (out / 'capacity.html').read_text(encoding='utf-8')
     grow, fresh = _row(html, pools['grow']), _row(html, pools['fresh'])
     assert '<svg class="trend"' in grow and '<polyline class="fit"' in grow
+    assert '<svg class="prov"' in grow and '16.0&nbsp;MiB' in grow, 'the provisioned bar'
     assert '%d points' % (SEEDED_DAYS + 3) in grow
     estimated = re.search(r'<b class="fill-date">(\d{4}-\d\d-\d\d)</b>', grow)
     assert estimated, grow

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -65,13 +66,32 @@ def _run(tmp_path, cache, inventory, **extra):
     return proc.stdout
 
 
+def _seed(out):
+    """An earlier history: pool images of hv002 (200 GiB, 14 GiB allocated now) grew 2.5 GiB a day over
+    the last four days, backup of hv003 stayed as it is now; returns the number of points."""
+    now = time.time()
+    images, backup = _pool('images', 0, 1), _pool('backup', 1, 2)
+    points = []
+    for day in range(4, 0, -1):
+        stamp = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now - day * 86400))
+        allocation = images['allocation'] - int(day * 2.5 * GIB)
+        points.append({'time': stamp, 'host': 'hv002', 'pool': 'images', 'capacity': images['capacity'],
+                       'allocation': allocation, 'available': images['capacity'] - allocation})
+        points.append({'time': stamp, 'host': 'hv003', 'pool': 'backup', 'capacity': backup['capacity'],
+                       'allocation': backup['allocation'], 'available': backup['available']})
+    out.mkdir()
+    (out / 'capacity-history.jsonl').write_text(''.join(json.dumps(point) + '\n' for point in points))
+    return len(points)
+
+
 @pytest.fixture(scope='module')
 def fleet_report(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp('fleet')
     cache, inventory = _fleet(tmp_path)
-    _run(tmp_path, cache, inventory, report_threshold=90)
     out = tmp_path / 'out'
-    return {'html': (out / 'capacity.html').read_text(encoding='utf-8'), 'out': out}
+    seeded = _seed(out)
+    _run(tmp_path, cache, inventory, report_threshold=90, report_forecast_soon_days=100)
+    return {'html': (out / 'capacity.html').read_text(encoding='utf-8'), 'out': out, 'seeded': seeded}
 
 
 def test_fleet_html_structure(fleet_report):
@@ -81,12 +101,22 @@ def test_fleet_html_structure(fleet_report):
     # each active pool has a trend chart; the inactive one says so
     assert text.count('<svg class="trend"') == HOSTS * (len(POOLS) - 1)
     assert text.count('the pool is inactive') == HOSTS
-    # one run: no pool has enough points for an estimate
-    assert text.count('<span class="no-estimate">no estimate</span>') == HOSTS * len(POOLS)
+    # one run: no pool has enough points for an estimate but the one with a rising history
+    assert text.count('<span class="no-estimate">no estimate</span>') == HOSTS * len(POOLS) - 1
     assert 'only 1 point (needs 3)' in text
-    # collapsed unless the host has a pool at or above the threshold
-    opened = re.findall(r'<details class="host" id="host-\d+" open>', text)
-    assert 0 < len(opened) < HOSTS
+    rising = text.split('<details class="host" id="host-2" open>')[1].split('data-pool="images"')[1].split('</tr>')[0]
+    # 186 GiB available at 2.5 GiB a day: 74.4 days
+    day = time.strftime('%Y-%m-%d', time.gmtime(time.time() + 74.4 * 86400))
+    assert '<b class="fill-date">%s</b>' % day in rising and 'in 74 days' in rising, rising
+    assert '+2.5&nbsp;GiB/day' in rising and '5 points' in rising and '<polyline class="fit"' in rising
+    flat = text.split('<details class="host" id="host-3"')[1].split('data-pool="backup"')[1].split('</tr>')[0]
+    assert 'usage is not growing' in flat
+    soonest = text.split('<section id="soonest">')[1].split('</section>')[0]
+    assert soonest.count('<tr><td>') == 1 and '>hv002</a></td><td>images</td>' in soonest
+    assert '<span>Full within 100 days</span><b>1</b>' in text
+    # collapsed unless the host has a pool at or above the threshold or filling soon
+    opened = re.findall(r'<details class="host" id="host-(\d+)" open>', text)
+    assert 0 < len(opened) < HOSTS and '2' in opened
     # the totals at the top: 100 hosts, 300 active pools + 100 inactive
     tiles = text.split('<div class="tiles">')[1].split('</div>\n\n')[0]
     assert '<span>Hosts</span><b>100</b>' in tiles and '<span>Pools</span><b>400</b>' in tiles
@@ -106,7 +136,8 @@ def test_fleet_html_structure(fleet_report):
 def test_fleet_history_has_a_point_per_active_pool(fleet_report):
     with open(str(fleet_report['out'] / 'capacity-history.jsonl'), encoding='utf-8') as handle:
         points = [json.loads(line) for line in handle]
-    assert len(points) == HOSTS * (len(POOLS) - 1)
+    assert len(points) == fleet_report['seeded'] + HOSTS * (len(POOLS) - 1)
+    points = points[fleet_report['seeded']:]
     assert {point['pool'] for point in points} == set(POOLS) - {'iso'}
     assert all(point['provisioned'] == 100 * GIB for point in points)
     assert len({point['time'] for point in points}) == 1, 'one time for the whole run'
