@@ -114,6 +114,8 @@ def test_fleet_html_structure(fleet_report):
     soonest = text.split('<section id="soonest">')[1].split('</section>')[0]
     assert soonest.count('<tr><td>') == 1 and '>hv002</a></td><td>images</td>' in soonest
     assert '<span>Full within 100 days</span><b>1</b>' in text
+    hosts = text.split('<section id="hosts">')[1].split('</section>')[0]
+    assert re.search(r'>hv002</a></td>(<td class="num">[^<]*</td>){5}<td class="num">%s</td>' % day, hosts)
     # collapsed unless the host has a pool at or above the threshold or filling soon
     opened = re.findall(r'<details class="host" id="host-(\d+)" open>', text)
     assert 0 < len(opened) < HOSTS and '2' in opened
