@@ -108,7 +108,10 @@ def test_html_contents(fleet, report):
     assert 'it-fct &lt;fleet&gt; report' in text
     assert '<tr class="over"><td>localhost</td><td>%s</td>' % fleet['pool'] in text
     assert '<tr><td>localhost</td><td>%s</td>' % fleet['off'] in text, 'an inactive pool is not highlighted'
-    assert text.count('<svg') == 1 and '#d9483b' in text
+    assert text.count('<details class="host"') == 1 and '<details class="host" id="host-1" open>' in text
+    assert text.count('<svg class="bar"') == 3 and '#d9483b' in text, 'a usage bar per pool, red over the threshold'
+    assert text.count('<svg class="trend"') == 2, 'a history chart per active pool'
+    assert '<svg class="trend"' not in text.split('data-pool="%s"' % fleet['off'])[1].split('</tr>')[0]
     largest = text.split('id="largest"')[1].split('</section>')[0]
     assert largest.index('big.raw') < largest.index('golden.qcow2') and 'db.raw' not in largest, 'top 3 by capacity'
     unused = text.split('id="unused"')[1].split('</section>')[0]
