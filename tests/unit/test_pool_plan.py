@@ -692,7 +692,6 @@ def test_deleted_rbd_unsupported(conn):
     assert conn.mutations() == []
 
 
-
 # ---- a type whose storage driver the daemon lacks ------------------------------------------------
 
 NO_VSTORAGE = ("<storagepoolCapabilities><pool type='dir' supported='yes'/>"
