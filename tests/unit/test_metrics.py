@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -301,3 +302,38 @@ def test_promtool_finds_the_rendered_text_clean():
     proc = subprocess.run(['promtool', 'check', 'metrics'], input=text, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     assert proc.returncode == 0 and proc.stdout == '', proc.stdout
+
+
+def test_role_defaults_are_what_its_argument_spec_documents():
+    import yaml
+    with open(os.path.join(ROLE, 'defaults', 'main.yml')) as stream:
+        defaults = yaml.safe_load(stream)
+    with open(os.path.join(ROLE, 'meta', 'argument_specs.yml')) as stream:
+        options = yaml.safe_load(stream)['argument_specs']['main']['options']
+    assert sorted(defaults) == sorted(options)
+    for name, spec in options.items():
+        assert spec['default'] == defaults[name], name
+        assert spec.get('description'), name
+    assert defaults['storage_metrics_textfile_dir'] == '/var/lib/prometheus/node-exporter'
+    assert defaults['storage_metrics_volume_limit'] == metrics.DEFAULT_VOLUME_LIMIT
+    assert os.path.join(defaults['storage_metrics_textfile_dir'], defaults['storage_metrics_file_name']) == \
+        metrics.DEFAULT_OUTPUT
+
+
+def test_pack_module_utils_packs_the_sources_only(tmp_path):
+    import tarfile
+    archive = tmp_path / 'm.tar.gz'
+    script = os.path.join(ROLE, 'files', 'pack_module_utils.py')
+    source = os.path.join(REPO, 'plugins', 'module_utils')
+    proc = subprocess.run([sys.executable, script, source, str(archive)], stdout=subprocess.PIPE,
+                          universal_newlines=True, check=True)
+    with tarfile.open(str(archive)) as tar:
+        members = tar.getmembers()
+    names = sorted(member.name for member in members)
+    prefix = 'ansible_collections/kvmops/storage/plugins/module_utils/'
+    expected = sorted(prefix + os.path.relpath(os.path.join(directory, name), source)
+                      for directory, _dirs, files in os.walk(source) if '__pycache__' not in directory
+                      for name in files if name.endswith('.py'))
+    assert names == expected and proc.stdout == '%d files packed\n' % len(expected)
+    assert prefix + 'metrics.py' in names and prefix + 'backends/dir.py' in names
+    assert all(member.isfile() and member.mode == 0o644 and member.uid == 0 for member in members)
