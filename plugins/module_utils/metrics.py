@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -85,7 +86,7 @@ def format_value(value):
     if isinstance(value, int):
         return str(value)
     value = float(value)
-    if value != value:
+    if math.isnan(value):
         return 'NaN'
     if value in (float('inf'), float('-inf')):
         return '+Inf' if value > 0 else '-Inf'

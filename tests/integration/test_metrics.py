@@ -94,7 +94,7 @@ def test_collector_installed_by_the_role_reports_what_libvirt_reports(pools, tmp
     assert proc.returncode == 0, proc.stderr
     assert 'pool %s has autostart set but is not running' % pools['off'] in proc.stderr
     text = output.read_text()
-    assert [name for name in os.listdir(str(tmp_path / 'tf'))] == ['kvmops_storage.prom']
+    assert os.listdir(str(tmp_path / 'tf')) == ['kvmops_storage.prom']
     samples = parse(text)
 
     def value(name, **labels):

@@ -230,12 +230,10 @@ def dashboard_expressions(node):
             if key in ('expr', 'query', 'definition') and isinstance(value, str):
                 yield value
             else:
-                for found in dashboard_expressions(value):
-                    yield found
+                yield from dashboard_expressions(value)
     elif isinstance(node, list):
         for item in node:
-            for found in dashboard_expressions(item):
-                yield found
+            yield from dashboard_expressions(item)
 
 
 def test_metric_names_in_recognises_what_is_a_metric():
