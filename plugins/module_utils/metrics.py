@@ -194,11 +194,12 @@ def render(facts, success=True, started=None, duration=None, warnings=0, volume_
     return '\n'.join(lines) + '\n'
 
 
-def collect(conn, is_local=True):
-    """The facts of every pool with its volumes (the ``storage_facts`` code) and the warnings of the run."""
+def collect(conn, is_local=True, refresh=False):
+    """The facts of every pool with its volumes (the ``storage_facts`` code) and the warnings of the run;
+    ``refresh`` as the option of storage_facts (each active pool refreshed first)."""
     # imported here: render() and write_textfile() work without libvirt and lxml
     from ansible_collections.kvmops.storage.plugins.module_utils.facts import FactsManager
-    manager = FactsManager(conn, {'gather': ['pools', 'volumes'], 'pools': None, 'query': None, 'refresh': False},
+    manager = FactsManager(conn, {'gather': ['pools', 'volumes'], 'pools': None, 'query': None, 'refresh': refresh},
                            is_local)
     return manager.facts(), list(manager.warnings)
 
@@ -230,7 +231,7 @@ def write_textfile(path, text):
         os.close(fd)
 
 
-def run(uri, volume_limit=DEFAULT_VOLUME_LIMIT, clock=time.time, connection_class=None):
+def run(uri, volume_limit=DEFAULT_VOLUME_LIMIT, clock=time.time, connection_class=None, refresh=False):
     """One collection: (text, success, messages).  A failure (libvirtd not answering...) gives the collector
     series alone with success 0, so that the failure shows in Prometheus; ``messages`` say why."""
     if connection_class is None:
@@ -243,7 +244,7 @@ def run(uri, volume_limit=DEFAULT_VOLUME_LIMIT, clock=time.time, connection_clas
     try:
         try:
             conn = connection.open()
-            facts, messages = collect(conn, connection.is_local)
+            facts, messages = collect(conn, connection.is_local, refresh)
         finally:
             connection.close()
     except StorageError as exc:
@@ -268,8 +269,11 @@ def main(argv=None):
     parser.add_argument('--volume-limit', type=int, default=DEFAULT_VOLUME_LIMIT,
                         help='write per-volume series while the host has at most this many volumes; '
                              '0 never, -1 always (default %(default)s)')
+    parser.add_argument('--refresh', action='store_true',
+                        help='refresh each active pool before reading it (as storage_facts refresh does); without it '
+                             'the pool figures are those of libvirt\'s last refresh or volume change')
     args = parser.parse_args(argv)
-    text, success, messages = run(args.uri, args.volume_limit)
+    text, success, messages = run(args.uri, args.volume_limit, refresh=args.refresh)
     for message in messages:
         sys.stderr.write('%s: %s\n' % ('warning' if success else 'error', message))
     if args.output == '-':

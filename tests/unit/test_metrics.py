@@ -147,6 +147,15 @@ class FailingConnection:
         pass
 
 
+def test_refresh_is_the_facts_refresh():
+    conn = host()
+    metrics.collect(conn)
+    assert not conn.calls_of('refresh')
+    metrics.collect(conn, refresh=True)
+    refreshed = [call for call in conn.calls if call[0] == 'refresh']
+    assert len(refreshed) == 1  # the active pool only
+
+
 def test_a_failed_run_writes_the_collector_series_with_success_0():
     clock = iter([100.0, 101.5])
     text, success, messages = metrics.run('qemu:///nowhere', clock=lambda: next(clock),
@@ -191,11 +200,11 @@ def test_the_temporary_file_is_not_read_by_node_exporter(tmp_path, monkeypatch):
 
 
 def test_main_prints_or_writes(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(metrics, 'run', lambda uri, limit: ('libvirt_storage_collector_success 1\n', True, ['w1']))
+    monkeypatch.setattr(metrics, 'run', lambda uri, limit, refresh: ('libvirt_storage_collector_success 1\n', True, ['w1']))
     assert metrics.main(['--output', '-']) == 0
     out, err = capsys.readouterr()
     assert out == 'libvirt_storage_collector_success 1\n' and err == 'warning: w1\n'
-    monkeypatch.setattr(metrics, 'run', lambda uri, limit: ('libvirt_storage_collector_success 0\n', False, ['e']))
+    monkeypatch.setattr(metrics, 'run', lambda uri, limit, refresh: ('libvirt_storage_collector_success 0\n', False, ['e']))
     assert metrics.main(['--output', str(tmp_path / 'm.prom'), '--uri', 'test:///x']) == 1
     assert (tmp_path / 'm.prom').read_text() == 'libvirt_storage_collector_success 0\n'
 
