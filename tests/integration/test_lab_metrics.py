@@ -8,7 +8,8 @@ import re
 import pytest
 
 from helpers import run_playbook
-from test_lab import INVENTORY, lab, lab_virsh, lab_vm  # noqa: F401  (lab_vm: the module's autouse fixture)
+# lab_vm: the autouse fixture of test_lab (skips the module when the VM is not running)
+from test_lab import INVENTORY, lab, lab_virsh, lab_vm  # noqa: F401 pylint: disable=unused-import
 
 pytestmark = pytest.mark.lab
 
