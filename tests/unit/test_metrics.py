@@ -327,20 +327,22 @@ def test_role_defaults_are_what_its_argument_spec_documents():
         metrics.DEFAULT_OUTPUT
 
 
-def test_pack_module_utils_packs_the_sources_only(tmp_path):
+def test_pack_collector_packs_the_collector_and_the_module_utils_sources(tmp_path):
     import tarfile
     archive = tmp_path / 'm.tar.gz'
-    script = os.path.join(ROLE, 'files', 'pack_module_utils.py')
+    script = os.path.join(ROLE, 'files', 'pack_collector.py')
     source = os.path.join(REPO, 'plugins', 'module_utils')
-    proc = subprocess.run([sys.executable, script, source, str(archive)], stdout=subprocess.PIPE,
+    collector = os.path.join(ROLE, 'files', 'kvmops_storage_metrics.py')
+    proc = subprocess.run([sys.executable, script, source, str(archive), collector], stdout=subprocess.PIPE,
                           universal_newlines=True, check=True)
     with tarfile.open(str(archive)) as tar:
         members = tar.getmembers()
     names = sorted(member.name for member in members)
     prefix = 'ansible_collections/kvmops/storage/plugins/module_utils/'
-    expected = sorted(prefix + os.path.relpath(os.path.join(directory, name), source)
-                      for directory, _dirs, files in os.walk(source) if '__pycache__' not in directory
-                      for name in files if name.endswith('.py'))
+    expected = sorted(['kvmops_storage_metrics.py'] + [
+        prefix + os.path.relpath(os.path.join(directory, name), source)
+        for directory, _dirs, files in os.walk(source) if '__pycache__' not in directory
+        for name in files if name.endswith('.py')])
     assert names == expected and proc.stdout == '%d files packed\n' % len(expected)
     assert prefix + 'metrics.py' in names and prefix + 'backends/dir.py' in names
     assert all(member.isfile() and member.mode == 0o644 and member.uid == 0 for member in members)
