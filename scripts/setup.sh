@@ -36,6 +36,8 @@ PACKAGES=(
   chromium
   # tests/lab/lab.sh: the lab VM's image and SSH to it
   debootstrap openssh-client
+  # promtool (check metrics, check rules, test rules) for the storage_metrics role's tests
+  prometheus
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

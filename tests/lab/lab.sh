@@ -48,6 +48,8 @@ VM_PACKAGES=(
   lvm2 parted nfs-kernel-server nfs-common open-iscsi targetcli-fb iproute2 procps
   # targetcli talks to the system bus at start-up and fails without it
   dbus
+  # the storage_metrics role's test reads the collector's textfile back through node_exporter
+  prometheus-node-exporter
 )
 VM_KERNEL=(linux-image-cloud-amd64 initramfs-tools)
 
