@@ -15,6 +15,8 @@ from ansible_collections.kvmops.storage.plugins.module_utils import metrics
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ConnectionFailedError
 from test_facts import add_pool
 
+pytestmark = pytest.mark.usefixtures('directories_answer')  # the fake pools' directories
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(REPO, 'roles', 'storage_metrics')
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$')
