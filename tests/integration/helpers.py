@@ -179,6 +179,23 @@ def volumes_of(pool):
     return sorted(line.split()[0] for line in virsh('vol-list', pool).splitlines()[2:] if line.strip())
 
 
+def sizes_of(text):
+    """The sizes a virsh -info command prints with --bytes (``Capacity: N bytes`` for volumes, a bare
+    ``Capacity: N`` for pools in virsh 9), as {key in lowercase: N}."""
+    sizes = {}
+    for line in text.splitlines():
+        key, _sep, value = line.partition(':')
+        words = value.split()
+        if words and words[0].isdigit() and words[1:] in ([], ['bytes']):
+            sizes[key.strip().lower()] = int(words[0])
+    return sizes
+
+
+def virsh_sizes(*args):
+    """sizes_of what virsh prints for ``args`` (e.g. ``'pool-info', '--bytes', NAME``)."""
+    return sizes_of(virsh(*args))
+
+
 def pool_defined(name):
     """True when libvirt knows a pool of that name (active or not)."""
     return subprocess.run(['virsh', '-c', URI, 'pool-info', name], stdout=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from helpers import define_domain, run_module, virsh
+from helpers import define_domain, run_module, virsh, virsh_sizes
 
 pytestmark = pytest.mark.libvirt
 
@@ -134,18 +134,6 @@ def test_gather_all_four_kinds(lab):
     assert 'ext4' in caps['fs']['pool']['formats']
     assert caps['iscsi']['operations']['volume_create'] is False
     assert caps['logical']['operations']['volume_resize'] is False
-
-
-def virsh_sizes(*args):
-    """The sizes a virsh -info command run with --bytes prints (``Key: N bytes`` for volumes, ``Key: N``
-    for pools), as {key: N}."""
-    sizes = {}
-    for line in virsh(*args).splitlines():
-        key, _sep, value = line.partition(':')
-        words = value.split()
-        if words and words[0].isdigit() and words[1:] in ([], ['bytes']):
-            sizes[key.strip().lower()] = int(words[0])
-    return sizes
 
 
 def test_physical_provisioned_and_overcommit_match_libvirt(lab):

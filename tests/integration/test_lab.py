@@ -17,6 +17,10 @@ INVENTORY = os.path.join(REPO, '.build', 'lab', 'inventory.ini')
 PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'playbooks')
 TARGET = {'inventory': INVENTORY, 'host': 'lab'}
 MIB = 1024 * 1024
+# the lab VM's libvirtd reached from this host, as a controller manages a remote hypervisor
+REMOTE_URI = 'qemu+ssh://root@127.0.0.1:%s/system?keyfile=%s&no_verify=1' % (
+    os.environ.get('KVMOPS_LAB_PORT', '2222'),
+    os.path.join(os.environ.get('KVMOPS_LAB_CACHE', '/var/cache/kvmops-lab'), 'id_ed25519'))
 
 # the two spare disks of the VM (tests/lab/lab.sh start makes them anew, 1 GiB each)
 DISK_A, DISK_B = '/dev/vdb', '/dev/vdc'

@@ -2,36 +2,24 @@
 ``timeout`` and is still running afterwards; pool source discovery of the VM's NFS export, LIO target
 and LVM volume group through its libvirtd (over qemu+ssh), each fed into a storage_pool task."""
 
-import os
 import shlex
-import subprocess
 import time
 
 import pytest
 
-from test_lab import DISK_A, INVENTORY, LAB_SH, TARGET, forget_pool, lab, lab_virsh, lio_target, wipe_disk  # noqa: F401 pylint: disable=unused-import
+from test_lab import (  # noqa: F401 pylint: disable=unused-import
+    DISK_A, REMOTE_URI, TARGET, forget_pool, lab, lab_virsh, lab_vm, lio_target, wipe_disk)
 from helpers import four_calls, run_module
 
 pytestmark = pytest.mark.lab
 
-PORT = os.environ.get('KVMOPS_LAB_PORT', '2222')
-KEY = os.path.join(os.environ.get('KVMOPS_LAB_CACHE', '/var/cache/kvmops-lab'), 'id_ed25519')
-# the lab VM's libvirtd reached from this host, as a controller manages a remote hypervisor
-REMOTE = {'uri': 'qemu+ssh://root@127.0.0.1:%s/system?keyfile=%s&no_verify=1' % (PORT, KEY)}
+REMOTE = {'uri': REMOTE_URI}
 EXPORT = '/srv/nfs/fs-lab-share'
 NFS_POOL, DIR_POOL, VG = 'fs-lab-nfs', 'fs-lab-dir', 'fs-lab-vg'
 NFS_TARGET = '/var/lib/libvirt/fs-lab-nfs'
 DIR_TARGET = '/var/lib/libvirt/fs-lab-dir'
 # a short NFSv4 grace period, so that the server answers opens soon after it is started again
 GRACE = '/etc/nfs.conf.d/fs-lab-grace.conf'
-
-
-@pytest.fixture(scope='module', autouse=True)
-def lab_running():
-    running = subprocess.run(['bash', LAB_SH, 'status'], stdout=subprocess.PIPE, universal_newlines=True,
-                             check=False).stdout
-    if not running.startswith('lab: running') or not os.path.exists(INVENTORY):
-        pytest.skip('the lab VM is not running (tests/lab/lab.sh start; scripts/test.sh starts it)')
 
 
 def vm_module(name, args, **options):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from helpers import run_playbook
+from helpers import run_playbook, sizes_of
 # lab_vm: the autouse fixture of test_lab (skips the module when the VM is not running)
 from test_lab import INVENTORY, lab, lab_virsh, lab_vm  # noqa: F401 pylint: disable=unused-import
 
@@ -39,13 +39,7 @@ def scrape():
 
 
 def sizes(*args):
-    found = {}
-    for line in lab_virsh(*args).splitlines():
-        key, _sep, value = line.partition(':')
-        words = value.split()
-        if words and words[0].isdigit() and words[1:] in ([], ['bytes']):
-            found[key.strip().lower()] = int(words[0])
-    return found
+    return sizes_of(lab_virsh(*args))
 
 
 @pytest.fixture

@@ -1,28 +1,15 @@
 """storage_volume on the lab VM where the kernel matters: logical volumes on a volume group whose
 extents are larger than LVM's default 4 MiB converge on the first run."""
 
-import os
-import subprocess
-
 import pytest
 
-from test_lab import INVENTORY, LAB_SH, MIB, TARGET, forget_pool, lab
+from test_lab import MIB, REMOTE_URI, TARGET, forget_pool, lab, lab_vm  # noqa: F401 pylint: disable=unused-import
 from helpers import four_calls, run_module
 
 pytestmark = pytest.mark.lab
 
 VG = 'vi-vg32'
 IMAGE = '/var/tmp/vi-vg32.img'
-# the lab VM's libvirtd reached from this host, as a controller manages a remote hypervisor
-REMOTE_URI = 'qemu+ssh://root@127.0.0.1:2222/system?keyfile=/var/cache/kvmops-lab/id_ed25519&no_verify=1'
-
-
-@pytest.fixture(scope='module', autouse=True)
-def lab_running():
-    running = subprocess.run(['bash', LAB_SH, 'status'], stdout=subprocess.PIPE, universal_newlines=True,
-                             check=False).stdout
-    if not running.startswith('lab: running') or not os.path.exists(INVENTORY):
-        pytest.skip('the lab VM is not running (tests/lab/lab.sh start; scripts/test.sh starts it)')
 
 
 def _drop_vg():

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, run_playbook, virsh
+from helpers import REPO, run_playbook, virsh, virsh_sizes
 from test_facts import drop_pool
 
 TAG = 'it-metrics-%d' % os.getpid()
@@ -25,18 +25,6 @@ PLAYBOOK = """---
   roles:
     - role: kvmops.storage.storage_metrics
 """
-
-
-def virsh_sizes(*args):
-    """The sizes a virsh -info command prints with --bytes (``Capacity: N`` or ``Capacity: N bytes``), as
-    {key: N}."""
-    sizes = {}
-    for line in virsh(*args).splitlines():
-        key, _sep, value = line.partition(':')
-        words = value.split()
-        if words and words[0].isdigit() and words[1:] in ([], ['bytes']):
-            sizes[key.strip().lower()] = int(words[0])
-    return sizes
 
 
 def parse(text):
