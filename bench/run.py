@@ -29,6 +29,12 @@ URI = 'qemu:///system'
 POOL_VOLS = 'bench-vols'
 POOL_DIR = 'bench-pool'
 POOL_FACTS = 'bench-facts'
+POOL_REPORT = 'bench-report'
+REPORT_PLAYBOOK = os.path.join(REPO, 'playbooks', 'capacity_report.yml')
+CALLBACKS = os.path.join(REPO, 'tests', 'integration', 'callback_plugins')
+TASK_START_MARKER = 'TASK_START_JSON '
+GATHER_TASK = 'Read the pools and volumes of each host'
+WRITE_TASK = 'Take the time of this run'
 VOLUME_CAPACITY_MIB = 1
 RECAP_RE = re.compile(r'^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
 
@@ -334,9 +340,9 @@ class Bench:
                  'ours <= 1x', 'yes' if ours_e2e <= peer_one_e2e else 'NO')
 
     # (a) -----------------------------------------------------------------------------------
-    def _facts_pool(self, count):
-        target = os.path.join(self.args.base_dir, POOL_FACTS)
-        pool = ensure_dir_pool(self.conn, POOL_FACTS, target)
+    def _facts_pool(self, count, name=POOL_FACTS):
+        target = os.path.join(self.args.base_dir, name)
+        pool = ensure_dir_pool(self.conn, name, target)
         wanted = set('bench-f%05d.img' % i for i in range(count))
         present = set(os.listdir(target))
         for name in present - wanted:
@@ -346,7 +352,7 @@ class Bench:
                 handle.truncate(VOLUME_CAPACITY_MIB * 1024 * 1024)
         pool.refresh(0)
         if pool.numOfVolumes() != count:
-            raise BenchError('pool %s lists %d volumes, not %d' % (POOL_FACTS, pool.numOfVolumes(), count))
+            raise BenchError('pool %s lists %d volumes, not %d' % (name, pool.numOfVolumes(), count))
 
     def _python(self, script, argv, loops):
         """One run of SCRIPT in its own python process of our side (it prints {"count", "loop"});
@@ -444,6 +450,63 @@ class Bench:
                  _fmt_s(gather_loop), 'raw loop alone %s' % _fmt_s(_median(loops)),
                  '%.2fx of raw' % (gather_loop / _median(loops)), '', '')
 
+    # (d) -----------------------------------------------------------------------------------
+    def _report_run(self, inventory, out, forks):
+        """One run of playbooks/capacity_report.yml over INVENTORY with the result_json callback of
+        the integration tests; returns (gathering, writing) in seconds: from the start of the
+        storage_facts task to the start of the report block, and from there to the end of the run."""
+        shutil.rmtree(out, ignore_errors=True)
+        argv = [os.path.join(self.ours.bindir, 'ansible-playbook'), '-i', inventory, REPORT_PLAYBOOK,
+                '-e', json.dumps({'report_dir': out, 'report_pools': [POOL_REPORT]})]
+        env = self.ours.env({'ANSIBLE_STDOUT_CALLBACK': 'result_json', 'ANSIBLE_CALLBACK_PLUGINS': CALLBACKS,
+                             'ANSIBLE_FORKS': str(forks)})
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              env=env, check=False)
+        starts = [json.loads(line[len(TASK_START_MARKER):]) for line in proc.stdout.splitlines()
+                  if line.startswith(TASK_START_MARKER)]
+        failed = [line for line in proc.stdout.splitlines() if '"_status": "failed"' in line
+                  or '"_status": "unreachable"' in line]
+        names = [start['task'] for start in starts]
+        if proc.returncode != 0 or failed or GATHER_TASK not in names or WRITE_TASK not in names or names[-1] is not None:
+            raise BenchError('the capacity report failed (exit %d):\n%s%s'
+                             % (proc.returncode, (failed[:1] or [proc.stdout[-3000:]])[0][:3000], proc.stderr[-2000:]))
+        at = dict((start['task'], start['time']) for start in starts if start['task'] is not None)
+        return at[WRITE_TASK] - at[GATHER_TASK], starts[-1]['time'] - at[WRITE_TASK]
+
+    def scenario_d(self):
+        args = self.args
+        hosts, count = args.report_hosts, args.report_volumes
+        print('(d) capacity report over %d aliases of localhost, each with a pool of %d volumes' % (hosts, count),
+              flush=True)
+        self._facts_pool(count, POOL_REPORT)
+        inventory = self._path('d-fleet.yml')
+        with open(inventory, 'w') as handle:
+            json.dump({'all': {'hosts': dict(('bench-hv%03d' % i, {
+                'ansible_connection': 'local', 'ansible_python_interpreter': self.ours.python})
+                for i in range(1, hosts + 1))}}, handle, indent=1)
+        out = self._path('d-report')
+        gathering, writing = [], []
+        for dummy in range(args.report_runs):
+            gather, write = self._report_run(inventory, out, args.report_forks)
+            gathering.append(gather)
+            writing.append(write)
+            print('    gathering %s, writing %s (%.2fx)' % (_fmt_s(gather), _fmt_s(write), write / gather), flush=True)
+        with open(os.path.join(out, 'capacity-history.jsonl')) as handle:
+            points = sum(1 for line in handle if line.strip())
+        html = os.path.getsize(os.path.join(out, 'capacity.html'))
+        csv_size = os.path.getsize(os.path.join(out, 'capacity.csv'))
+        gather, write = _median(gathering), _median(writing)
+        ratio = write / gather
+        figures = (hosts, count, args.report_forks, args.report_runs, points, html / 1e6, csv_size / 1e6,
+                   ', '.join(_fmt_s(t) for t in gathering), ', '.join(_fmt_s(t) for t in writing))
+        self.notes.append('(d) %d hosts x %d volumes, forks %d, %d run(s): the history file had %d points (each run '
+                          'starts from an empty report directory), the HTML %.1f MB, the CSV %.1f MB; gathering: '
+                          '%s; writing: %s.' % figures)
+        self.row('d', 'capacity report, %d hosts x %d volumes: writing vs gathering' % (hosts, count),
+                 'writing %s (n=%d)' % (_fmt_s(write), args.report_runs),
+                 'gathering (storage_facts task) %s' % _fmt_s(gather), '%.2fx' % ratio,
+                 'writing <= 0.25x', 'PASS' if ratio <= 0.25 else 'FAIL')
+
     def _has_facts(self):
         directory = _collection_dir(self.ours)
         return directory is not None and os.path.exists(os.path.join(directory, 'plugins', 'modules',
@@ -459,6 +522,11 @@ def parse_args(argv):
     parser.add_argument('--quick', action='store_true',
                         help='(b) loop over 100 volumes and scale its time to --volumes (an estimate)')
     parser.add_argument('--facts-volumes', type=int, default=5000, help='(a) volumes in the facts pool (default 5000)')
+    parser.add_argument('--report-hosts', type=int, default=100,
+                        help='(d) aliases of localhost in the capacity report inventory (default 100)')
+    parser.add_argument('--report-volumes', type=int, default=1000, help='(d) volumes in the report pool (default 1000)')
+    parser.add_argument('--report-runs', type=int, default=3, help='(d) runs of the capacity report (default 3)')
+    parser.add_argument('--report-forks', type=int, default=10, help='(d) ansible forks (default 10)')
     parser.add_argument('--scenarios', default='b,c,a', help='comma-separated scenarios to run (default b,c,a)')
     parser.add_argument('--keep', action='store_true', help='keep the bench- pools and their directories')
     parser.add_argument('--base-dir', default='/var/lib/kvmops-bench', help='where the pools keep their files')
@@ -473,9 +541,11 @@ def parse_args(argv):
         args.loop_volumes = 100 if args.quick else args.volumes
     args.loop_volumes = min(args.loop_volumes, args.volumes)
     args.scenarios = [s.strip() for s in args.scenarios.split(',') if s.strip()]
-    unknown = set(args.scenarios) - set('abc')
-    if unknown or args.runs < 1 or args.loop_runs < 1 or args.loop_volumes < 1:
-        parser.error('scenarios are a, b, c; runs, loop runs and loop volumes are at least 1')
+    unknown = set(args.scenarios) - set('abcd')
+    if unknown or min(args.runs, args.loop_runs, args.loop_volumes, args.report_hosts, args.report_runs,
+                      args.report_forks) < 1:
+        parser.error('scenarios are a, b, c, d; runs, loop runs, loop volumes, report hosts, runs and forks are '
+                     'at least 1')
     args.workdir = os.path.join(REPO, '.build', 'bench')
     return args
 
@@ -485,7 +555,8 @@ def header(ours, peer):
             'host: %s, %d cores, Python %s' % (platform.node(), os.cpu_count() or 0, platform.python_version()),
             'libvirt: %s (daemon), libvirt-python %s' % (_libvirt_version(), metadata.version('libvirt-python')),
             'ours: kvmops.storage %s (%s), %s' % (_galaxy_version(ours), _git_head(ours), ours.version()),
-            'peer: community.libvirt %s, %s' % (_peer_version(peer), peer.version())]
+            ('peer: community.libvirt %s, %s' % (_peer_version(peer), peer.version()) if os.path.exists(peer.python)
+             else 'peer: none (%s is not there)' % peer.python)]
 
 
 def _version_text(number):
@@ -559,7 +630,8 @@ def main(argv=None):
     bench = Bench(args, ours, peer, conn)
     status = 0
     try:
-        for name in ['baseline'] + args.scenarios:
+        # the start-up baseline compares both sides, which (d) does not
+        for name in (['baseline'] if set(args.scenarios) - set('d') else []) + args.scenarios:
             try:
                 getattr(bench, name if name == 'baseline' else 'scenario_%s' % name)()
             except BenchError as exc:
@@ -570,7 +642,8 @@ def main(argv=None):
         if args.keep:
             bench.notes.append('the bench- pools were kept (--keep)')
         else:
-            for name in (POOL_VOLS, POOL_DIR, POOL_FACTS):
+            made = {'b': POOL_VOLS, 'c': POOL_DIR, 'a': POOL_FACTS, 'd': POOL_REPORT}
+            for name in [made[scenario] for scenario in args.scenarios]:
                 remove_pool(conn, name, os.path.join(args.base_dir, name))
             if os.path.isdir(args.base_dir) and not os.listdir(args.base_dir):
                 os.rmdir(args.base_dir)

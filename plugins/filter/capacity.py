@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: kvmops.storage contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the capacity report's history and forecasts; documented in the .yml file of each
-filter beside this one. The work is done in module_utils/capacity_history.py."""
+"""Filters of the capacity report's tables, history and forecasts; documented in the .yml file of
+each filter beside this one. The work is done in module_utils/capacity_history.py and
+module_utils/capacity_tables.py."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,6 +12,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.kvmops.storage.plugins.module_utils import capacity_history as history
+from ansible_collections.kvmops.storage.plugins.module_utils import capacity_tables as tables
 
 D = history.DEFAULTS
 
@@ -44,6 +46,20 @@ def capacity_trends(points, min_points=D['min_points'], min_hours=D['min_hours']
                     float(window_days), int(chart_points))
 
 
+def capacity_tables(facts, hosts, threshold=80, top=10, unused_top=50, time=None, csv=False):
+    """The pools, largest and unused volumes of the HTML report, and with ``csv``/``time`` the CSV and
+    the history points of the run (see capacity_tables.yml)."""
+    if time is not None:
+        _checked('capacity_tables', history.parse_time, time)
+    return _checked('capacity_tables', tables.fleet_tables, facts, list(hosts), float(threshold), int(top),
+                    int(unused_top), time, bool(csv))
+
+
+def capacity_csv(facts, hosts, threshold=80):
+    """The CSV of every volume of the fleet (see capacity_csv.yml)."""
+    return _checked('capacity_csv', tables.fleet_csv, facts, list(hosts), float(threshold))
+
+
 class FilterModule(object):
     """The capacity report's filters."""
 
@@ -52,4 +68,6 @@ class FilterModule(object):
             'capacity_points': capacity_points,
             'capacity_history': capacity_history,
             'capacity_trends': capacity_trends,
+            'capacity_tables': capacity_tables,
+            'capacity_csv': capacity_csv,
         }

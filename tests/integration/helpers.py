@@ -21,6 +21,7 @@ URI = os.environ.get('KVMOPS_URI', 'qemu:///system')
 
 RESULT_MARKER = 'RESULT_JSON '
 RECAP_MARKER = 'RECAP_JSON '
+TASK_START_MARKER = 'TASK_START_JSON '
 
 
 class ModuleResult(dict):
@@ -35,10 +36,11 @@ class ModuleResult(dict):
     command = ()
 
 
-PlaybookRun = collections.namedtuple('PlaybookRun', 'tasks recap output rc')
+PlaybookRun = collections.namedtuple('PlaybookRun', 'tasks recap output rc task_starts')
 PlaybookRun.__doc__ = """One ansible-playbook run: ``tasks`` (the results in the order they came, each
 with _status, _host, _task and _action keys), ``recap`` ({host: {ok, changed, failures,
-unreachable, skipped, rescued, ignored}}), ``output`` (stdout then stderr) and ``rc``."""
+unreachable, skipped, rescued, ignored}}), ``output`` (stdout then stderr), ``rc`` and
+``task_starts`` ([(task name, time.time() when it started)...], then (None, the end of the run))."""
 
 
 def ansible_env(extra=None):
@@ -143,7 +145,8 @@ def run_playbook(path, extra_vars=None, check=False, diff=False, verbosity=0, en
     proc = _run(argv, timeout, dict(target_env, **(env or {})))
     recaps = _marked(proc.stdout, RECAP_MARKER)
     return PlaybookRun(tasks=_marked(proc.stdout, RESULT_MARKER), recap=recaps[-1] if recaps else {},
-                       output=proc.stdout + proc.stderr, rc=proc.returncode)
+                       output=proc.stdout + proc.stderr, rc=proc.returncode,
+                       task_starts=[(t['task'], t['time']) for t in _marked(proc.stdout, TASK_START_MARKER)])
 
 
 def virsh(*args, check=True, timeout=300):

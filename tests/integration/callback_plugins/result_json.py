@@ -13,16 +13,20 @@ description:
   - Prints C(RESULT_JSON <json>) for each task result, with the keys C(_status) (ok, failed,
     skipped, unreachable), C(_host), C(_task) and C(_action) added to what the task returned.
   - Prints C(RECAP_JSON <json>) at the end of a playbook, a mapping of host to its counts.
+  - Prints C(TASK_START_JSON <json>) when a task starts, an object with the keys C(task) (its name)
+    and C(time) (seconds since the epoch), and once more with C(task) null before the recap.
   - ansible-core ships no JSON stdout callback (C(json) is in ansible.posix), and the ad hoc
     C(ansible) command uses a stdout callback only with C(ANSIBLE_LOAD_CALLBACK_PLUGINS=1).
 '''
 
 import json
+import time
 
 from ansible.plugins.callback import CallbackBase
 
 RESULT_MARKER = 'RESULT_JSON '
 RECAP_MARKER = 'RECAP_JSON '
+TASK_START_MARKER = 'TASK_START_JSON '
 
 
 class CallbackModule(CallbackBase):
@@ -51,8 +55,12 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_unreachable(self, result):
         self._emit(result, 'unreachable')
 
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._display.display(TASK_START_MARKER + json.dumps({'task': task.get_name(), 'time': time.time()}))
+
     # loop items are not printed on their own: the task's result holds them under `results`
 
     def v2_playbook_on_stats(self, stats):
+        self._display.display(TASK_START_MARKER + json.dumps({'task': None, 'time': time.time()}))
         recap = dict((host, stats.summarize(host)) for host in sorted(stats.processed))
         self._display.display(RECAP_MARKER + json.dumps(recap, sort_keys=True, default=str))
