@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from helpers import REPO, run_playbook, virsh
+from helpers import REPO, remove_pool, run_playbook, virsh, virsh_dir_pool
 from test_capacity_report import _chromium, _png_rows
 
 pytestmark = pytest.mark.libvirt
@@ -56,16 +56,13 @@ def pools(tmp_path_factory):
     made = []
     try:
         for key, name in sorted(names.items()):
-            virsh('pool-define-as', name, 'dir', '--target', str(base / key))
             made.append(name)
-            virsh('pool-build', name)
-            virsh('pool-start', name)
+            virsh_dir_pool(name, str(base / key))
         virsh('vol-create-as', names['grow'], 'disk.raw', '8M', '--allocation', '8M', '--format', 'raw')
         yield dict(names, dir=base)
     finally:
         for name in made:
-            virsh('pool-destroy', name, check=False)
-            virsh('pool-undefine', name, check=False)
+            remove_pool(name)
 
 
 def _seed(path, hosts_pools, grow):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from helpers import REPO, run_playbook, virsh
+from helpers import REPO, remove_pool, run_playbook, virsh, virsh_dir_pool
 
 pytestmark = pytest.mark.libvirt
 
@@ -41,16 +41,13 @@ def pools(tmp_path_factory):
     made = []
     try:
         for key, name in sorted(names.items()):
-            virsh('pool-define-as', name, 'dir', '--target', str(base / key))
             made.append(name)
-            virsh('pool-build', name)
-            virsh('pool-start', name)
+            virsh_dir_pool(name, str(base / key))
         virsh('vol-create-as', names['grow'], 'disk.raw', '16M', '--allocation', '16M', '--format', 'raw')
         yield dict(names, dir=base)
     finally:
         for name in made:
-            virsh('pool-destroy', name, check=False)
-            virsh('pool-undefine', name, check=False)
+            remove_pool(name)
 
 
 def _seed(path, name):
