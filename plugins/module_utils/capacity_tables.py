@@ -20,7 +20,8 @@ __metaclass__ = type
 from ansible_collections.kvmops.storage.plugins.module_utils import capacity_history as history
 
 CSV_HEADER = ('host,pool,pool_type,pool_state,pool_capacity,pool_allocation,pool_available,pool_usage_percent,'
-              'over_threshold,volume,volume_path,volume_format,volume_capacity,volume_allocation,backing_store,used_by')
+              'over_threshold,pool_provisioned,pool_overcommit_ratio,volume,volume_path,volume_format,volume_capacity,'
+              'volume_allocation,volume_physical,backing_store,used_by')
 FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r')
 
 
@@ -135,13 +136,14 @@ def fleet_csv(facts_by_host, hosts, threshold):
     for host, name, pool, volumes, _backing in _pools_of(storage):
         cols = ','.join([_text(host), _text(pool.get('name')), _text(pool.get('type')), _text(pool.get('state')),
                          str(pool.get('capacity')), str(pool.get('allocation')), str(pool.get('available')),
-                         _number(pool.get('usage_percent')), 'yes' if _over(pool, threshold) else 'no'])
+                         _number(pool.get('usage_percent')), 'yes' if _over(pool, threshold) else 'no',
+                         _number(pool.get('provisioned')), _number(pool.get('overcommit_ratio'))])
         if not volumes:
-            lines.append(cols + ',,,,,,,')
+            lines.append(cols + ',,,,,,,,')
         for vol_name, vol in volumes:
             backing = vol.get('backing_store')
             lines.append(','.join([cols, _text(vol_name), _text(vol.get('path') or ''), _text(vol.get('format') or ''),
                                    _number(vol.get('capacity')), _number(vol.get('allocation')),
-                                   _text(backing.get('path') if backing else ''),
+                                   _number(vol.get('physical')), _text(backing.get('path') if backing else ''),
                                    _text(' '.join(vol.get('used_by') or []))]))
     return '\n'.join(lines) + '\n'

@@ -94,6 +94,12 @@ def test_csv_rows(fleet, report):
     for row in mine.values():
         assert row['host'] == 'localhost' and row['pool_state'] == 'active' and row['over_threshold'] == 'yes'
         assert int(row['pool_capacity']) > 0 and float(row['pool_usage_percent']) > 0
+    # the pool's provisioned bytes are its volumes' capacities; a sparse raw file's physical size is its length
+    provisioned = sum(int(row['volume_capacity']) for row in mine.values())
+    assert {row['pool_provisioned'] for row in mine.values()} == {str(provisioned)}
+    assert {float(row['pool_overcommit_ratio']) for row in mine.values()} == {
+        round(float(provisioned) / int(mine['big.raw']['pool_capacity']), 3)}
+    assert mine['big.raw']['volume_physical'] == str(20 * 1024 * MIB)
     off = [row for row in rows if row['pool'] == fleet['off']]
     assert len(off) == 1 and off[0]['volume'] == '' and off[0]['pool_state'] == 'inactive'
     assert off[0]['pool_usage_percent'] == '' and off[0]['over_threshold'] == 'no'

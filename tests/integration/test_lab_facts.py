@@ -8,7 +8,7 @@ import time
 import pytest
 
 from test_lab import (  # noqa: F401 pylint: disable=unused-import
-    DISK_A, REMOTE_URI, TARGET, forget_pool, lab, lab_virsh, lab_vm, lio_target, wipe_disk)
+    DISK_A, MIB, REMOTE_URI, TARGET, forget_pool, lab, lab_virsh, lab_vm, lio_target, lun_capacity, wipe_disk)
 from helpers import four_calls, run_module
 
 pytestmark = pytest.mark.lab
@@ -166,4 +166,5 @@ def test_discover_the_lio_target_and_define_a_pool_from_it(lio_target):  # noqa:
     first_check, applied, second_check, second = four_calls('storage_pool', args)
     assert first_check['actions'] == applied['actions'] == ['define', 'start']
     assert not second_check['changed'] and not second['changed']
-    assert applied['pool']['capacity'] == 64 * 1024 * 1024
+    assert applied['pool']['capacity'] in (0, 64 * MIB)
+    assert lun_capacity('it-lab-iscsi', 64 * MIB) == 64 * MIB

@@ -18,14 +18,16 @@ TIME = '2026-11-01T00:00:00Z'
 
 
 def vol(path, capacity, allocation, used_by=(), backing=None, fmt='qcow2'):
-    return {'path': path, 'format': fmt, 'capacity': capacity, 'allocation': allocation, 'used_by': list(used_by),
+    return {'path': path, 'format': fmt, 'capacity': capacity, 'allocation': allocation,
+            'physical': allocation + 1 if fmt == 'qcow2' else capacity, 'used_by': list(used_by),
             'backing_store': {'path': backing, 'format': 'qcow2'} if backing else None}
 
 
 def pool(name, volumes, state='active', usage=50.0):
     return {'name': name, 'type': 'dir', 'state': state, 'capacity': 100 * GIB if state == 'active' else 0,
             'allocation': 50 * GIB if state == 'active' else 0, 'available': 50 * GIB if state == 'active' else 0,
-            'usage_percent': usage if state == 'active' else None, 'provisioned': 10 * GIB, 'volumes': volumes}
+            'usage_percent': usage if state == 'active' else None, 'provisioned': 10 * GIB,
+            'overcommit_ratio': 0.1 if state == 'active' else None, 'volumes': volumes}
 
 
 def fleet():
@@ -91,7 +93,10 @@ def test_csv_rows_and_quoting():
     assert '"a ""quoted"" name"' in lines[1] and lines[1].endswith(',"db1 db2"')
     assert rows[2]['backing_store'] == '/i/golden.qcow2' and rows[3]['over_threshold'] == 'yes'
     assert rows[3]['pool_usage_percent'] == '85.0' and rows[3]['volume_capacity'] == str(40 * GIB)
-    assert lines[-1] == '"hv2","off","dir","inactive",0,0,0,,no,,,,,,,', 'a pool without volumes: one row'
+    assert rows[3]['pool_provisioned'] == str(10 * GIB) and rows[3]['pool_overcommit_ratio'] == '0.1'
+    assert rows[3]['volume_physical'] == str(40 * GIB) and rows[4]['volume_physical'] == str(2 * GIB + 1)
+    assert all(None not in row and None not in row.values() for row in rows), 'every row has every column'
+    assert lines[-1] == '"hv2","off","dir","inactive",0,0,0,,no,10737418240,,,,,,,,,', 'a pool without volumes: one row'
 
 
 def test_plain_copy_of_a_lazy_dict():
