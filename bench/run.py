@@ -525,8 +525,7 @@ class Bench:
                                                       _fmt_s(calls_cpu), _fmt_s(start), _fmt_s(start_cpu)))
         self.row('a', 'facts, %d volumes: module time vs the floor (the XMLDesc() calls alone, spread as the module '
                  'spreads them, plus a bare start-up)' % count, '%s (n=%d)' % (_fmt_s(ours_module), args.runs),
-                 'floor %s = start-up %s + %d XMLDesc() %s' % (_fmt_s(floor), _fmt_s(start), count,
-                                                              _fmt_s(calls_wall)),
+                 'floor %s = start-up %s + %d XMLDesc() %s' % (_fmt_s(floor), _fmt_s(start), count, _fmt_s(calls_wall)),
                  '%.2fx of floor' % (ours_module / floor), 'ours <= 2.5x floor',
                  'yes' if ours_module <= 2.5 * floor else 'NO')
 
@@ -633,13 +632,13 @@ class Bench:
         env = {'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C.UTF-8'}
         cpu = _children_cpu()
         start = _now()
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               env=env, check=False)
         wall = _now() - start
         cpu = _children_cpu() - cpu
         if proc.returncode != 0:
-            raise BenchError('%s failed (exit %d):\n%s%s' % (label, proc.returncode, proc.stdout[-2000:],
-                                                              proc.stderr[-2000:]))
+            raise BenchError('%s failed (exit %d):\n%s%s'
+                             % (label, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
         check(label, output)
         return wall, cpu
 
@@ -691,8 +690,8 @@ class Bench:
             naive_out = os.path.join(textfiles, 'naive-%d' % limit, TEXTFILE)
             for path in (ours_out, naive_out):
                 os.makedirs(os.path.dirname(path))
-            ours_argv = [python, collector, '--uri', URI, '--output', ours_out, '--volume-limit', str(limit)]
-            naive_argv = [python, NAIVE_METRICS, URI, naive_out, str(limit)]
+            ours_argv = (python, collector, '--uri', URI, '--output', ours_out, '--volume-limit', str(limit))
+            naive_argv = (python, NAIVE_METRICS, URI, naive_out, str(limit))
 
             def ours(argv=ours_argv, out=ours_out, check=check):
                 return self._metrics_run('the collector', argv, out, check)
