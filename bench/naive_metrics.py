@@ -57,8 +57,18 @@ def value(number):
 
 
 def read_pool(pool, series):
-    """The pool series of one pool into SERIES; for a running pool (name, its volume rows sorted by name)."""
+    """The pool series of one pool into SERIES; for a running pool (name, its volume rows sorted by name).
+    A pool that goes away meanwhile is left out (libvirtError before anything is added to SERIES), as the
+    collector leaves it out."""
     name = pool.name()
+    mine = dict((family, []) for family in ORDER)
+    found = read_pool_into(pool, name, mine)
+    for family, samples in mine.items():
+        series[family].extend(samples)
+    return found
+
+
+def read_pool_into(pool, name, series):
     root = etree.fromstring(pool.XMLDesc(0))
     state, capacity, allocation, available = pool.info()
     active = bool(pool.isActive())
@@ -84,9 +94,12 @@ def read_pool(pool, series):
     provisioned = 0
     rows = []
     for vol in pool.listAllVolumes(0):
-        vtype, vcapacity, vallocation = vol.info()
-        physical = vol.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2]
-        vroot = etree.fromstring(vol.XMLDesc(0))
+        try:
+            vtype, vcapacity, vallocation = vol.info()
+            physical = vol.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2]
+            vroot = etree.fromstring(vol.XMLDesc(0))
+        except libvirt.libvirtError:
+            continue  # deleted since the pool was listed
         target = vroot.find('target')
         form = target.find('format') if target is not None else None
         provisioned += vcapacity
@@ -131,7 +144,14 @@ def main(uri, path, limit):
     series = dict((name, []) for name in ORDER)
     conn = libvirt.open(uri)
     pools = sorted(conn.listAllStoragePools(0), key=lambda pool: pool.name())
-    read = [found for found in (read_pool(pool, series) for pool in pools) if found is not None]
+    read = []
+    for pool in pools:
+        try:
+            found = read_pool(pool, series)
+        except libvirt.libvirtError:
+            continue  # gone since the pools were listed
+        if found is not None:
+            read.append(found)
     conn.close()
     volumes = sum(len(rows) for dummy, rows in read)
     wanted = limit < 0 or 0 < volumes <= limit
