@@ -7,6 +7,7 @@ see bench/README.md for the scenarios and how each figure is measured.
 """
 
 import argparse
+import ast
 import glob
 import json
 import os
@@ -17,6 +18,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 
@@ -36,6 +38,11 @@ TASK_START_MARKER = 'TASK_START_JSON '
 GATHER_TASK = 'Read the pools and volumes of each host'
 WRITE_TASK = 'Take the time of this run'
 VOLUME_CAPACITY_MIB = 1
+BARE_START = 'import libvirt\nimport lxml.etree\nprint("{}")\n'
+COLLECTOR_SCRIPT = 'kvmops_storage_metrics.py'
+NAIVE_METRICS = os.path.join(HERE, 'naive_metrics.py')
+ROLE_PYTHON = '/usr/bin/python3'
+TEXTFILE = 'kvmops_storage.prom'
 RECAP_RE = re.compile(r'^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
 
 
@@ -364,17 +371,71 @@ class Bench:
         return wall, cpu
 
     def _raw_loop(self, loops):
-        """The naive loop: listAllVolumes, then info() and XMLDesc() on each volume."""
+        """The naive loop: listAllVolumes, then info(), infoFlags(VIR_STORAGE_VOL_GET_PHYSICAL) (the
+        physical size) and XMLDesc() on each volume."""
         script = ('import json, sys, time\n'
                   'import libvirt\n'
                   'conn = libvirt.open(sys.argv[2])\n'
                   'vols = conn.storagePoolLookupByName(sys.argv[3]).listAllVolumes(0)\n'
                   'start = time.perf_counter()\n'
-                  'data = [(vol.name(), vol.info(), vol.XMLDesc(0)) for vol in vols]\n'
+                  'data = [(vol.name(), vol.info(), vol.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2],\n'
+                  '         vol.XMLDesc(0)) for vol in vols]\n'
                   'end = time.perf_counter()\n'
                   'conn.close()\n'
                   'print(json.dumps({"count": len(data), "loop": end - start}))\n')
         return self._python(script, ['the raw loop', URI, POOL_FACTS], loops)
+
+    def _spread(self):
+        """(volumes per batch, threads) with which storage_facts reads the volumes: _BATCH and _THREADS of
+        our module_utils/facts.py (100 and 8 when they are not found there)."""
+        spread = {'_BATCH': 100, '_THREADS': 8}
+        path = os.path.join(_collection_dir(self.ours) or REPO, 'plugins', 'module_utils', 'facts.py')
+        try:
+            with open(path) as handle:
+                tree = ast.parse(handle.read())
+        except (OSError, SyntaxError):
+            return spread['_BATCH'], spread['_THREADS']
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id in spread and isinstance(node.value, ast.Constant)):
+                spread[node.targets[0].id] = int(node.value.value)
+        return spread['_BATCH'], spread['_THREADS']
+
+    def _floor_calls(self, loops, batch, threads):
+        """The libvirt part of the floor of storage_facts: one XMLDesc() per volume and nothing else, spread as
+        the module spreads them (one connection; a thread per batch of BATCH volumes, THREADS at a time, the
+        next one started as one ends); only those calls are timed."""
+        script = ('import json, sys, threading, time\n'
+                  'import libvirt\n'
+                  'import lxml.etree\n'
+                  'conn = libvirt.open(sys.argv[2])\n'
+                  'vols = conn.storagePoolLookupByName(sys.argv[3]).listAllVolumes(0)\n'
+                  'size, parallel = int(sys.argv[4]), int(sys.argv[5])\n'
+                  'batches = [vols[at:at + size] for at in range(0, len(vols), size)]\n'
+                  'texts = [None] * len(batches)\n'
+                  'room = threading.BoundedSemaphore(parallel)\n'
+                  'def fetch(index):\n'
+                  '    try:\n'
+                  '        texts[index] = [vol.XMLDesc(0) for vol in batches[index]]\n'
+                  '    finally:\n'
+                  '        room.release()\n'
+                  'start = time.perf_counter()\n'
+                  'workers = []\n'
+                  'for index in range(len(batches)):\n'
+                  '    room.acquire()\n'
+                  '    workers.append(threading.Thread(target=fetch, args=(index,), daemon=True))\n'
+                  '    workers[-1].start()\n'
+                  'for worker in workers:\n'
+                  '    worker.join()\n'
+                  'end = time.perf_counter()\n'
+                  'conn.close()\n'
+                  'print(json.dumps({"count": sum(len(found or ()) for found in texts), "loop": end - start}))\n')
+        return self._python(script, ['the XMLDesc() calls', URI, POOL_FACTS, str(batch), str(threads)], loops)
+
+    def _bare_start(self):
+        """The start-up part of the floor: our python started, libvirt and lxml imported, nothing else."""
+        wall, cpu, dummy = timed_json('a bare start-up', [self.ours.python, '-c', BARE_START], self.ours.env())
+        return wall, cpu
 
     def _gathering(self, loops):
         """The facts manager of storage_facts alone, in a python process framed like the raw loop
@@ -419,13 +480,18 @@ class Bench:
             measured.append((self.ours, self.ours.capture_module(ours_refresh, 'a-ours-refresh'), all_volumes))
             gathered = []
             measured.append(lambda: self._gathering(gathered))
+            batch, threads = self._spread()
+            calls = []
+            measured.append(lambda: self._floor_calls(calls, batch, threads))
+            measured.append(self._bare_start)
         times = module_times(args.runs, *measured)
         (raw, raw_cpu), (peer_module, peer_cpu) = times[:2]
         pools = len(self.conn.listAllStoragePools(0))
         self.notes.append('(a) virt_pool command=facts has no pool filter: it read all %d pools of this libvirtd '
                           '(pool info and volume names, no volume details).' % pools)
         self.notes.append('(a) the raw loop is one python process (start-up, import libvirt, connect, listAllVolumes, '
-                          'info() and XMLDesc() on each volume); the loop alone took %s (median).' % _fmt_s(_median(loops)))
+                          'info(), infoFlags(VIR_STORAGE_VOL_GET_PHYSICAL) and XMLDesc() on each volume); the loop '
+                          'alone took %s (median).' % _fmt_s(_median(loops)))
         others = 'raw loop %s; virt_pool facts %s (n=%d)' % (_fmt_s(raw), _fmt_s(peer_module), args.runs)
         if not has_facts:
             self.notes.append('(a) CPU time (medians): raw loop %s; virt_pool facts %s.' % (_fmt_s(raw_cpu), _fmt_s(peer_cpu)))
@@ -449,6 +515,19 @@ class Bench:
         self.row('a', 'facts, %d volumes: the timed part alone (gathering vs the loop)' % count,
                  _fmt_s(gather_loop), 'raw loop alone %s' % _fmt_s(_median(loops)),
                  '%.2fx of raw' % (gather_loop / _median(loops)), '', '')
+        (dummy, calls_cpu), (start, start_cpu) = times[5], times[6]
+        calls_wall = _median(calls)
+        floor = start + calls_wall
+        self.notes.append('(a) the floor: %d XMLDesc() calls alone over one connection, a thread per batch of %d '
+                          'volumes, %d at a time, as storage_facts reads them, %s (median; the whole process with '
+                          'its listing %s, CPU %s), plus a bare start-up of the same python with libvirt and lxml '
+                          'imported, %s (CPU %s).' % (count, batch, threads, _fmt_s(calls_wall), _fmt_s(times[5][0]),
+                                                      _fmt_s(calls_cpu), _fmt_s(start), _fmt_s(start_cpu)))
+        self.row('a', 'facts, %d volumes: module time vs the floor (the XMLDesc() calls alone, spread as the module '
+                 'spreads them, plus a bare start-up)' % count, '%s (n=%d)' % (_fmt_s(ours_module), args.runs),
+                 'floor %s = start-up %s + %d XMLDesc() %s' % (_fmt_s(floor), _fmt_s(start), count, _fmt_s(calls_wall)),
+                 '%.2fx of floor' % (ours_module / floor), 'ours <= 2.5x floor',
+                 'yes' if ours_module <= 2.5 * floor else 'NO')
 
     # (d) -----------------------------------------------------------------------------------
     def _report_run(self, inventory, out, forks):
@@ -507,6 +586,151 @@ class Bench:
                  'gathering (storage_facts task) %s' % _fmt_s(gather), '%.2fx' % ratio,
                  'writing <= 0.25x', 'PASS' if ratio <= 0.25 else 'FAIL')
 
+    # (e) -----------------------------------------------------------------------------------
+    def _collector_python(self):
+        """The python of the collector and of the naive loop: --collector-python, else the role's default
+        (/usr/bin/python3) when it imports libvirt and lxml, else our side's."""
+        if self.args.collector_python:
+            return self.args.collector_python
+        found = subprocess.run([ROLE_PYTHON, '-c', 'import libvirt, lxml.etree'], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, check=False) if os.path.exists(ROLE_PYTHON) else None
+        return ROLE_PYTHON if found is not None and found.returncode == 0 else self.ours.python
+
+    def _install_collector(self):
+        """The collector laid out as the storage_metrics role installs it: pack_collector.py of the role packs
+        the collector script and the collection's plugins/module_utils, unpacked here into a directory of its
+        own; returns the path of the script."""
+        collection = _collection_dir(self.ours) or REPO
+        files = os.path.join(collection, 'roles', 'storage_metrics', 'files')
+        lib = self._path('e-collector')
+        archive = self._path('e-collector.tar.gz')
+        shutil.rmtree(lib, ignore_errors=True)
+        os.makedirs(lib)
+        for argv in ([self.ours.python, os.path.join(files, 'pack_collector.py'),
+                      os.path.join(collection, 'plugins', 'module_utils'), archive,
+                      os.path.join(files, COLLECTOR_SCRIPT)],
+                     ['tar', '-xzf', archive, '-C', lib]):
+            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                                  check=False)
+            if proc.returncode != 0:
+                raise BenchError('installing the collector: %s failed:\n%s' % (' '.join(argv), proc.stdout[-2000:]))
+        return os.path.join(lib, COLLECTOR_SCRIPT)
+
+    def _role_volume_limit(self):
+        """storage_metrics_volume_limit of the role's defaults (1000 when it is not found)."""
+        path = os.path.join(_collection_dir(self.ours) or REPO, 'roles', 'storage_metrics', 'defaults', 'main.yml')
+        try:
+            with open(path) as handle:
+                match = re.search(r'^storage_metrics_volume_limit:\s*(-?\d+)\s*$', handle.read(), re.M)
+        except OSError:
+            match = None
+        return int(match.group(1)) if match else 1000
+
+    def _metrics_run(self, label, argv, output, check):
+        """One run of a metrics writer (the collector or the naive loop) in the environment of a systemd
+        service; returns (wall, CPU) of the process and checks the textfile it wrote with CHECK."""
+        env = {'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C.UTF-8'}
+        cpu = _children_cpu()
+        start = _now()
+        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              env=env, check=False)
+        wall = _now() - start
+        cpu = _children_cpu() - cpu
+        if proc.returncode != 0:
+            raise BenchError('%s failed (exit %d):\n%s%s'
+                             % (label, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
+        check(label, output)
+        return wall, cpu
+
+    @staticmethod
+    def _pool_series(path, pool):
+        """The sample lines of POOL (pool and volume series) in the textfile PATH, in their order."""
+        marker = '{pool="%s"' % pool
+        with open(path) as handle:
+            return [line.rstrip('\n') for line in handle if marker in line and not line.startswith('#')]
+
+    def _metrics_check(self, count):
+        """A check of a textfile: success 1, the volume count of the pool, and its volume series all there when
+        the file says it has volume series (collector_volume_series 1), none otherwise."""
+        def check(label, path):
+            lines = self._pool_series(path, POOL_FACTS)
+            volumes = sum(1 for line in lines if line.startswith('libvirt_storage_volume_capacity_bytes{'))
+            wanted = 'libvirt_storage_pool_volumes{pool="%s"} %d' % (POOL_FACTS, count)
+            with open(path) as handle:
+                text = handle.read()
+            success = 'libvirt_storage_collector_success 1\n' in text
+            with_volumes = 'libvirt_storage_collector_volume_series 1\n' in text
+            if wanted not in lines or volumes != (count if with_volumes else 0) or not success:
+                raise BenchError('%s: %s has %d volume series of pool %s (not %d), %s, %s' % (
+                    label, path, volumes, POOL_FACTS, count if with_volumes else 0,
+                    'the volume count' if wanted in lines else 'no "%s"' % wanted,
+                    'success 1' if success else 'no "libvirt_storage_collector_success 1"'))
+        return check
+
+    def scenario_e(self):
+        args = self.args
+        count = args.facts_volumes
+        print('(e) the storage_metrics collector on a host with a pool of %d volumes' % count, flush=True)
+        self._facts_pool(count)
+        python = self._collector_python()
+        collector = self._install_collector()
+        textfiles = tempfile.mkdtemp(prefix='kvmops-bench-e-')
+        try:
+            self._scenario_e(count, python, collector, textfiles)
+        finally:
+            shutil.rmtree(textfiles, ignore_errors=True)
+
+    def _scenario_e(self, count, python, collector, textfiles):
+        args = self.args
+        default_limit = self._role_volume_limit()
+        sides = []
+        for limit in (-1, default_limit):
+            check = self._metrics_check(count)
+            ours_out = os.path.join(textfiles, 'collector-%d' % limit, TEXTFILE)
+            naive_out = os.path.join(textfiles, 'naive-%d' % limit, TEXTFILE)
+            for path in (ours_out, naive_out):
+                os.makedirs(os.path.dirname(path))
+            ours_argv = (python, collector, '--uri', URI, '--output', ours_out, '--volume-limit', str(limit))
+            naive_argv = (python, NAIVE_METRICS, URI, naive_out, str(limit))
+
+            def ours(argv=ours_argv, out=ours_out, check=check):
+                return self._metrics_run('the collector', argv, out, check)
+
+            def naive(argv=naive_argv, out=naive_out, check=check):
+                return self._metrics_run('the naive loop', argv, out, check)
+            # a first run of each: the collector compiles its module_utils into __pycache__ beside them, as
+            # the service does on its first run; then the series of the pool must be the same on both sides
+            ours()
+            naive()
+            mine, theirs = self._pool_series(ours_out, POOL_FACTS), self._pool_series(naive_out, POOL_FACTS)
+            if mine != theirs:
+                first = next((pair for pair in zip(mine, theirs) if pair[0] != pair[1]), (len(mine), len(theirs)))
+                raise BenchError('the collector and the naive loop wrote different series of pool %s: %r'
+                                 % (POOL_FACTS, first))
+            sides.append((limit, ours, naive, os.path.getsize(ours_out), len(mine)))
+        measured = []
+        for side in sides:
+            measured += [side[1], side[2]]
+        times = module_times(args.runs, *measured)
+        pools = len(self.conn.listAllStoragePools(0))
+        self.notes.append('(e) the collector is the storage_metrics role\'s script with its copy of the module_utils '
+                          '(packed by the role\'s pack_collector.py, unpacked into .build/bench/e-collector, its '
+                          '__pycache__ written by a first run), run by %s as the role\'s service runs it: --uri %s '
+                          '--output <a temporary directory>/%s --volume-limit N, in the environment of a systemd '
+                          'service (PATH and LANG alone); the naive loop (bench/naive_metrics.py) runs with the same '
+                          'python. Both read all %d pools of this libvirtd.' % (python, URI, TEXTFILE, pools))
+        for index, (limit, dummy, dummy2, size, lines) in enumerate(sides):
+            (ours_wall, ours_cpu), (naive_wall, naive_cpu) = times[2 * index], times[2 * index + 1]
+            what = ('every series (--volume-limit -1)' if limit < 0 else
+                    'the role\'s default --volume-limit %d (pool series only above it)' % limit)
+            self.notes.append('(e) %s: %d series of pool %s, the same on both sides; the textfile %.1f MB; CPU time '
+                              '(medians): collector %s, naive loop %s.' % (what, lines, POOL_FACTS, size / 1e6,
+                                                                           _fmt_s(ours_cpu), _fmt_s(naive_cpu)))
+            ratio = ours_wall / naive_wall
+            self.row('e', 'metrics collector, %d volumes, %s: the service\'s process' % (count, what),
+                     '%s (n=%d)' % (_fmt_s(ours_wall), args.runs), 'naive loop %s' % _fmt_s(naive_wall),
+                     '%.2fx of naive' % ratio, 'collector <= 0.5x naive', 'yes' if ratio <= 0.5 else 'NO')
+
     def _has_facts(self):
         directory = _collection_dir(self.ours)
         return directory is not None and os.path.exists(os.path.join(directory, 'plugins', 'modules',
@@ -521,7 +745,11 @@ def parse_args(argv):
     parser.add_argument('--loop-runs', type=int, default=1, help='(b) runs of the virt_volume loop (default 1)')
     parser.add_argument('--quick', action='store_true',
                         help='(b) loop over 100 volumes and scale its time to --volumes (an estimate)')
-    parser.add_argument('--facts-volumes', type=int, default=5000, help='(a) volumes in the facts pool (default 5000)')
+    parser.add_argument('--facts-volumes', type=int, default=5000,
+                        help='(a), (e) volumes in the facts pool (default 5000)')
+    parser.add_argument('--collector-python',
+                        help='(e) python of the metrics collector and the naive loop (default: %s when it imports '
+                             'libvirt and lxml, else the .venv python)' % ROLE_PYTHON)
     parser.add_argument('--report-hosts', type=int, default=100,
                         help='(d) aliases of localhost in the capacity report inventory (default 100)')
     parser.add_argument('--report-volumes', type=int, default=1000, help='(d) volumes in the report pool (default 1000)')
@@ -541,10 +769,10 @@ def parse_args(argv):
         args.loop_volumes = 100 if args.quick else args.volumes
     args.loop_volumes = min(args.loop_volumes, args.volumes)
     args.scenarios = [s.strip() for s in args.scenarios.split(',') if s.strip()]
-    unknown = set(args.scenarios) - set('abcd')
+    unknown = set(args.scenarios) - set('abcde')
     if unknown or min(args.runs, args.loop_runs, args.loop_volumes, args.report_hosts, args.report_runs,
                       args.report_forks) < 1:
-        parser.error('scenarios are a, b, c, d; runs, loop runs, loop volumes, report hosts, runs and forks are '
+        parser.error('scenarios are a, b, c, d, e; runs, loop runs, loop volumes, report hosts, runs and forks are '
                      'at least 1')
     args.workdir = os.path.join(REPO, '.build', 'bench')
     return args
@@ -630,8 +858,8 @@ def main(argv=None):
     bench = Bench(args, ours, peer, conn)
     status = 0
     try:
-        # the start-up baseline compares both sides, which (d) does not
-        for name in (['baseline'] if set(args.scenarios) - set('d') else []) + args.scenarios:
+        # the start-up baseline compares both sides, which (d) and (e) do not
+        for name in (['baseline'] if set(args.scenarios) & set('abc') else []) + args.scenarios:
             try:
                 getattr(bench, name if name == 'baseline' else 'scenario_%s' % name)()
             except BenchError as exc:
@@ -642,8 +870,8 @@ def main(argv=None):
         if args.keep:
             bench.notes.append('the bench- pools were kept (--keep)')
         else:
-            made = {'b': POOL_VOLS, 'c': POOL_DIR, 'a': POOL_FACTS, 'd': POOL_REPORT}
-            for name in [made[scenario] for scenario in args.scenarios]:
+            made = {'b': POOL_VOLS, 'c': POOL_DIR, 'a': POOL_FACTS, 'd': POOL_REPORT, 'e': POOL_FACTS}
+            for name in sorted(set(made[scenario] for scenario in args.scenarios)):
                 remove_pool(conn, name, os.path.join(args.base_dir, name))
             if os.path.isdir(args.base_dir) and not os.listdir(args.base_dir):
                 os.rmdir(args.base_dir)

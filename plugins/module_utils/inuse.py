@@ -174,6 +174,8 @@ class InUse:
         """Sorted DomainUse of the domains whose disks are ``volume`` (a dict with name, type and path,
         as live.volume_fields gives) of pool ``pool_name``: by resolved path, network name, or pool/volume."""
         self.domains()
+        if not self._by_key and not self._by_pool_volume:
+            return []  # no domain names any storage: the volume's path is not resolved (a realpath and a stat)
         found = {}
         for key in volume_keys(volume, self.is_local):
             for dom in self._by_key.get(key, ()):

@@ -133,17 +133,18 @@ def _pool_samples(pool):
     return samples
 
 
-def _volume_samples(pool_name, volume):
-    key = (('pool', pool_name), ('volume', volume['name']))
-    samples = {
-        'volume_info': [(key + (('type', volume.get('type') or ''), ('format', volume.get('format') or ''),
-                                ('path', volume.get('path') or '')), 1)],
-        'volume_capacity_bytes': [(key, volume['capacity'])],
-        'volume_allocation_bytes': [(key, volume['allocation'])],
-    }
+def _volume_lines(pool_name, volume, collected):
+    """The series of one volume appended to ``collected`` (by family) already formatted: the text of each line
+    after the metric name (its labels and value), as render writes the other series; a host may have thousands
+    of volumes, and formatting them here takes half the time of going through (labels, value) samples."""
+    key = 'pool="%s",volume="%s"' % (escape_label_value(pool_name), escape_label_value(volume['name']))
+    collected['volume_info'].append('{%s,type="%s",format="%s",path="%s"} 1' % (
+        key, escape_label_value(volume.get('type') or ''), escape_label_value(volume.get('format') or ''),
+        escape_label_value(volume.get('path') or '')))
+    collected['volume_capacity_bytes'].append('{%s} %s' % (key, format_value(volume['capacity'])))
+    collected['volume_allocation_bytes'].append('{%s} %s' % (key, format_value(volume['allocation'])))
     if volume.get('physical') is not None:
-        samples['volume_physical_bytes'] = [(key, volume['physical'])]
-    return samples
+        collected['volume_physical_bytes'].append('{%s} %s' % (key, format_value(volume['physical'])))
 
 
 def volume_count(facts):
@@ -163,6 +164,8 @@ def render(facts, success=True, started=None, duration=None, warnings=0, volume_
     """The textfile of a facts dict (``ansible_facts.libvirt_storage`` with ``pools``): HELP and TYPE before
     each family, the series of a family together, families without series left out."""
     collected = dict((name, []) for name, _help in FAMILIES)
+    # the volume series as formatted text (labels and value), the others as (labels, value) samples
+    formatted = dict((name, []) for name, _help in VOLUME_FAMILIES)
     pools = (facts or {}).get('pools') or {}
     with_volumes = volume_series_wanted(facts or {}, volume_limit)
     for pool_name in sorted(pools):
@@ -172,8 +175,7 @@ def render(facts, success=True, started=None, duration=None, warnings=0, volume_
         if with_volumes:
             volumes = pool.get('volumes') or {}
             for volume_name in sorted(volumes):
-                for family, samples in _volume_samples(pool['name'], volumes[volume_name]).items():
-                    collected[family].extend(samples)
+                _volume_lines(pool['name'], volumes[volume_name], formatted)
     collected['collector_success'] = [((), bool(success))]
     if started is not None:
         collected['collector_last_run_timestamp_seconds'] = [((), float(started))]
@@ -184,13 +186,15 @@ def render(facts, success=True, started=None, duration=None, warnings=0, volume_
     lines = []
     for family, help_text in FAMILIES:
         samples = collected[family]
-        if not samples:
+        texts = formatted.get(family, ())
+        if not samples and not texts:
             continue
         name = PREFIX + family
         lines.append('# HELP %s %s' % (name, escape_help(help_text)))
         lines.append('# TYPE %s gauge' % name)
         for labels, value in samples:
             lines.append('%s%s %s' % (name, _labels(labels), format_value(value)))
+        lines.extend([name + text for text in texts])
     return '\n'.join(lines) + '\n'
 
 

@@ -134,6 +134,18 @@ def test_domains_are_read_once(conn):
     assert conn.methods().count('listAllDomains') == 1
 
 
+def test_no_volume_path_is_resolved_while_no_domain_names_storage(conn, monkeypatch):
+    resolved = []
+    monkeypatch.setattr(inuse, 'path_keys', lambda path, is_local: resolved.append(path) or frozenset())
+    users = InUse(conn)
+    assert users.domains_of('p', vol('a.raw', '/p/a.raw')) == []
+    assert resolved == []
+    domain(conn, 'web', "<disk type='network' device='disk'><source protocol='rbd' name='vms/img'/></disk>")
+    users = InUse(conn)
+    assert users.domains_of('p', vol('a.raw', '/p/a.raw')) == []
+    assert resolved == ['/p/a.raw']
+
+
 # ---- backing chains across pools -----------------------------------------------------------------------
 
 def test_overlays_in_other_pools_and_chains_of_chains(conn):

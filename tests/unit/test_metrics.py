@@ -124,6 +124,36 @@ def test_label_values_with_quote_backslash_and_newline_are_escaped():
     assert len(text.splitlines()) == len([line for line in text.split('\n') if line])
 
 
+def test_volume_series_lines_in_pool_and_volume_order():
+    def volume(name, **fields):
+        found = {'name': name, 'type': 'file', 'format': 'qcow2', 'path': '/p/' + name, 'capacity': 2 * MIB,
+                 'allocation': MIB, 'physical': 3 * MIB}
+        found.update(fields)
+        return found
+    pool = {'name': 'p', 'state': 'active', 'active': True, 'autostart': False, 'autostart_not_running': False,
+            'capacity': 10 * MIB, 'allocation': MIB, 'available': 9 * MIB, 'provisioned': None,
+            'overcommit_ratio': None}
+    facts = {'pools': {
+        'q': dict(pool, name='q', volumes={'z': volume('z')}),
+        'p': dict(pool, volumes={'b': volume('b', type=None, format=None, path=None, physical=None),
+                                 'a': volume('a', allocation=1.5)})}}
+    lines = [line for line in metrics.render(facts, volume_limit=-1).splitlines()
+             if line.startswith('libvirt_storage_volume_')]
+    assert lines == [
+        'libvirt_storage_volume_info{pool="p",volume="a",type="file",format="qcow2",path="/p/a"} 1',
+        'libvirt_storage_volume_info{pool="p",volume="b",type="",format="",path=""} 1',
+        'libvirt_storage_volume_info{pool="q",volume="z",type="file",format="qcow2",path="/p/z"} 1',
+        'libvirt_storage_volume_capacity_bytes{pool="p",volume="a"} 2097152',
+        'libvirt_storage_volume_capacity_bytes{pool="p",volume="b"} 2097152',
+        'libvirt_storage_volume_capacity_bytes{pool="q",volume="z"} 2097152',
+        'libvirt_storage_volume_allocation_bytes{pool="p",volume="a"} 1.5',
+        'libvirt_storage_volume_allocation_bytes{pool="p",volume="b"} 1048576',
+        'libvirt_storage_volume_allocation_bytes{pool="q",volume="z"} 1048576',
+        'libvirt_storage_volume_physical_bytes{pool="p",volume="a"} 3145728',
+        'libvirt_storage_volume_physical_bytes{pool="q",volume="z"} 3145728',
+    ]
+
+
 @pytest.mark.parametrize('limit, volume_series', [(-1, True), (2, True), (1, False), (0, False)])
 def test_volume_limit_is_the_cardinality_switch(limit, volume_series):
     facts, _warnings = metrics.collect(host())
