@@ -20,6 +20,7 @@ import re
 import struct
 
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
+from ansible_collections.kvmops.storage.plugins.module_utils import stream
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import backend_class
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
@@ -68,8 +69,6 @@ TYPED_VOLUME_OPTIONS = ('capacity', 'allocation', 'preallocation', 'format', 'ba
                         'content', 'mode', 'owner', 'group')
 # formats that can have a backing store
 _BACKED_FORMATS = ('qcow2', 'qed', 'vmdk')
-
-_CHUNK = 1024 * 1024
 
 
 def item_options():
@@ -198,14 +197,6 @@ def _clean_path(path):
     if cleaned.startswith('//'):
         cleaned = '/' + cleaned.lstrip('/')
     return cleaned
-
-
-def file_digest(path, algorithm):
-    digest = hashlib.new(algorithm)
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class LiveVolume:
@@ -713,7 +704,7 @@ class VolumeManager(Manager):
         src = request.content['src']
         if request.checksum:
             algorithm, expected = request.checksum
-            found = file_digest(src, algorithm)
+            found = stream.file_digest(src, algorithm)
             if found != expected:
                 raise ValidationError(request.opt('content.checksum'), '%s: %s has %s %s, not %s; nothing was changed'
                                       % (request.opt('content.checksum'), src, algorithm, found, expected))
@@ -966,51 +957,21 @@ class VolumeManager(Manager):
         name, src = request.name, request.content['src']
         vol = self._vol(pool, name)
         digest = hashlib.new(request.checksum[0]) if request.checksum else None
-        stream = call('opening a stream', self.conn.newStream, 0)
-        try:
-            call('starting the upload into volume %s' % name, vol.upload, stream, 0, size, 0)
-            with open(src, 'rb') as handle:
-                def _source(_stream, nbytes, _opaque):
-                    data = handle.read(min(nbytes, _CHUNK))
-                    if digest is not None:
-                        digest.update(data)
-                    return data
-                call('uploading %s into volume %s' % (src, name), stream.sendAll, _source, None)
-            call('finishing the upload into volume %s' % name, stream.finish)
-        except Exception:
-            _abort(stream)
-            raise
+        with open(src, 'rb') as handle:
+            def _read(nbytes):
+                data = handle.read(nbytes)
+                if digest is not None:
+                    digest.update(data)
+                return data
+            stream.send(self.conn, vol, _read, size, src)
         if digest is not None:
             algorithm, expected = request.checksum
             if digest.hexdigest() != expected:
                 raise OperationError('content.src %s changed while it was uploaded: %s %s, not %s'
                                      % (src, algorithm, digest.hexdigest(), expected))
-            stored = self._download_digest(vol, size, algorithm)
+            stored = stream.volume_digest(self.conn, vol, size, algorithm)
             if stored != expected:
                 raise OperationError('volume %s does not hold what was uploaded: its first %d bytes have %s %s, not %s'
                                      % (name, size, algorithm, stored, expected))
         if refresh:
             call_retrying('refreshing pool %s' % self.pool_name, pool.refresh, 0)
-
-    def _download_digest(self, vol, size, algorithm):
-        digest = hashlib.new(algorithm)
-        stream = call('opening a stream', self.conn.newStream, 0)
-        try:
-            call('starting to read volume %s back' % vol.name(), vol.download, stream, 0, size, 0)
-
-            def _sink(_stream, data, _opaque):
-                digest.update(data)
-                return len(data)
-            call('reading volume %s back' % vol.name(), stream.recvAll, _sink, None)
-            call('finishing the read of volume %s' % vol.name(), stream.finish)
-        except Exception:
-            _abort(stream)
-            raise
-        return digest.hexdigest()
-
-
-def _abort(stream):
-    try:
-        stream.abort()
-    except Exception:  # pylint: disable=broad-except
-        pass
