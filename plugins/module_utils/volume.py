@@ -82,6 +82,8 @@ def content_options():
         ca_path=dict(type='path'),
         url_username=dict(type='str'),
         url_password=dict(type='str', no_log=True),
+        force=dict(type='bool'),
+        compare=dict(type='bool'),
     )
 
 
@@ -353,6 +355,8 @@ class Request:
     def check_content(self):
         """Read the first bytes of content.src or content.url: only when the volume is to be made from it (a
         re-run needs no file). Sets ``image`` and ``compression``."""
+        if self.image is not None:
+            return
         option = self.content_option()
         opened = self.open_content()
         try:
@@ -841,8 +845,55 @@ class VolumeManager(Manager):
         raise ValidationError(option, '%s %r: no volume of any pool has that path%s'
                               % (option, path, '' if not self.is_local else ' and no such file exists'))
 
+    def _reimport_reason(self, request, vol):
+        """Why a volume that exists is imported again (None: it is left as it is): content.force, or
+        content.compare finding that its first bytes do not have content.checksum."""
+        content = request.content
+        if content is None or request.clone_from is not None:
+            return None
+        if content.get('force'):
+            return 'content.force'
+        if not content.get('compare'):
+            return None
+        option = request.opt('content.compare')
+        if not request.checksum:
+            raise ValidationError(option, '%s compares the volume with %s: give it too'
+                                  % (option, request.opt('content.checksum')))
+        request.check_content()
+        if request.compression is not None:
+            raise ValidationError(option, '%s: %s %s is compressed with %s, so %s (of the file as given) is not the '
+                                  'checksum of what the volume holds; leave %s out, or set %s to re-import'
+                                  % (option, request.content_option(), request.content_name(), request.compression,
+                                     request.opt('content.checksum'), option, request.opt('content.force')))
+        size = request.image[2]
+        if size is None:
+            raise ValidationError(option, '%s: the server does not say how long %s is, so the bytes to compare are '
+                                  'not known' % (option, request.content_name()))
+        algorithm, expected = request.checksum
+        if vol.capacity is not None and vol.capacity < size:
+            return '%s: the volume is smaller than the image' % option
+        held = stream.volume_digest(self.conn, vol.vol, size, algorithm)
+        if held == expected:
+            return None
+        return '%s: the first %d bytes of the volume have %s %s' % (option, size, algorithm, held)
+
+    def _plan_reimport(self, plan, live, request, vol, reason):
+        """Delete the volume and import it again: a new volume, as _plan_create makes it."""
+        self._require(request, 'volume_delete', 'delete volumes')
+        self._refuse_in_use(request, vol, 're-import (%s)' % reason)
+        name = request.name
+        flags, warning = request.backend.volume_delete_plan(request.pool_xml, vol.describe(self.pool_name),
+                                                            self._pool_secret_value, request.force)
+        if warning:
+            plan.warnings.append(warning)
+        plan.add('delete', lambda: self._delete(live.pool, name, flags), subject=name)
+        return self._plan_upload(plan, live, request, request.effective_format())
+
     def _plan_update(self, plan, live, request, vol):
         name = request.name
+        reason = self._reimport_reason(request, vol)
+        if reason is not None:
+            return self._plan_reimport(plan, live, request, vol, reason)
         after = vol.describe(self.pool_name)
         live_format = vol.format or ('raw' if not request.backend.volume_format_in_xml else None)
         if not canon.same_volume_format(request.format, live_format) and request.backend.volume_format_read_back:
