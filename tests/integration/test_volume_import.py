@@ -117,8 +117,8 @@ def files_in(path):
 
 def test_url_gzip_raw_four_calls(pool, images, http):
     name, path = pool
-    args = {'pool': name, 'name': 'u.raw', 'content': {'url': http + '/disk.raw.gz',
-                                                        'checksum': digest(images['disk.raw.gz'], 'sha512')}}
+    content = {'url': http + '/disk.raw.gz', 'checksum': digest(images['disk.raw.gz'], 'sha512')}
+    args = {'pool': name, 'name': 'u.raw', 'content': content}
     first_check, applied, second_check, second = four_calls('storage_volume', args)
     assert first_check['failed'] is False, first_check.get('msg')
     assert first_check['actions'] == ['create', 'upload'] and first_check['changed'] is True
@@ -130,6 +130,27 @@ def test_url_gzip_raw_four_calls(pool, images, http):
     assert applied['volume']['capacity'] == 8 * MIB and applied['volume']['format'] == 'raw'
     for result in (second_check, second):
         assert result['failed'] is False and result['changed'] is False and result['actions'] == []
+
+
+def test_force_and_compare_import_again(pool, images, http):
+    name, path = pool
+    volume = os.path.join(path, 'a.raw')
+    args = {'pool': name, 'name': 'a.raw', 'content': {'url': http + '/disk.raw', 'checksum': digest(images['disk.raw'])}}
+    assert run_module('storage_volume', args)['actions'] == ['create', 'upload']
+    compare = dict(args, content=dict(args['content'], compare=True))
+    assert run_module('storage_volume', compare)['actions'] == [], 'the volume holds the image'
+    with open(volume, 'r+b') as handle:  # the guest wrote to it
+        handle.seek(4096)
+        handle.write(b'changed')
+    planned = run_module('storage_volume', compare, check=True)
+    assert planned['actions'] == ['delete', 'create', 'upload'], planned.get('msg')
+    done = run_module('storage_volume', compare)
+    assert done['actions'] == planned['actions'], done.get('msg')
+    with open(images['disk.raw'], 'rb') as want, open(volume, 'rb') as got:
+        assert got.read() == want.read()
+    forced = dict(args, content=dict(args['content'], force=True))
+    assert run_module('storage_volume', forced)['actions'] == ['delete', 'create', 'upload']
+    assert volumes_of(name) == ['a.raw']
 
 
 CASES = [('disk.qcow2.xz', 'url'), ('disk.raw.bz2', 'src'), ('disk.qcow2.gz', 'src'), ('disk.qcow2', 'url')]
