@@ -194,9 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             self.send_error(404, 'Not Found')
             return
-        body, cut = route
+        body, cut = route[:2]
         self.send_response(200)
         self.send_header('Content-Length', str(len(body)))
+        for header in route[2:]:
+            self.send_header(*header)
         self.end_headers()
         self.wfile.write(body[:cut] if cut is not None else body)
         if cut is not None:
@@ -252,3 +254,33 @@ def test_http_refused_connection():
     with pytest.raises(OperationError) as info:
         source.open_http('http://127.0.0.1:9/x.img', 'content.url', timeout=2)
     assert info.value.msg.startswith('content.url http://127.0.0.1:9/x.img: ')
+
+
+def test_http_body_sent_with_a_content_encoding_is_refused(http):
+    base, routes = http
+    routes['/i.img'] = (gzip.compress(DATA), None, ('Content-Encoding', 'gzip'))
+    with pytest.raises(OperationError) as info:
+        source.open_http(base + '/i.img', 'content.url', timeout=5)
+    assert 'Content-Encoding gzip' in info.value.msg
+
+
+def test_http_server_that_stops_sending_times_out():
+    import socket  # pylint: disable=import-outside-toplevel
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(1)
+
+    def serve():
+        conn, _addr = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 4000000\r\n\r\n' + b'x' * 1000)
+        threading.Event().wait(3)
+        conn.close()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    src = None
+    with pytest.raises(OperationError) as info:
+        src = source.open_http('http://127.0.0.1:%d/slow.img' % listener.getsockname()[1], 'content.url', timeout=0.5)
+        read_all(src)
+    assert 'slow.img stopped after' in info.value.msg and 'of 4000000: timed out' in info.value.msg
+    listener.close()
