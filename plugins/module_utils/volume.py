@@ -13,13 +13,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import grp
-import hashlib
 import os
 import pwd
-import re
-import struct
 
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
+from ansible_collections.kvmops.storage.plugins.module_utils import source
+from ansible_collections.kvmops.storage.plugins.module_utils import stream
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import backend_class
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
@@ -62,14 +61,30 @@ STATES = ('present', 'absent')
 PREALLOCATION = ('off', 'metadata', 'falloc', 'full')
 # virStorageVolWipeAlgorithm
 WIPE_ALGORITHMS = ('zero', 'nnsa', 'dod', 'bsi', 'gutmann', 'schneier', 'pfitzner7', 'pfitzner33', 'random', 'trim')
-CHECKSUM_ALGORITHMS = ('md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512')
+CHECKSUM_ALGORITHMS = source.CHECKSUM_ALGORITHMS
 # options that describe the volume, mutually exclusive with xml
 TYPED_VOLUME_OPTIONS = ('capacity', 'allocation', 'preallocation', 'format', 'backing_store', 'clone_from',
                         'content', 'mode', 'owner', 'group')
 # formats that can have a backing store
 _BACKED_FORMATS = ('qcow2', 'qed', 'vmdk')
+#: seconds content.url may keep the module waiting for a connection or for more data
+DEFAULT_TIMEOUT = 30
 
-_CHUNK = 1024 * 1024
+
+def content_options():
+    """The suboptions of ``content`` (where the bytes of an import come from)."""
+    return dict(
+        src=dict(type='path'),
+        url=dict(type='str'),
+        checksum=dict(type='str'),
+        timeout=dict(type='float'),
+        validate_certs=dict(type='bool'),
+        ca_path=dict(type='path'),
+        url_username=dict(type='str'),
+        url_password=dict(type='str', no_log=True),
+        force=dict(type='bool'),
+        compare=dict(type='bool'),
+    )
 
 
 def item_options():
@@ -86,8 +101,8 @@ def item_options():
                                                      format=dict(type='str'))),
         clone_from=dict(type='dict', options=dict(name=dict(type='str', required=True),
                                                   pool=dict(type='str'))),
-        content=dict(type='dict', options=dict(src=dict(type='path', required=True),
-                                               checksum=dict(type='str'))),
+        content=dict(type='dict', options=content_options(), mutually_exclusive=[['src', 'url']],
+                     required_one_of=[['src', 'url']]),
         mode=dict(type='raw'),
         owner=dict(type='raw'),
         group=dict(type='raw'),
@@ -166,30 +181,8 @@ def sniff_image(path):
     """(format, virtual size) of an image file, read from its header; raw images are their own size."""
     size = os.path.getsize(path)
     with open(path, 'rb') as handle:
-        head = handle.read(512)
-    if head[:4] == b'QFI\xfb' and len(head) >= 32:
-        return 'qcow2', struct.unpack('>Q', head[24:32])[0]
-    for magic, fmt in ((b'QED\x00', 'qed'), (b'KDMV', 'vmdk'), (b'conectix', 'vpc'), (b'vhdxfile', 'vhdx')):
-        if head.startswith(magic):
-            return fmt, None
-    if head[64:68] == b'\x7f\x10\xda\xbe':
-        return 'vdi', None
-    return 'raw', size
-
-
-def _checksum(value, option):
-    """``algorithm:hexdigest`` -> (algorithm, hexdigest)."""
-    if ':' not in value:
-        raise ValidationError(option, '%s %r: write it as ALGORITHM:HEXDIGEST, e.g. sha256:9f86d08...; algorithms: %s'
-                              % (option, value, ', '.join(CHECKSUM_ALGORITHMS)))
-    algorithm, digest = value.split(':', 1)
-    algorithm, digest = algorithm.strip().lower(), digest.strip().lower()
-    if algorithm not in CHECKSUM_ALGORITHMS:
-        raise ValidationError(option, '%s: unknown algorithm %r; accepted: %s'
-                              % (option, algorithm, ', '.join(CHECKSUM_ALGORITHMS)))
-    if not re.match(r'^[0-9a-f]+$', digest) or len(digest) != hashlib.new(algorithm).digest_size * 2:
-        raise ValidationError(option, '%s: %r is not a %s hex digest' % (option, digest, algorithm))
-    return algorithm, digest
+        head = handle.read(source.HEAD)
+    return source.image_of(head, size)
 
 
 def _clean_path(path):
@@ -198,14 +191,6 @@ def _clean_path(path):
     if cleaned.startswith('//'):
         cleaned = '/' + cleaned.lstrip('/')
     return cleaned
-
-
-def file_digest(path, algorithm):
-    digest = hashlib.new(algorithm)
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class LiveVolume:
@@ -269,7 +254,8 @@ class Request:
         self.backing_store = None
         self.clone_from = values.get('clone_from')
         self.content = values.get('content')
-        self.image = None  # (format, virtual size, file size) of content.src
+        self.image = None  # (format, virtual size, size of the image's bytes) of content; None: known after the transfer
+        self.compression = None  # of content, found by check_content
         self.checksum = None
         self.mode = self.owner = self.group = None
         self.raw_xml = None
@@ -313,9 +299,8 @@ class Request:
         clone = self.clone_from
         if clone is not None:
             validate_name(clone['name'], self.opt('clone_from.name'), volume=True)
-        if self.content is not None and self.content.get('checksum'):
-            # the file itself is read only when an upload is planned (check_content)
-            self.checksum = _checksum(self.content['checksum'], self.opt('content.checksum'))
+        if self.content is not None:
+            self._content_options()
         mode = v.get('mode')
         if mode is not None:
             self.mode = canon.format_mode(canon.parse_mode(mode, self.opt('mode'), '0600'))
@@ -331,25 +316,68 @@ class Request:
                                   % (self.opt(option), self.values[option]))
         return size
 
+    def _content_options(self):
+        """content: src or url, the checksum's form, a timeout above 0 (the source is read by check_content)."""
+        content = self.content
+        if (content.get('src') is None) == (content.get('url') is None):
+            raise ValidationError(self.opt('content'), '%s: give one of src (a file on the host running the module) '
+                                  'and url (an http:// or https:// URL fetched from that host)' % self.opt('content'))
+        if content.get('url') is not None:
+            source.validate_url(content['url'], self.opt('content.url'))
+        timeout = content.get('timeout')
+        if timeout is not None and not timeout > 0:
+            raise ValidationError(self.opt('content.timeout'), '%s %r: give the seconds to wait, above 0'
+                                  % (self.opt('content.timeout'), timeout))
+        if content.get('checksum'):
+            self.checksum = source.parse_checksum(content['checksum'], self.opt('content.checksum'))
+
+    def content_option(self):
+        """The option that names the source: content.src or content.url."""
+        return self.opt('content.url' if self.content.get('url') is not None else 'content.src')
+
+    def content_name(self):
+        """The source as messages and the diff show it: the file's path, or the URL without credentials."""
+        url = self.content.get('url')
+        return source.shown_url(url) if url is not None else self.content['src']
+
+    def open_content(self, algorithm=None):
+        """A source.Source over content.src or content.url."""
+        content = self.content
+        if content.get('url') is not None:
+            timeout = content.get('timeout')
+            return source.open_http(content['url'], self.opt('content.url'),
+                                    timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+                                    validate_certs=content.get('validate_certs') is not False,
+                                    ca_path=content.get('ca_path'), username=content.get('url_username'),
+                                    password=content.get('url_password'), algorithm=algorithm)
+        return source.open_file(content['src'], self.opt('content.src'), algorithm)
+
     def check_content(self):
-        """Read content.src: only when the volume is to be made from it (a re-run needs no file)."""
-        src = self.content['src']
-        option = self.opt('content.src')
-        if not os.path.isfile(src):
-            raise ValidationError(option, '%s %r: no such file on the host running the module' % (option, src))
-        if not os.access(src, os.R_OK):
-            raise ValidationError(option, '%s %r is not readable' % (option, src))
-        fmt, virtual = sniff_image(src)
-        file_size = os.path.getsize(src)
-        if file_size == 0:
-            raise ValidationError(option, '%s %r is empty' % (option, src))
+        """Read the first bytes of content.src or content.url: only when the volume is to be made from it (a
+        re-run needs no file). Sets ``image`` and ``compression``."""
+        if self.image is not None:
+            return
+        option = self.content_option()
+        opened = self.open_content()
+        try:
+            head, compression, length = opened.head, opened.compression, opened.length
+        finally:
+            opened.close()
+        if not head:
+            raise ValidationError(option, '%s %r holds no image: %s' % (
+                option, self.content_name(), 'it is empty' if compression is None else
+                'its %s data decompresses to nothing' % compression))
+        # the size of the image is known before the transfer when it is not compressed and its length is known
+        size = length if compression is None else None
+        fmt, virtual = source.image_of(head, size)
         if self.backend.volume_format_in_xml and self.backend.volume_formats and 'raw' in self.backend.volume_formats:
             # file pools keep the image as it is: its format is the volume's format
             if self.format is not None and self.format != fmt:
                 raise ValidationError(self.opt('format'), '%s is %s but %s %r is a %s image'
-                                      % (self.opt('format'), self.format, option, src, fmt))
+                                      % (self.opt('format'), self.format, option, self.content_name(), fmt))
             self.format = fmt
-        self.image = (fmt, virtual if virtual is not None else file_size, file_size)
+        self.image = (fmt, virtual if virtual is not None else size, size)
+        self.compression = compression
 
     def _from_xml(self, text):
         option = self.opt('xml')
@@ -637,8 +665,8 @@ class VolumeManager(Manager):
             request.check_content()
             plan.add('create', missing, subject=name)
             plan.add('upload', missing, subject=name)
-            capacity = max(capacity or 0, request.image[1])
-            source_record = request.content['src']
+            capacity = max(capacity or 0, request.image[1] or 0) or None
+            source_record = request.content_name()
         else:
             if capacity is None and request.backing_store is None:
                 raise ValidationError(request.opt('capacity'), 'volume %s does not exist, so %s is needed to create '
@@ -709,38 +737,60 @@ class VolumeManager(Manager):
         self._require(request, 'volume_create', 'create volumes')
         request.check_content()
         fmt = request.effective_format()
-        image_format, virtual, file_size = request.image
-        src = request.content['src']
-        if request.checksum:
+        image_format, virtual, size = request.image
+        what = request.content_name()
+        if request.checksum and request.content.get('src') is not None:
+            # a file is checked before anything is made; a URL is checked as it is transferred
             algorithm, expected = request.checksum
-            found = file_digest(src, algorithm)
+            found = stream.file_digest(what, algorithm)
             if found != expected:
                 raise ValidationError(request.opt('content.checksum'), '%s: %s has %s %s, not %s; nothing was changed'
-                                      % (request.opt('content.checksum'), src, algorithm, found, expected))
+                                      % (request.opt('content.checksum'), what, algorithm, found, expected))
         file_pool = request.backend.volume_format_in_xml and 'raw' in request.backend.volume_formats
         name = request.name
+        most = None  # the largest image the volume takes, checked after the transfer
         if file_pool:
-            # the file goes in as it is; libvirt reads its format and virtual size at the next refresh
-            capacity = virtual
-            if request.capacity is not None and request.capacity < virtual:
-                raise ValidationError(request.opt('capacity'), '%s %s is less than the %s image in %s (%s)'
-                                      % (request.opt('capacity'), human_size(request.capacity), image_format, src,
-                                         human_size(virtual)))
-            definition = request.to_xml(file_size, 'raw')
-        else:
-            self._refuse_smaller(request, file_size, fmt, 'the %s of content.src %s' % (human_size(file_size), src),
-                                 'the file is written whole')
-            capacity = max(request.capacity or 0, file_size)
+            # the image goes in as it is; libvirt reads its format and virtual size at the next refresh
+            if virtual is not None:
+                capacity = virtual
+                if request.capacity is not None and request.capacity < virtual:
+                    raise ValidationError(request.opt('capacity'), '%s %s is less than the %s image in %s (%s)'
+                                          % (request.opt('capacity'), human_size(request.capacity), image_format,
+                                             what, human_size(virtual)))
+                # the size of the bytes to write: known for a file or a URL as it is (not compressed)
+                definition = request.to_xml(size if size is not None else 0, 'raw')
+            else:
+                # a raw image whose size is known only once it is transferred: the volume is made
+                # capacity (or empty) and takes what comes; more than capacity fails after the transfer
+                capacity = request.capacity
+                most = capacity
+                definition = request.to_xml(capacity or 0, 'raw')
+            length = size or 0
+        elif size is not None:
+            self._refuse_smaller(request, size, fmt, 'the %s of %s %s' % (human_size(size), request.content_option(),
+                                                                          what), 'the file is written whole')
+            capacity = max(request.capacity or 0, size)
             definition = request.to_xml(capacity, fmt)
+            length = size
+        else:
+            if request.capacity is None:
+                raise ValidationError(request.opt('capacity'), '%s is needed to import %s %s into a %s pool: the size '
+                                      'of a %s is known only once it is transferred'
+                                      % (request.opt('capacity'), request.content_option(), what,
+                                         request.backend.type_name, 'compressed image' if request.compression
+                                         else 'download without a Content-Length'))
+            capacity = request.capacity
+            definition = request.to_xml(capacity, fmt)
+            length = capacity  # libvirt refuses more than the volume holds
+        refresh = file_pool and (image_format != 'raw' or size is None)
         plan.add('create', lambda: self._create(live.pool, definition, 0, request.backend), undo=lambda: self._delete(live.pool, name),
                  subject=name)
-        plan.add('upload', lambda: self._upload(live.pool, request, file_size, refresh=file_pool and image_format != 'raw'),
-                 subject=name)
-        if file_pool and request.capacity is not None and request.capacity > capacity:
+        plan.add('upload', lambda: self._upload(live.pool, request, length, refresh, most), subject=name)
+        if file_pool and request.capacity is not None and capacity is not None and request.capacity > capacity:
             self._require(request, 'volume_resize', 'resize volumes')
             plan.add('resize', lambda: self._resize(live.pool, name, request.capacity, 0), subject=name)
             capacity = request.capacity
-        return self._predicted(request, capacity, image_format if file_pool else fmt, source=src)
+        return self._predicted(request, capacity, image_format if file_pool else fmt, source=what)
 
     def _refuse_smaller(self, request, size, fmt, what, why):
         """Refuse a capacity the volume made from a source of ``size`` bytes would end above by more
@@ -795,8 +845,55 @@ class VolumeManager(Manager):
         raise ValidationError(option, '%s %r: no volume of any pool has that path%s'
                               % (option, path, '' if not self.is_local else ' and no such file exists'))
 
+    def _reimport_reason(self, request, vol):
+        """Why a volume that exists is imported again (None: it is left as it is): content.force, or
+        content.compare finding that its first bytes do not have content.checksum."""
+        content = request.content
+        if content is None or request.clone_from is not None:
+            return None
+        if content.get('force'):
+            return 'content.force'
+        if not content.get('compare'):
+            return None
+        option = request.opt('content.compare')
+        if not request.checksum:
+            raise ValidationError(option, '%s compares the volume with %s: give it too'
+                                  % (option, request.opt('content.checksum')))
+        request.check_content()
+        if request.compression is not None:
+            raise ValidationError(option, '%s: %s %s is compressed with %s, so %s (of the file as given) is not the '
+                                  'checksum of what the volume holds; leave %s out, or set %s to re-import'
+                                  % (option, request.content_option(), request.content_name(), request.compression,
+                                     request.opt('content.checksum'), option, request.opt('content.force')))
+        size = request.image[2]
+        if size is None:
+            raise ValidationError(option, '%s: the server does not say how long %s is, so the bytes to compare are '
+                                  'not known' % (option, request.content_name()))
+        algorithm, expected = request.checksum
+        if vol.capacity is not None and vol.capacity < size:
+            return '%s: the volume is smaller than the image' % option
+        held = stream.volume_digest(self.conn, vol.vol, size, algorithm)
+        if held == expected:
+            return None
+        return '%s: the first %d bytes of the volume have %s %s' % (option, size, algorithm, held)
+
+    def _plan_reimport(self, plan, live, request, vol, reason):
+        """Delete the volume and import it again: a new volume, as _plan_create makes it."""
+        self._require(request, 'volume_delete', 'delete volumes')
+        self._refuse_in_use(request, vol, 're-import (%s)' % reason)
+        name = request.name
+        flags, warning = request.backend.volume_delete_plan(request.pool_xml, vol.describe(self.pool_name),
+                                                            self._pool_secret_value, request.force)
+        if warning:
+            plan.warnings.append(warning)
+        plan.add('delete', lambda: self._delete(live.pool, name, flags), subject=name)
+        return self._plan_upload(plan, live, request, request.effective_format())
+
     def _plan_update(self, plan, live, request, vol):
         name = request.name
+        reason = self._reimport_reason(request, vol)
+        if reason is not None:
+            return self._plan_reimport(plan, live, request, vol, reason)
         after = vol.describe(self.pool_name)
         live_format = vol.format or ('raw' if not request.backend.volume_format_in_xml else None)
         if not canon.same_volume_format(request.format, live_format) and request.backend.volume_format_read_back:
@@ -961,56 +1058,37 @@ class VolumeManager(Manager):
         # libvirt reads permissions when it refreshes the pool
         call_retrying('refreshing pool %s' % self.pool_name, pool.refresh, 0)
 
-    def _upload(self, pool, request, size, refresh):
-        """Send content.src through a libvirt stream; with a checksum, read the volume back and compare."""
-        name, src = request.name, request.content['src']
+    def _upload(self, pool, request, length, refresh, most=None):
+        """Stream content.src or content.url into the volume (``length`` bytes; 0: what comes). The
+        source's checksum is compared once all of it is read, and the volume is read back and compared
+        with what was written; ``most``: the largest raw image the volume takes."""
+        name = request.name
         vol = self._vol(pool, name)
-        digest = hashlib.new(request.checksum[0]) if request.checksum else None
-        stream = call('opening a stream', self.conn.newStream, 0)
+        algorithm = request.checksum[0] if request.checksum else None
+        opened = request.open_content(algorithm)
         try:
-            call('starting the upload into volume %s' % name, vol.upload, stream, 0, size, 0)
-            with open(src, 'rb') as handle:
-                def _source(_stream, nbytes, _opaque):
-                    data = handle.read(min(nbytes, _CHUNK))
-                    if digest is not None:
-                        digest.update(data)
-                    return data
-                call('uploading %s into volume %s' % (src, name), stream.sendAll, _source, None)
-            call('finishing the upload into volume %s' % name, stream.finish)
-        except Exception:
-            _abort(stream)
-            raise
-        if digest is not None:
+            stream.send(self.conn, vol, opened.read, length, opened.what)
+            opened.finish()
+        finally:
+            opened.close()
+        if request.checksum:
             algorithm, expected = request.checksum
-            if digest.hexdigest() != expected:
-                raise OperationError('content.src %s changed while it was uploaded: %s %s, not %s'
-                                     % (src, algorithm, digest.hexdigest(), expected))
-            stored = self._download_digest(vol, size, algorithm)
-            if stored != expected:
+            if opened.digest != expected:
+                if request.content.get('src') is not None:
+                    raise OperationError('content.src %s changed while it was uploaded: %s %s, not %s'
+                                         % (opened.what, algorithm, opened.digest, expected))
+                raise OperationError('%s: %s has %s %s, not the %s expected'
+                                     % (request.opt('content.checksum'), request.content_name(), algorithm,
+                                        opened.digest, expected))
+            stored = stream.volume_digest(self.conn, vol, opened.out, algorithm)
+            if stored != opened.image_digest:
                 raise OperationError('volume %s does not hold what was uploaded: its first %d bytes have %s %s, not %s'
-                                     % (name, size, algorithm, stored, expected))
+                                     % (name, opened.out, algorithm, stored, opened.image_digest))
+        if most is not None and opened.out > most + self._tolerance(request, 'raw'):
+            option = request.opt('capacity')
+            raise OperationError('%s %s (%d bytes) is less than the %d bytes of the image in %s %s; leave %s out or '
+                                 'give at least %d bytes' % (option, human_size(most), most, opened.out,
+                                                             request.content_option(), request.content_name(), option,
+                                                             opened.out))
         if refresh:
             call_retrying('refreshing pool %s' % self.pool_name, pool.refresh, 0)
-
-    def _download_digest(self, vol, size, algorithm):
-        digest = hashlib.new(algorithm)
-        stream = call('opening a stream', self.conn.newStream, 0)
-        try:
-            call('starting to read volume %s back' % vol.name(), vol.download, stream, 0, size, 0)
-
-            def _sink(_stream, data, _opaque):
-                digest.update(data)
-                return len(data)
-            call('reading volume %s back' % vol.name(), stream.recvAll, _sink, None)
-            call('finishing the read of volume %s' % vol.name(), stream.finish)
-        except Exception:
-            _abort(stream)
-            raise
-        return digest.hexdigest()
-
-
-def _abort(stream):
-    try:
-        stream.abort()
-    except Exception:  # pylint: disable=broad-except
-        pass

@@ -35,6 +35,11 @@ description:
   - A failure half-way deletes the volume the task was creating (a failed or mismatched upload included);
     volumes completed earlier in the same task stay.
   - The pool must be active.
+  - Where the bytes are - the module runs where libvirt is reached from, and a path or URL of O(content) is read on
+    that host. Run on the hypervisor, O(content.src) is a hypervisor file and O(content.url) is fetched by the
+    hypervisor. With C(delegate_to) V(localhost) and O(uri=qemu+ssh://root@hv1/system) the module runs on the
+    controller, so O(content.src) is a controller file and O(content.url) is fetched by the controller, and libvirt
+    carries the bytes over its connection to the hypervisor; nothing is copied to the hypervisor first.
   - In an V(rbd) pool, O(clone_from) makes a copy-on-write clone through a protected snapshot of the source
     (libvirt names it C(libvirt-NUMBER)). O(state=absent) deletes an image together with those snapshots only; an
     image with other snapshots (backups made with C(rbd snap create)) is refused naming them, unless O(force=true).
@@ -64,6 +69,11 @@ attributes:
         the predicted volume) and warns. The real run fails on a missing or inactive pool. When the pool is
         missing its type is unknown, so whether the real run also refreshes it first is not predicted.
       - It reads O(content.src) to verify O(content.checksum), as the real run does before it uploads.
+      - With O(content.url) it requests the URL and reads its first bytes (up to 1 MiB) to learn the image's format
+        and size, as the real run does before it creates anything; the body is fetched whole and checked against
+        O(content.checksum) only by the real run, so a wrong checksum or a broken transfer is found by the real
+        run alone (which then deletes the volume it made).
+      - With O(content.compare) it reads the volume back to compare it, as the real run does.
   diff_mode:
     support: full
     description: Shows each changed volume's format, capacity, backing store and permissions before and after.
@@ -148,10 +158,33 @@ options:
           src:
             description: Same as O(content.src).
             type: path
-            required: true
+          url:
+            description: Same as O(content.url).
+            type: str
           checksum:
             description: Same as O(content.checksum).
             type: str
+          timeout:
+            description: Same as O(content.timeout).
+            type: float
+          validate_certs:
+            description: Same as O(content.validate_certs).
+            type: bool
+          ca_path:
+            description: Same as O(content.ca_path).
+            type: path
+          url_username:
+            description: Same as O(content.url_username).
+            type: str
+          url_password:
+            description: Same as O(content.url_password).
+            type: str
+          force:
+            description: Same as O(content.force).
+            type: bool
+          compare:
+            description: Same as O(content.compare).
+            type: bool
       mode:
         description: Same as O(mode).
         type: raw
@@ -222,7 +255,8 @@ options:
         for V(disk) pools the partition type, V(none) (the default), V(linux), V(fat16), V(fat32), V(linux-swap),
         V(linux-lvm), V(linux-raid), V(extended); V(raw) for V(logical), V(rbd) and V(zfs) pools.
       - With O(backing_store) the default is V(qcow2). With O(clone_from) the default is the source's format.
-        With O(content) on an image-file pool the format is the image's, read from its header.
+        With O(content) on an image-file pool the format is the image's, read from its header (after
+        decompression).
       - A volume that exists with another format is refused; images are not converted.
     type: str
   backing_store:
@@ -261,29 +295,90 @@ options:
         type: str
   content:
     description:
-      - Upload a file into a new volume through a libvirt stream. The file is on the host that runs the module
-        (the hypervisor, or the controller with a remote O(uri)).
-      - Used only when the volume is created; a volume that exists is not uploaded to again.
-      - On image-file pools the file goes in as it is, and the volume gets the image's format and virtual size
-        (a larger O(capacity) then grows it after the upload). On block pools (V(disk), V(logical)...) the volume is
-        made O(capacity) (or the file's size when O(capacity) is left out), and the file's bytes are written at its
-        start. A O(capacity) smaller than the file (by more than the pool's rounding) is refused.
-      - O(content.src) is read only when the volume is to be created; once it exists, a later run needs no file.
-      - A failed upload, or one whose bytes read back from the volume do not match O(content.checksum), deletes
-        the new volume.
+      - Import an image into a new volume through a libvirt stream, from a file (O(content.src)) or an http(s) URL
+        (O(content.url)) on the host that runs the module (the hypervisor, or the controller with a remote O(uri)).
+        Exactly one of O(content.src) and O(content.url) is required.
+      - A source compressed with gzip, bzip2, xz or zstd is recognized by its first bytes (not by its name) and
+        decompressed as it is streamed; nothing is stored whole first, on either host. zstd needs the python
+        zstandard library where the module runs (Debian and Ubuntu C(python3-zstandard), or C(pip install
+        zstandard)); without it a zstd source is refused naming it.
+      - On image-file pools the image goes in as it is, and the volume gets the image's format and virtual size
+        (a larger O(capacity) then grows it after the upload). The format and the virtual size of a qcow2 image are
+        read from its first bytes. A raw image whose size is known only once it is transferred (compressed, or a
+        URL without C(Content-Length)) is written into a volume made O(capacity) (empty when O(capacity) is left
+        out, then of the image's size); an image larger than O(capacity) fails after the transfer and the volume is
+        deleted. On block pools (V(disk), V(logical)...) the volume is made O(capacity) (or the file's size when
+        O(capacity) is left out), and the image's bytes are written at its start; O(capacity) is then required for
+        a compressed image or a URL without C(Content-Length). A O(capacity) smaller than the image (by more than
+        the pool's rounding) is refused.
+      - Used only when the volume is created. A volume that exists is not imported again, and a later run needs no
+        file or URL, unless O(content.force) or O(content.compare) says so.
+      - A failed or interrupted transfer, a source whose bytes do not have O(content.checksum), or a volume whose
+        bytes read back do not match what was written deletes the new volume (the error names the expected and
+        the actual digest).
+      - Images are not converted; a qcow2 image goes into a V(logical) volume as qcow2 bytes.
     type: dict
     suboptions:
       src:
-        description: Path of the file to upload.
+        description: Path of the file to import, on the host that runs the module.
         type: path
-        required: true
+      url:
+        description:
+          - An V(http://) or V(https://) URL of the image, fetched by the host that runs the module with Ansible's
+            own HTTP client - proxies from C(http_proxy), C(https_proxy) and C(no_proxy) in that host's environment,
+            C(~/.netrc), certificates checked against the system's CA bundle (or O(content.ca_path)).
+          - The body is requested twice - once while planning (check mode too) for its first bytes, once for the
+            transfer. It must be sent as it is (a body sent with a C(Content-Encoding) is refused); a transfer that
+            ends before its C(Content-Length), or compressed data that ends early, fails.
+          - User, password and query string are left out of messages and of the result. Written into the URL they
+            are still part of the task's arguments (shown with C(-vvv)); give O(content.url_username) and
+            O(content.url_password) instead.
+          - An HTTP error fails the task naming the status and the URL, in check mode too.
+        type: str
       checksum:
         description:
-          - V(ALGORITHM:HEXDIGEST) of the file, with ALGORITHM one of V(md5), V(sha1), V(sha224), V(sha256),
-            V(sha384), V(sha512).
-          - The file is checked before the volume is created (in check mode too), the bytes sent are hashed during
-            the upload, and the volume is read back and compared before it is reported as made.
+          - V(ALGORITHM:HEXDIGEST) of the source as given (the compressed file, for a compressed source - what
+            vendors publish), with ALGORITHM one of V(md5), V(sha1), V(sha224), V(sha256), V(sha384), V(sha512),
+            V(sha3_224), V(sha3_256), V(sha3_384), V(sha3_512), V(blake2b), V(blake2s).
+          - A file is checked before the volume is created (in check mode too); a URL is hashed as it is fetched
+            and checked once all of it has arrived, before the task reports the volume made (a mismatch deletes
+            it). The bytes written are then read back from the volume and compared with the bytes sent.
         type: str
+      timeout:
+        description:
+          - Seconds that O(content.url) may take to connect, and to send each next piece of the body. Not a bound on
+            the whole transfer. V(30) when left out.
+        type: float
+      validate_certs:
+        description: Check the certificate of an V(https://) O(content.url). V(true) when left out.
+        type: bool
+      ca_path:
+        description: A PEM file of CA certificates to check the certificate of O(content.url) with, instead of the system's.
+        type: path
+      url_username:
+        description: User name for O(content.url) (HTTP basic or digest authentication, sent when the server asks).
+        type: str
+      url_password:
+        description: Password of O(content.url_username); never in any output.
+        type: str
+      force:
+        description:
+          - Import again into a volume that exists - it is deleted, made again and filled from the source, on every
+            run (so every run reports C(changed)). The data it held is lost, also when the new import fails.
+          - Refused for a volume that a domain uses, or that another volume has in its backing chain, unless
+            O(force=true).
+        type: bool
+      compare:
+        description:
+          - Decide whether a volume that exists holds the source - its first N bytes are read back and hashed (N is
+            the size of the source, the file's size or the URL's C(Content-Length)) and compared with
+            O(content.checksum); when they differ, the volume is imported again as O(content.force) does.
+          - This reads that much of the volume on every run (check mode too), and opens the source (the file, or a
+            request for the URL's first bytes) to learn its size.
+          - Needs O(content.checksum) and a source that is not compressed (the checksum of a compressed file is not
+            that of the volume's bytes). Suits raw images, and qcow2 images imported as they are; a qcow2 volume
+            grown by O(capacity) after the import has another header, so it would be imported again each run.
+        type: bool
   mode:
     description:
       - Permissions of the volume file, an octal string such as V("0600") (quote it in YAML), from V("0000") to
@@ -373,6 +468,34 @@ EXAMPLES = r'''
       checksum: "sha512:{{ debian_image_sha512 }}"
     capacity: 20GiB
 
+- name: Import a compressed cloud image from a web server, verified against the vendor's checksum
+  kvmops.storage.storage_volume:
+    pool: images
+    name: debian-12-nocloud.qcow2
+    capacity: 20GiB
+    content:
+      url: https://images.example.com/debian-12-nocloud-amd64.qcow2.xz
+      checksum: "sha512:{{ debian_image_xz_sha512 }}"
+      timeout: 60
+
+- name: Import a file of the controller into a volume of a remote hypervisor (libvirt carries the bytes)
+  kvmops.storage.storage_volume:
+    uri: qemu+ssh://root@hv1.example.com/system
+    pool: images
+    name: golden.raw
+    content:
+      src: "{{ playbook_dir }}/files/golden.raw.zst"
+  delegate_to: localhost
+
+- name: Import again whenever the volume no longer holds the image
+  kvmops.storage.storage_volume:
+    pool: images
+    name: appliance.raw
+    content:
+      src: /srv/images/appliance.raw
+      checksum: "sha256:{{ appliance_sha256 }}"
+      compare: true
+
 - name: Write a raw image onto a new LV
   kvmops.storage.storage_volume:
     pool: vg_kvm
@@ -414,6 +537,7 @@ actions:
     - The libvirt operations performed, in order; in check mode, the ones the real run would perform.
     - For one volume, among C(create), C(clone), C(upload), C(resize), C(shrink), C(chmod), C(chown),
       C(chmod_chown), C(wipe), C(delete). With O(volumes), each is C(ACTION:VOLUME).
+    - An import again (O(content.force), O(content.compare)) is C(delete), C(create), C(upload) and maybe C(resize).
   returned: always
   type: list
   elements: str

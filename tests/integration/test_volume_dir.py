@@ -291,7 +291,7 @@ BAD_INPUT = [
      'volume nc.raw does not exist, so capacity is needed to create it (or clone_from, content or backing_store)'),
     ('bad checksum form', {'name': 'cs.raw', 'capacity': '1M', 'content': {'src': '/etc/hostname', 'checksum': 'abc'}},
      'content.checksum', "content.checksum 'abc': write it as ALGORITHM:HEXDIGEST, e.g. sha256:9f86d08...; "
-                         "algorithms: md5, sha1, sha224, sha256, sha384, sha512"),
+                         "algorithms: blake2b, blake2s, md5, sha1, sha224, sha256, sha384, sha3_224, sha3_256, sha3_384, sha3_512, sha512"),
     ('bulk item bad size', {'volumes': [{'name': 'ok.raw', 'capacity': '1M'}, {'name': 'bad.raw', 'capacity': '2 parsecs'}]},
      'volumes[1].capacity', "volumes[1].capacity: unknown unit 'parsecs' in '2 parsecs'; accepted units: " + SIZE_UNITS),
 ]

@@ -1,6 +1,9 @@
 """VolumeManager.read/plan with fake libvirt pools, volumes and domains, then engine.apply on the fakes."""
 
+import bz2
+import gzip
 import hashlib
+import lzma
 import struct
 
 import libvirt
@@ -858,3 +861,97 @@ def test_live_volume_fields(conn, pool):
                     'key': '%s/web1' % DIR, 'format': 'qcow2', 'capacity': 5 * GIB, 'allocation': GIB,
                     'physical': GIB + 4096, 'backing_store': {'path': '%s/base' % DIR, 'format': 'qcow2'},
                     'mode': '0644', 'owner': '107', 'group': '108'}
+
+
+# ---- import again: content.force, content.compare --------------------------------------------------
+
+def _existing_import(conn, pool, tmp_path, data=b'\x07' * 8192):
+    src = tmp_path / 'disk.img'
+    src.write_bytes(data)
+    vol = pool.add(volume_xml('v', len(data)))
+    vol.content = data
+    return str(src), 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+def test_an_imported_volume_is_left_as_it_is(conn, pool, tmp_path):
+    src, checksum = _existing_import(conn, pool, tmp_path)
+    assert plan_for(conn, is_local=True, name='v', content={'src': src, 'checksum': checksum}).actions == []
+    assert 'download' not in conn.methods()  # nothing read without compare
+
+
+def test_content_force_imports_again(conn, pool, tmp_path):
+    src, checksum = _existing_import(conn, pool, tmp_path)
+    plan = plan_for(conn, is_local=True, name='v', content={'src': src, 'checksum': checksum, 'force': True})
+    assert plan.actions == ['delete', 'create', 'upload']
+    assert 'capacity: 8192' in plan.diff['before'] and 'source: %s' % src in plan.diff['after']
+    engine.apply(plan, False)
+    assert pool.volumes['v'].content == b'\x07' * 8192
+
+
+def test_content_force_is_refused_for_a_volume_a_domain_uses(conn, pool, tmp_path):
+    src, _checksum = _existing_import(conn, pool, tmp_path)
+    conn.add_domain('web', {'file': '%s/v' % DIR})
+    with pytest.raises(RefusedError) as info:
+        plan_for(conn, is_local=True, name='v', content={'src': src, 'force': True})
+    assert 'used by domain(s) web' in info.value.msg and 're-import (content.force)' in info.value.msg
+
+
+def test_content_compare_reads_the_volume(conn, pool, tmp_path):
+    src, checksum = _existing_import(conn, pool, tmp_path)
+    same = plan_for(conn, is_local=True, name='v', content={'src': src, 'checksum': checksum, 'compare': True})
+    assert same.actions == [] and conn.calls_of('download') == [('v', 0, 8192, 0)]
+    pool.volumes['v'].content = b'\x08' * 8192
+    differs = plan_for(conn, is_local=True, check_mode=True, name='v',
+                       content={'src': src, 'checksum': checksum, 'compare': True})
+    assert differs.actions == ['delete', 'create', 'upload']
+    assert conn.mutations() == []
+
+
+def test_content_compare_needs_a_checksum_and_an_uncompressed_source(conn, pool, tmp_path):
+    src, checksum = _existing_import(conn, pool, tmp_path)
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, is_local=True, name='v', content={'src': src, 'compare': True})
+    assert info.value.option == 'content.compare' and 'content.checksum' in info.value.msg
+    packed = tmp_path / 'disk.img.gz'
+    packed.write_bytes(gzip.compress(b'\x07' * 8192))
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, is_local=True, name='v', content={'src': str(packed), 'checksum': checksum, 'compare': True})
+    assert info.value.option == 'content.compare' and 'compressed with gzip' in info.value.msg
+
+
+def test_compressed_raw_into_a_block_pool_needs_capacity(conn, lvm, tmp_path):
+    packed = tmp_path / 'disk.img.xz'
+    packed.write_bytes(lzma.compress(b'\x07' * 8192))
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, is_local=True, pool='vg0', name='lv', content={'src': str(packed)})
+    assert info.value.option == 'capacity' and 'compressed image' in info.value.msg
+    plan = plan_for(conn, is_local=True, pool='vg0', name='lv', capacity='4M', content={'src': str(packed)})
+    assert plan.actions[-2:] == ['create', 'upload']
+    engine.apply(plan, False)
+    assert lvm.volumes['lv'].content == b'\x07' * 8192
+    assert conn.calls_of('upload') == [('lv', 0, 4 * MIB, 0)]
+
+
+def test_compressed_raw_into_a_dir_pool_takes_what_comes(conn, pool, tmp_path):
+    data = b'\x09' * 10000
+    packed = tmp_path / 'disk.img.bz2'
+    packed.write_bytes(bz2.compress(data))
+    checksum = 'sha512:' + hashlib.sha512(packed.read_bytes()).hexdigest()
+    plan = plan_for(conn, is_local=True, name='v', content={'src': str(packed), 'checksum': checksum})
+    assert plan.actions == ['create', 'upload']
+    engine.apply(plan, False)
+    assert int(created_xml(conn, 'v').findtext('capacity')) == 0
+    assert pool.volumes['v'].content == data
+    assert conn.calls_of('upload') == [('v', 0, 0, 0)]
+    assert conn.calls_of('download') == [('v', 0, len(data), 0)]  # read back: the bytes written
+    assert conn.methods().count('refresh') == 1  # libvirt learns the size
+
+
+def test_content_needs_src_or_url(conn, pool):
+    for content in ({'checksum': None}, {'src': '/x', 'url': 'http://h/x'}):
+        with pytest.raises(ValidationError) as info:
+            plan_for(conn, name='v', content=content)
+        assert info.value.option == 'content' and 'give one of src' in info.value.msg
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, name='v', content={'url': 'http://h/x', 'timeout': 0})
+    assert info.value.option == 'content.timeout'
