@@ -6,6 +6,22 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def option_types_paragraph(option):
+    """The paragraph that ends the DOCUMENTATION of a typed option of storage_pool: the pool types that take
+    it and those whose new pools need it, from the backends (tests/unit/test_docs.py checks the module)."""
+    from ansible_collections.kvmops.storage.plugins.module_utils.backends import BACKENDS
+
+    def names(types):
+        return ', '.join('V(%s)' % name for name in types)
+
+    takes = [name for name, cls in BACKENDS.items() if option in cls.options]
+    needs = [name for name, cls in BACKENDS.items() if option in cls.required]
+    text = 'Pool types that take it - %s.' % names(takes)
+    if needs:
+        text += ' A new pool of type %s needs it.' % names(needs)
+    return text
+
+
 def render():
     from ansible_collections.kvmops.storage.plugins.module_utils.backends import BACKENDS, REMOVED_TYPES
     from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import CAPABILITIES
