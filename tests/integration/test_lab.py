@@ -95,6 +95,7 @@ def vg_on_a():
     wipe_disk(DISK_A, name)
 
 
+@pytest.mark.pool_type('logical')
 def test_logical_pool_with_logical_volumes(vg_on_a):
     """A volume group built by the pool build on a blank disk; LVs created, resize refused, deleted."""
     name = vg_on_a
@@ -149,6 +150,7 @@ def nfs_export():
     lab('rm -f /etc/exports.d/it-lab.exports && exportfs -ra && rm -rf %s' % NFS_EXPORT, check=False)
 
 
+@pytest.mark.pool_type('netfs')
 def test_netfs_pool_and_nfs_server_outage(nfs_export):
     """A netfs pool mounting an export of the VM itself; the NFS server stopped and back."""
     target = NFS_TARGET
@@ -211,6 +213,7 @@ def lio_target():
         % (ISCSI_IQN, ISCSI_IQN), check=False)
 
 
+@pytest.mark.pool_type('iscsi')
 def test_iscsi_pool_on_lio_target(lio_target):
     """The kernel initiator logs in to the LIO target; its LUN is the pool's volume."""
     args = {'name': 'it-lab-iscsi', 'type': 'iscsi', 'source_host': ['127.0.0.1:3260'],
