@@ -33,7 +33,9 @@ from ansible_collections.kvmops.storage.plugins.module_utils.errors import Valid
 FS_NS = 'http://libvirt.org/schemas/storagepool/fs/1.0'
 NAMESPACES = {'fs': FS_NS}
 ADAPTER_KEYS = ('type', 'name', 'parent', 'parent_wwnn', 'parent_wwpn', 'parent_fabric_wwn',
-                'wwnn', 'wwpn', 'managed')
+                'wwnn', 'wwpn', 'managed', 'parentaddr')
+# <parentaddr><address>: the PCI address of a scsi_host adapter, as libvirt prints each part
+PCI_PARTS = (('domain', '0x%04x', 0xffff), ('bus', '0x%02x', 0xff), ('slot', '0x%02x', 0x1f), ('function', '0x%x', 7))
 
 PoolOption = collections.namedtuple('PoolOption', ('name', 'spec', 'path', 'attr', 'record', 'write', 'read'))
 
@@ -86,9 +88,46 @@ def _group(value):
     return None if group == -1 else group
 
 
+def _number(value, option, highest):
+    text = str(value).strip().lower()
+    try:
+        number = int(text, 16) if text.startswith('0x') else int(text)
+    except ValueError:
+        number = -1
+    if isinstance(value, bool) or not 0 <= number <= highest:
+        raise ValidationError(option, '%s: %r is not a number from 0 to %d (decimal or 0x hex)'
+                              % (option, value, highest))
+    return number
+
+
+def pci_address(value, option='source_adapter.parentaddr.address'):
+    """A PCI address - a dict of domain, bus, slot, function or the text lspci and sysfs print
+    (``0000:00:05.0``) - as the attributes libvirt writes (``0x0000``, ``0x00``, ``0x05``, ``0x0``)."""
+    if isinstance(value, str):
+        found = re.match(r'^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$', value.strip())
+        if not found:
+            raise ValidationError(option, '%s: %r is not a PCI address such as 0000:00:05.0' % (option, value))
+        value = dict(zip(('domain', 'bus', 'slot', 'function'),
+                         ['0x' + (part or '0') for part in found.groups()]))
+    if not isinstance(value, dict) or set(value) != set(part for part, _fmt, _top in PCI_PARTS):
+        raise ValidationError(option, '%s must be a PCI address: 0000:00:05.0, or a dict of domain, bus, slot and '
+                              'function' % option)
+    return dict((part, fmt % _number(value[part], '%s.%s' % (option, part), top)) for part, fmt, top in PCI_PARTS)
+
+
 def _adapter(value):
-    return dict((key, ('yes' if value[key] else 'no') if isinstance(value[key], bool) else str(value[key]))
-                for key in ADAPTER_KEYS if value.get(key) is not None)
+    """source_adapter as the attributes of <adapter> and, for ``parentaddr``, its child elements."""
+    written = dict((key, ('yes' if value[key] else 'no') if isinstance(value[key], bool) else str(value[key]))
+                   for key in ADAPTER_KEYS if value.get(key) is not None and key != 'parentaddr')
+    parent = value.get('parentaddr')
+    if parent is not None:
+        option = 'source_adapter.parentaddr'
+        if not isinstance(parent, dict) or set(parent) != {'unique_id', 'address'}:
+            raise ValidationError(option, '%s must be a dict of unique_id (/sys/class/scsi_host/hostN/unique_id) and '
+                                  'address (the PCI address of the adapter)' % option)
+        written['parentaddr'] = {'unique_id': str(_number(parent['unique_id'], option + '.unique_id', 2 ** 31)),
+                                 'address': pci_address(parent['address'])}
+    return written
 
 
 _TEXT = dict(type='str')
@@ -153,14 +192,30 @@ def _set(el, attr, value):
     if attr is None:
         el.text = str(value)
     elif attr == '*':
-        for key, item in value.items():
-            el.set(key, item)
+        _set_tree(el, value)
     elif isinstance(attr, tuple):
         for key, item in zip(attr, value):
             if item is not None:
                 el.set(key, str(item))
     else:
         el.set(attr, str(value))
+
+
+def _set_tree(el, value):
+    """A dict as an element: text values as attributes, dicts as child elements named by their key."""
+    for key, item in value.items():
+        if isinstance(item, dict):
+            _set_tree(xmlu.sub(el, key), item)
+        else:
+            el.set(key, item)
+
+
+def _tree(el):
+    value = dict(el.attrib)
+    for child in el:
+        if isinstance(child.tag, str):
+            value[xmlu.local_name(child)] = _tree(child)
+    return value
 
 
 def write(root, values):
@@ -194,7 +249,7 @@ def _value(option, el):
     if option.attr is None:
         value = el.text.strip() if el.text and el.text.strip() else None
     elif option.attr == '*':
-        value = dict(el.attrib) or None
+        value = _tree(el) or None
     elif isinstance(option.attr, tuple):
         value = tuple(el.get(key) for key in option.attr) if el.get(option.attr[0]) else None
     else:

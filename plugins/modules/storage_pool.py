@@ -173,7 +173,14 @@ options:
     description:
       - The SCSI host adapter of a V(scsi) pool, as the attributes of C(<adapter>).
       - Keys C(type) (V(scsi_host) or V(fc_host)), C(name), C(parent), C(parent_wwnn), C(parent_wwpn),
-        C(parent_fabric_wwn), C(wwnn), C(wwpn), C(managed).
+        C(parent_fabric_wwn), C(wwnn), C(wwpn), C(managed), and C(parentaddr) (C(<parentaddr>)).
+      - A V(scsi_host) adapter is found by C(name) (V(host2)) or by C(parentaddr) - C(unique_id) (the number in
+        C(/sys/class/scsi_host/hostN/unique_id)) and C(address), the PCI address of the controller (V(0000:00:05.0)
+        as C(lspci -D) prints it and C(readlink /sys/class/scsi_host/hostN) shows it, or a dict of C(domain),
+        C(bus), C(slot), C(function)). Host numbers are given out at boot in the order the controllers are found
+        and may change when one is added or removed; the PCI address and unique id do not, so prefer
+        C(parentaddr) for a pool that autostarts. An adapter without a PCI device (C(scsi_debug), LIO's
+        C(tcm_loop)) has only its name.
       - Pool types that take it - V(scsi). A new pool of type V(scsi) needs it.
     type: dict
   auth_type:

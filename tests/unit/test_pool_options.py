@@ -10,6 +10,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import pool_options
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import BACKENDS
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 from ansible_collections.kvmops.storage.plugins.module_utils.pool import pool_argument_spec
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -107,3 +108,29 @@ def test_every_list_option_is_replaced_as_a_whole(type_name):
         if pool_options.is_list(option):
             parts = option.path.split('/')
             assert option.path in atomic or '/'.join(parts[:-1]) in atomic, (type_name, option.name)
+
+
+@pytest.mark.parametrize('address', ['0000:00:1f.2', '00:1f.2', {'domain': 0, 'bus': 0, 'slot': 31, 'function': 2},
+                                     {'domain': '0x0', 'bus': '0x00', 'slot': '0x1F', 'function': '2'}])
+def test_a_scsi_host_found_by_its_pci_address(address):
+    adapter = {'type': 'scsi_host', 'parentaddr': {'unique_id': 5, 'address': address}}
+    backend = BACKENDS['scsi'](dict(dict.fromkeys(pool_options.TYPED_OPTIONS), name='hba0', source_adapter=adapter))
+    backend.validate(True)
+    stored = canon.pool_document(backend.to_xml(defining=True))
+    assert pool_options.read(stored)['source_adapter'] == {'type': 'scsi_host', 'parentaddr': {
+        'unique_id': '5', 'address': {'domain': '0x0000', 'bus': '0x00', 'slot': '0x1f', 'function': '0x2'}}}
+
+
+@pytest.mark.parametrize('adapter, words', [
+    ({'type': 'scsi_host', 'name': 'host0', 'parentaddr': {'unique_id': 1, 'address': '00:05.0'}}, 'no name'),
+    ({'type': 'fc_host', 'parentaddr': {'unique_id': 1, 'address': '00:05.0'}}, 'type scsi_host'),
+    ({'type': 'scsi_host', 'parentaddr': {'address': '00:05.0'}}, 'unique_id'),
+    ({'type': 'scsi_host', 'parentaddr': {'unique_id': 1, 'address': '00:05'}}, 'not a PCI address'),
+    ({'type': 'scsi_host', 'parentaddr': {'unique_id': 1, 'address': {'domain': 0, 'bus': 0, 'slot': 32,
+                                                                         'function': 0}}}, 'parentaddr.address.slot'),
+])
+def test_a_bad_parentaddr_is_refused_naming_it(adapter, words):
+    backend = BACKENDS['scsi'](dict(dict.fromkeys(pool_options.TYPED_OPTIONS), name='hba0', source_adapter=adapter))
+    with pytest.raises(ValidationError) as failure:
+        backend.validate(True)
+    assert 'source_adapter' in str(failure.value) and words in str(failure.value)

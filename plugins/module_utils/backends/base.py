@@ -208,6 +208,10 @@ class PoolBackend:
             if adapter.get('type') not in ADAPTER_TYPES:
                 raise ValidationError('source_adapter', 'source_adapter.type must be one of: %s'
                                       % ', '.join(ADAPTER_TYPES))
+            if adapter.get('parentaddr') is not None and (adapter.get('type') != 'scsi_host' or adapter.get('name')):
+                raise ValidationError('source_adapter', 'source_adapter.parentaddr finds a scsi_host adapter by its '
+                                      'PCI address instead of its name: it takes type scsi_host and no name')
+            pool_options.BY_NAME['source_adapter'].write(adapter)  # parentaddr's parts, named when wrong
         for item in self.params.get('source_host') or ():
             parse_host(item, 'source_host')
         for option, what in self.single_entry.items():
