@@ -7,7 +7,7 @@ libvirtd asks the storage itself: ``showmount -e HOST`` (and gluster) for netfs,
 ``iscsiadm`` sendtargets for iscsi, libiscsi for iscsi-direct, the gluster CLI for gluster.  Each source
 it finds becomes a dict of the options a storage_pool task takes (``type``, ``source_host``,
 ``source_path``, ``source_dev``, ``source_name``, ``source_format``, ``source_initiator``), read with
-live.pool_source, so that a playbook can loop over them into storage_pool.
+pool_options.read (the reader of the options' table), so that a playbook can loop over them into storage_pool.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,7 +19,7 @@ import copy
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import call
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, ValidationError
-from ansible_collections.kvmops.storage.plugins.module_utils.live import pool_source
+from ansible_collections.kvmops.storage.plugins.module_utils import pool_options
 
 # pool type -> (host: 'required' | 'optional' | None, port allowed, initiator: 'required' | 'optional' | None)
 DISCOVERABLE = {
@@ -30,10 +30,6 @@ DISCOVERABLE = {
     'logical': (None, False, None),
 }
 DISCOVER_KEYS = ('type', 'host', 'port', 'initiator')
-
-# live.pool_source key -> storage_pool option
-_OPTIONS = (('hosts', 'source_host'), ('dir', 'source_path'), ('devices', 'source_dev'), ('name', 'source_name'),
-            ('format', 'source_format'), ('initiator', 'source_initiator'), ('adapter', 'source_adapter'))
 
 # libvirt's answers for a pool type it has no discovery (or no backend) for
 _VIR_ERR_NO_SUPPORT = 3
@@ -120,11 +116,8 @@ def parse_sources(type_name, text):
     for source in xmlu.find_path(root, 'source'):
         wrapper = xmlu.etree.Element('pool')
         wrapper.append(copy.deepcopy(source))
-        described = pool_source(wrapper)
         entry = {'type': type_name}
-        for key, option in _OPTIONS:
-            if key in described:
-                entry[option] = described[key]
+        entry.update(pool_options.read(wrapper))
         found.append(entry)
     return found
 

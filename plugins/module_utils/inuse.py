@@ -28,6 +28,7 @@ import collections
 import os
 import stat
 
+from ansible_collections.kvmops.storage.plugins.module_utils import pool_options
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE,
@@ -36,7 +37,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     call,
     libvirt,
 )
-from ansible_collections.kvmops.storage.plugins.module_utils.live import pool_source, stripped, volume_fields
+from ansible_collections.kvmops.storage.plugins.module_utils.live import stripped, volume_fields
 
 # volume types whose path is a network name (pool/image), not a file or device
 NETWORK_VOLUME_TYPES = ('network', 'netdir')
@@ -262,7 +263,7 @@ class InUse:
         for pool in call('listing storage pools', self.conn.listAllStoragePools, 0):
             try:
                 name = pool.name()
-                auth = pool_source(xmlu.parse(pool.XMLDesc(VIR_STORAGE_XML_INACTIVE))).get('auth')
+                auth = pool_options.record(xmlu.parse(pool.XMLDesc(VIR_STORAGE_XML_INACTIVE)))['source'].get('auth')
             except libvirt.libvirtError:
                 continue
             if auth and _names_secret(auth.get('uuid'), _POOL_AUTH_USAGE.get(auth.get('type')), auth.get('usage'),

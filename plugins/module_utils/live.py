@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: kvmops.storage contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What libvirt reports, read into plain values: pool states and sources, the fields of a
+"""What libvirt reports, read into plain values: pool states, the fields of a
 volume's XML, the secret usage types.
 Who uses storage (domains, overlays, pools naming a secret) is inuse.py's.
 
@@ -32,38 +32,6 @@ SECRET_USAGES = {
 SECRET_USAGE_BY_NUMBER = dict((number, name) for name, (number, _el) in SECRET_USAGES.items())
 
 
-def pool_source(root):
-    """The <source> of a pool definition as a dict: hosts ("name" or "name:port"), devices, dir,
-    format, initiator, name, adapter, auth (type, username and the secret's usage or uuid: the
-    name of a libvirt secret, never its value). Keys are left out when the definition has none."""
-    source = {}
-    hosts = [(('[%s]:%s' if ':' in h.get('name', '') else '%s:%s') % (h.get('name'), h.get('port')))
-             if h.get('port') else h.get('name') for h in xmlu.find_path(root, 'source/host')]
-    if hosts:
-        source['hosts'] = hosts
-    devices = [d.get('path') for d in xmlu.find_path(root, 'source/device')]
-    if devices:
-        source['devices'] = devices
-    for key, path, attr in (('dir', 'source/dir', 'path'), ('format', 'source/format', 'type'),
-                            ('initiator', 'source/initiator/iqn', 'name')):
-        found = xmlu.find_path(root, path)
-        if found and found[0].get(attr):
-            source[key] = found[0].get(attr)
-    name = xmlu.find_path(root, 'source/name')
-    if name and name[0].text:
-        source['name'] = name[0].text
-    adapter = xmlu.find_path(root, 'source/adapter')
-    if adapter:
-        source['adapter'] = dict(adapter[0].attrib)
-    auth = xmlu.find_path(root, 'source/auth')
-    if auth:
-        secret = xmlu.find_path(auth[0], 'secret')
-        source['auth'] = {'type': auth[0].get('type'), 'username': auth[0].get('username')}
-        if secret:
-            source['auth'].update(dict((k, v) for k, v in secret[0].attrib.items() if k in ('usage', 'uuid')))
-    return source
-
-
 def image_directory(pool_xml, backend, is_local):
     """The directory of a pool that holds image files in it (dir, fs, netfs...), when the module runs on
     the hypervisor and so can look at it; None otherwise.  A pool refresh lists that directory."""
@@ -87,14 +55,6 @@ def directory_problem(path):
     except OSError as exc:
         return '%s: %s' % (path, exc.strerror or exc)
     return None
-
-
-def pool_target_permissions(root):
-    """<target><permissions> as a dict (mode, owner, group, label), or None."""
-    perms = xmlu.find_path(root, 'target/permissions')
-    if not perms:
-        return None
-    return dict((xmlu.local_name(el), el.text) for el in perms[0] if isinstance(el.tag, str))
 
 
 def size_of(el, option=None):

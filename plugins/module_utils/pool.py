@@ -14,6 +14,7 @@ __metaclass__ = type
 import shutil
 
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
+from ansible_collections.kvmops.storage.plugins.module_utils import pool_options
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import POOL_TYPES, backend_class
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
@@ -63,28 +64,10 @@ COMPUTED_PATHS = ('uuid', 'capacity', 'allocation', 'available', 'source/device/
 
 def pool_argument_spec():
     """The module's options that are not connection options."""
-    return dict(
+    spec = dict(
         name=dict(type='str', required=True),
         type=dict(type='str'),
         xml=dict(type='str'),
-        target=dict(type='path'),
-        target_mode=dict(type='raw'),
-        target_owner=dict(type='raw'),
-        target_group=dict(type='raw'),
-        target_label=dict(type='str'),
-        source_host=dict(type='list', elements='str'),
-        source_path=dict(type='str'),
-        source_dev=dict(type='list', elements='str'),
-        source_name=dict(type='str'),
-        source_format=dict(type='str'),
-        source_initiator=dict(type='str'),
-        source_adapter=dict(type='dict'),
-        auth_type=dict(type='str'),
-        auth_username=dict(type='str'),
-        # names of libvirt secrets, not secret values
-        secret_usage=dict(type='str', no_log=False),
-        secret_uuid=dict(type='str', no_log=False),
-        mount_opts=dict(type='list', elements='str'),
         state=dict(type='str', default='active', choices=list(STATES)),
         autostart=dict(type='bool'),
         build=dict(type='str', default='if_missing', choices=list(BUILD_MODES)),
@@ -94,6 +77,8 @@ def pool_argument_spec():
         refresh=dict(type='bool', default=False),
         min_available=dict(type='raw'),
     )
+    spec.update(pool_options.argument_spec())
+    return spec
 
 
 MUTUALLY_EXCLUSIVE = [['xml', option] for option in ('type',) + TYPED_OPTIONS] + [['secret_usage', 'secret_uuid']]

@@ -18,11 +18,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.kvmops.storage.plugins.module_utils import pool_options
 from ansible_collections.kvmops.storage.plugins.module_utils.live import (
     POOL_STATES,
     SECRET_USAGES,
-    pool_source,
-    pool_target_permissions,
     stripped,
     volume_fields,
 )
@@ -68,7 +67,7 @@ def pool_record(root, info, active, persistent, autostart):
     """
     state, capacity, allocation, available = info
     autostart = bool(autostart) if persistent else False
-    return {
+    record = {
         'name': stripped(root.findtext('name')),
         'uuid': stripped(root.findtext('uuid')),
         'type': root.get('type'),
@@ -84,9 +83,9 @@ def pool_record(root, info, active, persistent, autostart):
         'provisioned': None,
         'overcommit_ratio': None,
         'thin_provisioned': thin_provisioned(root.get('type')),
-        'target': {'path': stripped(root.findtext('target/path')), 'permissions': pool_target_permissions(root)},
-        'source': pool_source(root),
     }
+    record.update(pool_options.record(root))
+    return record
 
 
 def add_provisioned(record, volumes):

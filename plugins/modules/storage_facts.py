@@ -227,7 +227,8 @@ ansible_facts:
               the pool is not running; the task warns, naming the pool), C(capacity), C(allocation), C(available)
               (bytes), C(usage_percent) (float or null), C(provisioned), C(overcommit_ratio), C(thin_provisioned),
               C(target) (C(path), C(permissions)), C(source) (C(hosts), C(dir), C(devices), C(name), C(format),
-              C(initiator), C(adapter), C(auth) with the secret's usage or uuid, never its value) - and C(volumes).
+              C(initiator), C(adapter), C(auth) with the secret's usage or uuid, never its value, C(mount_opts)) - and
+              C(volumes).
             - C(provisioned) is the sum of the capacities of the pool's volumes (bytes) and C(overcommit_ratio)
               C(provisioned) divided by C(capacity) (three decimals; above 1 the volumes may outgrow the pool).
               Both are known only when the volumes are read (O(gather) has V(volumes) and the pool is active);

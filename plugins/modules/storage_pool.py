@@ -85,9 +85,11 @@ options:
     type: str
   target:
     description:
-      - The C(<target><path>). Required for new V(dir), V(fs), V(netfs) and V(vstorage) pools.
+      - The C(<target><path>).
       - Defaults for new pools - V(/dev) for V(disk), V(/dev/disk/by-path) for V(iscsi) and V(scsi),
         V(/dev/mapper) for V(mpath).
+      - Pool types that take it - V(dir), V(fs), V(netfs), V(logical), V(disk), V(iscsi), V(scsi), V(mpath),
+        V(vstorage). A new pool of type V(dir), V(fs), V(netfs), V(vstorage) needs it.
     type: path
   target_mode:
     description:
@@ -100,19 +102,24 @@ options:
         reads back and never sets; the module sets O(target_mode), O(target_owner) and O(target_group) on the
         mounted directory itself (action C(set_permissions)), without a restart. It can do so only when it runs on
         the hypervisor; with a remote O(uri) a differing mode is refused.
+      - Pool types that take it - V(dir), V(fs), V(netfs), V(vstorage).
     type: raw
   target_owner:
     description:
       - Owner of the target directory, a numeric uid or a user name known on the host running the module.
       - V(-1) leaves the owner as libvirt has it (libvirt does not store C(-1)).
+      - Pool types that take it - V(dir), V(fs), V(netfs), V(vstorage).
     type: raw
   target_group:
     description:
       - Group of the target directory, a numeric gid or a group name known on the host running the module.
       - V(-1) leaves the group as libvirt has it.
+      - Pool types that take it - V(dir), V(fs), V(netfs), V(vstorage).
     type: raw
   target_label:
-    description: Security (SELinux) label of the target directory.
+    description:
+      - Security (SELinux) label of the target directory.
+      - Pool types that take it - V(dir), V(fs), V(netfs), V(vstorage).
     type: str
   source_host:
     description:
@@ -121,6 +128,8 @@ options:
         the Ceph monitors (V(rbd); libvirt speaks the monitors' v1 protocol, port 6789 when left out, not the v2
         port 3300), the Gluster server (V(gluster)).
       - Given, it replaces the whole list.
+      - Pool types that take it - V(netfs), V(iscsi), V(iscsi-direct), V(rbd), V(gluster). A new pool of type
+        V(netfs), V(iscsi), V(iscsi-direct), V(rbd), V(gluster) needs it.
     type: list
     elements: str
   source_path:
@@ -128,17 +137,23 @@ options:
       - The exported directory (V(netfs)), or the directory inside the Gluster volume (V(gluster)).
       - Written as libvirt stores it - repeated C(/) collapsed, a trailing C(/) dropped (V(/export/vms/) is
         C(/export/vms)); C(.) and C(..) are kept as libvirt keeps them.
+      - Pool types that take it - V(netfs), V(gluster). A new pool of type V(netfs) needs it.
     type: str
   source_dev:
     description:
       - Devices of the source. Given, it replaces the whole list.
       - The block device (V(fs), V(disk), one device), the physical volumes (V(logical)), the zpool vdevs (V(zfs)),
         or the target IQN (V(iscsi), V(iscsi-direct)).
+      - Pool types that take it - V(fs), V(logical), V(disk), V(iscsi), V(iscsi-direct), V(zfs). A new pool of
+        type V(fs), V(disk), V(iscsi), V(iscsi-direct) needs it.
     type: list
     elements: str
   source_name:
-    description: The LVM volume group (V(logical)), RADOS pool (V(rbd)), Gluster volume (V(gluster)),
-      zpool (V(zfs)) or cluster name (V(vstorage)).
+    description:
+      - The LVM volume group (V(logical)), RADOS pool (V(rbd)), Gluster volume (V(gluster)), zpool (V(zfs)) or
+        cluster name (V(vstorage)).
+      - Pool types that take it - V(netfs), V(logical), V(rbd), V(gluster), V(zfs), V(vstorage). A new pool of
+        type V(rbd), V(gluster), V(zfs), V(vstorage) needs it.
     type: str
   source_format:
     description:
@@ -147,21 +162,36 @@ options:
       - V(netfs) - V(auto), V(nfs), V(glusterfs), V(cifs).
       - V(disk) - the partition table, one of V(dos), V(dvh), V(gpt), V(mac), V(bsd), V(pc98), V(sun), V(lvm2).
       - V(logical) - V(lvm2).
+      - Pool types that take it - V(fs), V(netfs), V(logical), V(disk).
     type: str
   source_initiator:
-    description: The initiator IQN (V(iscsi) optional, V(iscsi-direct) required).
+    description:
+      - The initiator IQN (V(iscsi) optional, V(iscsi-direct) required).
+      - Pool types that take it - V(iscsi), V(iscsi-direct). A new pool of type V(iscsi-direct) needs it.
     type: str
   source_adapter:
     description:
       - The SCSI host adapter of a V(scsi) pool, as the attributes of C(<adapter>).
       - Keys C(type) (V(scsi_host) or V(fc_host)), C(name), C(parent), C(parent_wwnn), C(parent_wwpn),
-        C(parent_fabric_wwn), C(wwnn), C(wwpn), C(managed).
+        C(parent_fabric_wwn), C(wwnn), C(wwpn), C(managed), and C(parentaddr) (C(<parentaddr>)).
+      - A V(scsi_host) adapter is found by C(name) (V(host2)) or by C(parentaddr) - C(unique_id) (the number in
+        C(/sys/class/scsi_host/hostN/unique_id)) and C(address), the PCI address of the controller (V(0000:00:05.0)
+        as C(lspci -D) prints it and C(readlink /sys/class/scsi_host/hostN) shows it, or a dict of C(domain),
+        C(bus), C(slot), C(function)). Host numbers are given out at boot in the order the controllers are found
+        and may change when one is added or removed; the PCI address and unique id do not, so prefer
+        C(parentaddr) for a pool that autostarts. An adapter without a PCI device (C(scsi_debug), LIO's
+        C(tcm_loop)) has only its name.
+      - Pool types that take it - V(scsi). A new pool of type V(scsi) needs it.
     type: dict
   auth_type:
-    description: Authentication of the source - V(ceph) for V(rbd), V(chap) for V(iscsi) and V(iscsi-direct).
+    description:
+      - Authentication of the source - V(ceph) for V(rbd), V(chap) for V(iscsi) and V(iscsi-direct).
+      - Pool types that take it - V(iscsi), V(iscsi-direct), V(rbd).
     type: str
   auth_username:
-    description: The user name to authenticate as (for Ceph the client name without C(client.)).
+    description:
+      - The user name to authenticate as (for Ceph the client name without C(client.)).
+      - Pool types that take it - V(iscsi), V(iscsi-direct), V(rbd).
     type: str
   secret_usage:
     description:
@@ -169,17 +199,20 @@ options:
         The secret must exist and be of the usage the auth type takes - V(ceph) for O(auth_type=ceph), V(iscsi)
         for O(auth_type=chap); otherwise the task is refused before anything is defined, naming the secret.
       - Mutually exclusive with O(secret_uuid).
+      - Pool types that take it - V(iscsi), V(iscsi-direct), V(rbd).
     type: str
   secret_uuid:
     description:
       - The UUID of the libvirt secret that holds the key or password; checked as O(secret_usage) is.
       - 32 hex digits, with or without dashes, in either case; written lowercase with dashes as libvirt prints it.
         Anything else is refused before libvirt is asked.
+      - Pool types that take it - V(iscsi), V(iscsi-direct), V(rbd).
     type: str
   mount_opts:
     description:
       - Extra mount options for V(netfs) and V(fs) pools (libvirt's C(fs:mount_opts)), for example V(nfsvers=4.2).
       - Given, it replaces the whole list.
+      - Pool types that take it - V(fs), V(netfs).
     type: list
     elements: str
   state:
@@ -516,8 +549,10 @@ pool:
       returned: when the pool exists
       sample: {path: /var/lib/libvirt/images, permissions: {mode: "0711", owner: "0", group: "0"}}
     source:
-      description: The source - C(hosts), C(devices), C(dir), C(name), C(format), C(initiator), C(adapter),
-        C(auth) (type, username, usage or uuid of the secret; never a secret value), as far as they are set.
+      description: The source - C(hosts), C(devices), C(dir), C(adapter), C(name), C(format), C(initiator),
+        C(auth) (type, username, usage or uuid of the secret; never a secret value), C(mount_opts), as far as they
+        are set. Each is the value of the typed option that writes it (C(hosts) is O(source_host), C(mount_opts)
+        is O(mount_opts)).
       type: dict
       returned: when the pool exists
     xml:

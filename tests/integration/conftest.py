@@ -21,6 +21,8 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'tgtd: needs the tgtd iSCSI target on 127.0.0.1:3260')
     config.addinivalue_line('markers', 'ceph: needs the one-node Ceph cluster of scripts/servers.sh on 127.0.0.1:6789')
     config.addinivalue_line('markers', 'lab: needs the lab hypervisor VM (tests/lab/lab.sh start)')
+    config.addinivalue_line('markers', 'pool_type(name): runs a pool of that type for real (docs/pool_types.md lists '
+                                       'these tests, scripts/pool_types_doc.py reads the marks)')
     if os.geteuid() != 0:
         raise pytest.UsageError('the integration tests manage libvirt pools and loop devices: run them as root')
 

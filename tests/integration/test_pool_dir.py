@@ -18,6 +18,7 @@ def dir_pool(tmp_path):
     virsh('pool-undefine', name, check=False)
 
 
+@pytest.mark.pool_type('dir')
 def test_dir_lifecycle(dir_pool):
     name, target = dir_pool
     args = {'name': name, 'type': 'dir', 'target': target, 'target_mode': '0711', 'autostart': True}
@@ -79,6 +80,7 @@ def test_dir_lifecycle(dir_pool):
     assert run_module('storage_pool', {'name': name, 'state': 'absent'})['changed'] is False
 
 
+@pytest.mark.pool_type('dir')
 def test_dir_deleted_refuses_volumes_then_deletes(dir_pool):
     name, target = dir_pool
     run_module('storage_pool', {'name': name, 'type': 'dir', 'target': target})

@@ -30,6 +30,7 @@ def pool_name(request):
     virsh('pool-undefine', name, check=False)
 
 
+@pytest.mark.pool_type('fs')
 def test_fs_lifecycle(loopdev, tmp_path, pool_name):
     device = loopdev(96)
     target = str(tmp_path / 'mnt')
@@ -79,6 +80,7 @@ def test_fs_lifecycle(loopdev, tmp_path, pool_name):
     assert not pool_defined(pool_name)
 
 
+@pytest.mark.pool_type('disk')
 def test_disk_lifecycle(loopdev, tmp_path, pool_name):
     device = loopdev(64)
     args = {'name': pool_name, 'type': 'disk', 'source_dev': [device], 'source_format': 'gpt'}
@@ -150,6 +152,7 @@ def bd_pool(request):
         virsh('pool-undefine', pool, check=False)
 
 
+@pytest.mark.pool_type('fs')
 def test_fs_target_mode_applied_to_the_mount_and_stable(loopdev, tmp_path, bd_pool):
     """libvirt reads <target><permissions> of a running fs pool back from the mounted file system's
     root at every refresh (mkfs made it 0755) and never applies them: the module sets them on the

@@ -84,6 +84,7 @@ def secret(usage_id, value, usage='iscsi'):
     return result['secret']['uuid']
 
 
+@pytest.mark.pool_type('iscsi-direct')
 def test_chap_pool_four_calls(names):
     pool, usage_id = names
     secret(usage_id, PASSWORD)

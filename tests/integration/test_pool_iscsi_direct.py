@@ -20,6 +20,7 @@ def pool_name():
     virsh('pool-undefine', name, check=False)
 
 
+@pytest.mark.pool_type('iscsi-direct')
 def test_iscsi_direct_lifecycle(pool_name):
     args = {'name': pool_name, 'type': 'iscsi-direct', 'source_host': [PORTAL], 'source_dev': [TARGET_IQN],
             'source_initiator': 'iqn.2026-11.io.kvmops:hv1'}

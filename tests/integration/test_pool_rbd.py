@@ -104,6 +104,7 @@ def assert_no_change(results, actions=()):
         assert result['changed'] is False and result['actions'] == list(actions), result
 
 
+@pytest.mark.pool_type('rbd')
 def test_rbd_pool_lifecycle(ceph, secret, pools):
     usage_id, uuid = secret
     name = pools('p')
@@ -145,6 +146,7 @@ def volume_four_calls(args, again=()):
 
 
 @pytest.mark.usefixtures('cleanup_images')
+@pytest.mark.pool_type('rbd')
 def test_rbd_volumes(ceph, secret, pools):
     pool = pools('v')
     started = run_module('storage_pool', pool_args(ceph, pool, secret[0]))

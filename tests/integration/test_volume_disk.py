@@ -12,6 +12,7 @@ pytestmark = pytest.mark.libvirt
 MIB = 1024 * 1024
 
 
+@pytest.mark.pool_type('disk')
 def test_partition_volumes(disk_pool, tmp_path):
     name, device = disk_pool
     stem = os.path.basename(device) + 'p'

@@ -5,8 +5,9 @@
 #
 #   lab.sh build    make the root disk image in the cache dir (only when the recipe changed)
 #   lab.sh start    build if needed, boot a copy-on-write overlay of it with two fresh 1 GiB
-#                   data disks (/dev/vdb, /dev/vdc), wait for SSH and libvirtd, write the
-#                   Ansible inventory .build/lab/inventory.ini (host `lab`)
+#                   data disks (/dev/vdb, /dev/vdc) and a virtio-scsi controller at PCI
+#                   address 0000:00:08.0 with one fresh 32 MiB LUN, wait for SSH and libvirtd,
+#                   write the Ansible inventory .build/lab/inventory.ini (host `lab`)
 #   lab.sh stop     poweroff over SSH, then end the recorded QEMU process if it is still there
 #   lab.sh status   running or not
 #   lab.sh ssh [COMMAND...]   a root shell (or one command) in the VM
@@ -32,6 +33,8 @@ SUITE=bookworm
 ROOT_SIZE=4G
 DATA_DISKS=(data1 data2)
 DATA_SIZE=1G
+SCSI_LUN_SIZE=32M
+SCSI_PCI_SLOT=0x8
 KEY="$CACHE/id_ed25519"
 
 say() { echo "lab: $*"; }
@@ -220,6 +223,11 @@ cmd_start() {
     truncate -s "$DATA_SIZE" "$LAB/$disk.img"
     drives+=(-drive "file=$LAB/$disk.img,format=raw,if=virtio")
   done
+  rm -f "$LAB/scsi-lun0.img"
+  truncate -s "$SCSI_LUN_SIZE" "$LAB/scsi-lun0.img"
+  drives+=(-device "virtio-scsi-pci,id=scsi0,addr=$SCSI_PCI_SLOT"
+           -drive "file=$LAB/scsi-lun0.img,format=raw,if=none,id=lun0"
+           -device "scsi-hd,drive=lun0,bus=scsi0.0,serial=kvmops-lun0")
   start=$SECONDS
   qemu-system-x86_64 -name kvmops-lab -accel tcg,thread=multi -smp 2 -m 2048 \
     -display none -serial "file:$LAB/console.log" -monitor none \

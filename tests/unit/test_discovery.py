@@ -116,10 +116,9 @@ def test_a_discovered_entry_is_a_storage_pool_task(type_name, text, extra):
     backend = backend_class(entry['type'])(pool_params(name='found', type=entry['type'], **dict(options, **extra)))
     backend.validate(True)
     xml = backend.to_xml(defining=True)
-    from ansible_collections.kvmops.storage.plugins.module_utils.live import pool_source
-    source = pool_source(xml)
-    assert source.get('hosts') == entry.get('source_host')
-    assert source.get('devices') == entry.get('source_dev')
+    from ansible_collections.kvmops.storage.plugins.module_utils import pool_options
+    read_back = pool_options.read(xml)
+    assert dict((key, read_back[key]) for key in options) == options, 'the definition made of it reads back the same'
 
 
 def test_facts_with_discover():

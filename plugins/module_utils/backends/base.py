@@ -12,14 +12,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import grp
 import os
-import pwd
 import re
 import shutil
 import subprocess
 
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
+from ansible_collections.kvmops.storage.plugins.module_utils import pool_options
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_STORAGE_POOL_BUILD_NEW,
@@ -27,20 +26,16 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_STORAGE_POOL_BUILD_OVERWRITE,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
-
-FS_NS = 'http://libvirt.org/schemas/storagepool/fs/1.0'
-
-# Every typed option of storage_pool that describes the definition.
-TYPED_OPTIONS = (
-    'target', 'target_mode', 'target_owner', 'target_group', 'target_label',
-    'source_host', 'source_path', 'source_dev', 'source_name', 'source_format',
-    'source_initiator', 'source_adapter', 'auth_type', 'auth_username',
-    'secret_usage', 'secret_uuid', 'mount_opts',
+# the typed options (declared once, in pool_options.POOL_OPTIONS) and their helpers, for the backends
+from ansible_collections.kvmops.storage.plugins.module_utils.pool_options import (  # noqa: F401 pylint: disable=unused-import
+    ADAPTER_KEYS,
+    FS_NS,
+    TYPED_OPTIONS,
+    id_number,
+    parse_host,
 )
-TARGET_PERMISSION_OPTIONS = ('target_mode', 'target_owner', 'target_group', 'target_label')
-AUTH_OPTIONS = ('auth_type', 'auth_username', 'secret_usage', 'secret_uuid')
-ADAPTER_KEYS = ('type', 'name', 'parent', 'parent_wwnn', 'parent_wwpn', 'parent_fabric_wwn',
-                'wwnn', 'wwpn', 'managed')
+
+AUTH_OPTIONS = tuple(option.name for option in pool_options.POOL_OPTIONS if option.path.startswith('source/auth'))
 ADAPTER_TYPES = ('scsi_host', 'fc_host')
 
 # Probe answers: is the storage behind a definition there?
@@ -100,37 +95,6 @@ def blkid_value(device, field):
     if rc != 0:
         return None
     return out.splitlines()[0] if out else ''
-
-
-def parse_host(item, option='source_host'):
-    """``host``, ``host:port``, ``[v6addr]:port`` -> (name, port or None)."""
-    text = str(item).strip()
-    if not text:
-        raise ValidationError(option, '%s: an empty host name is not allowed' % option)
-    if text.startswith('['):
-        end = text.find(']')
-        if end < 0:
-            raise ValidationError(option, '%s: %r has an unclosed "["' % (option, item))
-        name, rest = text[1:end], text[end + 1:]
-        port = rest[1:] if rest.startswith(':') else None
-    elif text.count(':') == 1:
-        name, port = text.split(':')
-    else:
-        name, port = text, None
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-        raise ValidationError(option, '%s: %r: the port must be a number from 1 to 65535' % (option, item))
-    return name, (int(port) if port is not None else None)
-
-
-def id_number(value, option, lookup):
-    text = str(value).strip()
-    if re.match(r'^-?[0-9]+$', text):
-        return int(text)
-    try:
-        return lookup(text)
-    except KeyError:
-        raise ValidationError(option, '%s: %r is neither a number nor a name known on the host running the module'
-                              % (option, value))
 
 
 class PoolBackend:
@@ -244,6 +208,10 @@ class PoolBackend:
             if adapter.get('type') not in ADAPTER_TYPES:
                 raise ValidationError('source_adapter', 'source_adapter.type must be one of: %s'
                                       % ', '.join(ADAPTER_TYPES))
+            if adapter.get('parentaddr') is not None and (adapter.get('type') != 'scsi_host' or adapter.get('name')):
+                raise ValidationError('source_adapter', 'source_adapter.parentaddr finds a scsi_host adapter by its '
+                                      'PCI address instead of its name: it takes type scsi_host and no name')
+            pool_options.BY_NAME['source_adapter'].write(adapter)  # parentaddr's parts, named when wrong
         for item in self.params.get('source_host') or ():
             parse_host(item, 'source_host')
         for option, what in self.single_entry.items():
@@ -262,75 +230,13 @@ class PoolBackend:
 
         With ``defining``, type defaults (such as the target path) are filled in.
         """
-        root = xmlu.element('pool', type=self.type_name)
-        if self.params.get('mount_opts') is not None:
-            root = xmlu.element('pool', nsmap={'fs': FS_NS}, type=self.type_name)
+        values = dict(self.params)
+        if defining and self.default_target and not self.given('target'):
+            values['target'] = self.default_target
+        nsmap = pool_options.NAMESPACES if values.get('mount_opts') is not None else None
+        root = xmlu.element('pool', nsmap=nsmap, type=self.type_name)
         xmlu.sub(root, 'name', self.name)
-        source = self.source_xml()
-        if source is not None and len(source):
-            root.append(source)
-        target = self.target_xml()
-        if defining and target is not None and self.default_target and not self.given('target'):
-            target.insert(0, xmlu.element('path', self.default_target))
-        if target is not None and len(target):
-            root.append(target)
-        opts = self.params.get('mount_opts')
-        if opts is not None:
-            container = xmlu.sub(root, '{%s}mount_opts' % FS_NS)
-            for opt in opts:
-                xmlu.sub(container, '{%s}option' % FS_NS, name=opt)
-        return root
-
-    def source_xml(self):
-        p = self.params
-        source = xmlu.element('source')
-        for item in p.get('source_host') or ():
-            name, port = parse_host(item)
-            xmlu.sub(source, 'host', name=name, port=port)
-        for dev in p.get('source_dev') or ():
-            xmlu.sub(source, 'device', path=dev)
-        if p.get('source_path') is not None:
-            xmlu.sub(source, 'dir', path=canon.sanitize_path(p['source_path']))
-        adapter = p.get('source_adapter')
-        if adapter:
-            el = xmlu.sub(source, 'adapter')
-            for key in ADAPTER_KEYS:
-                value = adapter.get(key)
-                if value is not None:
-                    el.set(key, ('yes' if value else 'no') if isinstance(value, bool) else str(value))
-        if p.get('source_name') is not None:
-            xmlu.sub(source, 'name', p['source_name'])
-        if p.get('source_format') is not None:
-            xmlu.sub(source, 'format', type=p['source_format'])
-        if p.get('source_initiator') is not None:
-            xmlu.sub(xmlu.sub(source, 'initiator'), 'iqn', name=p['source_initiator'])
-        if p.get('auth_type') is not None:
-            auth = xmlu.sub(source, 'auth', type=p['auth_type'], username=p.get('auth_username'))
-            uuid = canon.uuid_text(p['secret_uuid'], 'secret_uuid') if p.get('secret_uuid') is not None else None
-            xmlu.sub(auth, 'secret', usage=p.get('secret_usage'), uuid=uuid)
-        return source
-
-    def target_xml(self):
-        p = self.params
-        target = xmlu.element('target')
-        if p.get('target') is not None:
-            xmlu.sub(target, 'path', os.path.normpath(p['target']))
-        if any(p.get(opt) is not None for opt in TARGET_PERMISSION_OPTIONS):
-            perms = xmlu.sub(target, 'permissions')
-            if p.get('target_mode') is not None:
-                xmlu.sub(perms, 'mode', canon.format_mode(canon.parse_mode(p['target_mode'], 'target_mode', '0711')))
-            # -1 leaves the owner or group as libvirt has it (libvirt does not store -1)
-            if p.get('target_owner') is not None:
-                owner = id_number(p['target_owner'], 'target_owner', lambda n: pwd.getpwnam(n).pw_uid)
-                if owner != -1:
-                    xmlu.sub(perms, 'owner', owner)
-            if p.get('target_group') is not None:
-                group = id_number(p['target_group'], 'target_group', lambda n: grp.getgrnam(n).gr_gid)
-                if group != -1:
-                    xmlu.sub(perms, 'group', group)
-            if p.get('target_label') is not None:
-                xmlu.sub(perms, 'label', p['target_label'])
-        return target
+        return pool_options.write(root, values)
 
     # ---- what the type can do -----------------------------------------
     def can(self, capability):

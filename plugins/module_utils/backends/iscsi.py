@@ -27,10 +27,10 @@ class IscsiBackend(PoolBackend):
     #: the port libvirt writes into a started pool's <host> when the definition gives none
     default_port = ISCSI_PORT
 
-    def source_xml(self):
-        source = super(IscsiBackend, self).source_xml()
+    def to_xml(self, defining=False):
+        root = super(IscsiBackend, self).to_xml(defining)
         # a host given without a port means that port, or a running pool would differ on every run (and restart)
-        for host in source.findall('host') if self.default_port else ():
+        for host in root.findall('source/host') if self.default_port else ():
             if host.get('port') is None:
                 host.set('port', str(self.default_port))
-        return source
+        return root
