@@ -61,6 +61,8 @@ def test_scsi_pool_on_a_virtio_scsi_controller(scsi_host, pool, found_by):  # py
     # the LUN is the pool's one volume, named by libvirt after its SCSI address, with its stable path
     names = volumes()
     assert len(names) == 1 and re.match(r'^unit:\d+:\d+:\d+$', names[0]), names
+    if found_by == 'parentaddr':
+        return  # the facts and the refusal of a volume are the same for a pool found either way
     facts = run_module('storage_facts', dict(REMOTE, gather=['pools', 'volumes'], pools=[pool]))
     record = facts['ansible_facts']['libvirt_storage']['pools'][pool]
     (lun,) = record['volumes'].values()
@@ -69,5 +71,6 @@ def test_scsi_pool_on_a_virtio_scsi_controller(scsi_host, pool, found_by):  # py
     # a scsi pool makes no volumes: refused with the reason, in check mode and for real, before libvirt is asked
     for check in (True, False):
         refused = run_module('storage_volume', dict(REMOTE, pool=pool, name='new.img', capacity='1MiB'), check=check)
-        assert refused['failed'] is True and 'scsi' in refused['msg'], refused
+        assert refused['failed'] is True and refused['msg'] == (
+            'volume new.img: scsi pools cannot create volumes (pool %s); nothing was changed' % pool), refused
     assert volumes() == names
