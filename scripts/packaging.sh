@@ -2,7 +2,9 @@
 # The collection as it is shipped (scripts/test.sh packaging runs this):
 #   build      ansible-galaxy collection build -> .build/packaging/dist/kvmops-storage-VERSION.tar.gz
 #   install    that tarball installed into an empty collections path (.build/packaging/collections)
-#              and verified; every file git tracks and galaxy.yml does not ignore is in it
+#              and verified; every file git tracks and galaxy.yml does not ignore is in it, and
+#              every tracked file of the content (plugins, roles, playbooks, meta, docs...) whatever
+#              build_ignore says; installed from git+file:// at HEAD too, with the same files
 #   importer   galaxy-importer on the tarball (config: tests/packaging/galaxy-importer.cfg): no warning
 #              or error, and the docs of every module, filter and role found
 #   docs       antsibull-docs lint-collection-docs --plugin-docs on the installed copy;
@@ -95,7 +97,23 @@ run_install() {
     return 1
   }
   ansible-galaxy collection verify --offline -p "$OUT/collections" kvmops.storage || return
-  python "$REPO/scripts/packaging_checks.py" files "$REPO" "$INSTALLED"
+  python "$REPO/scripts/packaging_checks.py" files "$REPO" "$INSTALLED" || return
+  # as from a requirements.yml naming the Git repository (the README's third way), at the commit checked out
+  local commit lost
+  commit="$(git -C "$REPO" rev-parse HEAD)" || return
+  printf 'collections:\n  - name: git+file://%s\n    type: git\n    version: %s\n' "$REPO" "$commit" \
+    >"$OUT/git-requirements.yml"
+  ansible-galaxy collection install --offline -r "$OUT/git-requirements.yml" -p "$OUT/git-collections" \
+    >"$OUT/git-install.log" 2>&1 || { cat "$OUT/git-install.log"; return 1; }
+  # what the tarball has of the commit, the Git install has too
+  lost="$(comm -23 <(cd "$INSTALLED" && find . -type f ! -path ./MANIFEST.json ! -path ./FILES.json | sed 's|^\./||' | sort) \
+    <(cd "$OUT/git-collections/ansible_collections/kvmops/storage" && find . -type f | sed 's|^\./||' | sort) \
+    | comm -12 - <(git -C "$REPO" ls-tree -r --name-only "$commit" | sort))"
+  if [ -n "$lost" ]; then
+    echo "installed from Git (commit $commit) without: $lost" >&2
+    return 1
+  fi
+  echo "installed from git+file:// at $commit too, with the same files"
 }
 
 run_importer() {
@@ -167,7 +185,10 @@ export PATH="$VENV/bin:$PATH"
 # the tools see only the collection installed from the tarball, and keep their caches here
 export ANSIBLE_COLLECTIONS_PATH="$OUT/collections" ANSIBLE_HOME="$OUT/ansible-home"
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0 NO_COLOR=1
-rm -rf "$OUT/dist" "$OUT/collections" "$OUT/importer" "$OUT/importer.out" "$OUT/ee" "$OUT/ansible-home"
+# Below $OUT git must find no repository: antsibull-docs copies a collection that is in one with only the
+# files git tracks, which in this repository's .build/ are none (it would lint no plugin and say nothing).
+export GIT_CEILING_DIRECTORIES="$OUT"
+rm -rf "$OUT/dist" "$OUT/collections" "$OUT/git-collections" "$OUT/importer" "$OUT/importer.out" "$OUT/ee" "$OUT/ansible-home"
 
 # galaxy-importer (mostly its ansible-lint run) takes the longest: it runs beside the other checks
 IMPORTER_PID=""

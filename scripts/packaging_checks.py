@@ -1,7 +1,9 @@
 """Checks of scripts/packaging.sh that read what the tools wrote (run with .build/packaging-venv's Python).
 
   packaging_checks.py files REPO INSTALLED          every file git tracks and galaxy.yml does not ignore is
-                                                    in the installed collection; nothing git ignores is
+                                                    in the installed collection, and every one of the
+                                                    content (SHIPPED) whatever galaxy.yml says; nothing
+                                                    git ignores is
   packaging_checks.py importer REPO RESULT_JSON     galaxy-importer found the docs of every module and filter
   packaging_checks.py ee-context REPO CONTEXT TARBALL PIP_OUT BINDEP_OUT
                                                     the build context installs that tarball, and the
@@ -24,6 +26,9 @@ import yaml
 
 # ansible-galaxy collection build leaves these out whatever galaxy.yml says
 BUILD_ALWAYS_IGNORED = ('galaxy.yml', 'galaxy.yaml', '.git', '*.pyc', '*.retry', 'tests/output')
+# what users of the collection need: every tracked file here must be in the tarball, whatever build_ignore says
+SHIPPED = ('plugins/', 'roles/', 'playbooks/', 'meta/', 'docs/', 'changelogs/', 'README.md', 'LICENSE',
+           'requirements.txt', 'bindep.txt')
 
 
 def _git_files(repo, *args):
@@ -54,6 +59,8 @@ def check_files(repo, installed):
     have = _installed_files(installed)
     tracked = [path for path in _git_files(repo) if os.path.isfile(os.path.join(repo, path))]
     missing = [path for path in tracked if not _ignored_by_build(path, patterns) and path not in have]
+    dropped = [path for path in tracked if _ignored_by_build(path, patterns) and path not in have
+               and path.startswith(SHIPPED) and path not in BUILD_ALWAYS_IGNORED]
     # files git ignores (caches, test output, virtualenvs) never belong in the tarball
     extra = sorted(have - set(tracked) - {'MANIFEST.json', 'FILES.json'})
     stray = []
@@ -62,6 +69,7 @@ def check_files(repo, installed):
                                  input='\0'.join(extra).encode(), stdout=subprocess.PIPE, check=False).stdout
         stray = sorted(name for name in ignored.decode().split('\0') if name)
     errors = ['not in the built collection: %s' % path for path in missing]
+    errors += ['left out of the built collection by galaxy.yml build_ignore: %s' % path for path in dropped]
     errors += ['in the built collection but ignored by git (a build leftover): %s' % path for path in stray]
     for line in errors:
         print(line)
