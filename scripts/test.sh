@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite:
-#   scripts/test.sh [unit] [sanity] [lint] [integration]     (no argument: all four)
+#   scripts/test.sh [unit] [sanity] [lint] [packaging] [integration]     (no argument: all five)
 #
 #   unit         pytest tests/unit
 #   sanity       ansible-test sanity on a copy of the collection in .build/sanity
 #   lint         ansible-lint (config: .ansible-lint)
+#   packaging    scripts/packaging.sh: the collection tarball built and installed into an empty
+#                collections path, galaxy-importer, antsibull-docs lint-collection-docs and
+#                ansible-builder create on it (tools in .build/packaging-venv)
 #   integration  pytest tests/integration against the real libvirtd, tgtd and ceph, and the lab VM
 #                (tests/lab/lab.sh: built once into /var/cache/kvmops-lab, booted for the run)
 #
@@ -21,7 +24,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-ALL_STEPS=(unit sanity lint integration)
+ALL_STEPS=(unit sanity lint packaging integration)
 STEPS=("$@")
 [ "${#STEPS[@]}" -gt 0 ] || STEPS=("${ALL_STEPS[@]}")
 for s in "${STEPS[@]}"; do
@@ -103,6 +106,8 @@ step_integration() { pytest_dir tests/integration -v; }
 # ansible-lint puts its cache dir ($ANSIBLE_HOME, default ~/.ansible) first in the collections
 # path, so a kvmops.storage installed there by hand would shadow the work tree: give it its own.
 step_lint() { ANSIBLE_HOME="$REPO/.build/ansible-lint-home" ansible-lint; }
+
+step_packaging() { bash scripts/packaging.sh; }
 
 # ansible-test creates a virtualenv per sanity test (~/.ansible/test/venv) and bootstraps pip
 # into each with get-pip.py, which it downloads once from ci-files.testing.ansible.com into
