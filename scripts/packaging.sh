@@ -16,7 +16,8 @@
 #   bindep     bindep.txt parses, names runtime and compile packages for dpkg and rpm, and the
 #              Debian ones are installed on this machine (scripts/setup.sh installs them)
 #
-# The tools run from their own virtualenv, .build/packaging-venv, made from
+# The tools run from their own virtualenv, kept outside the tree so that a new clone reuses it
+# (KVMOPS_PACKAGING_VENV, default /var/cache/kvmops-packaging/venv), made from
 # tests/packaging/requirements.txt when it is missing or that list (or its Python) changed.
 # Every check runs even when an earlier one failed (except after a failed build); exit 1 when any failed.
 # shellcheck disable=SC2317  # the check functions are called through check
@@ -24,7 +25,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-VENV="$REPO/.build/packaging-venv"
+VENV="${KVMOPS_PACKAGING_VENV:-/var/cache/kvmops-packaging/venv}"
 OUT="$REPO/.build/packaging"
 REQUIREMENTS="$REPO/tests/packaging/requirements.txt"
 
@@ -49,7 +50,7 @@ ensure_venv() {
   if [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ] && [ -x "$VENV/bin/ansible-builder" ]; then
     return 0
   fi
-  echo "packaging: installing tests/packaging/requirements.txt into .build/packaging-venv"
+  echo "packaging: installing tests/packaging/requirements.txt into $VENV"
   rm -rf "$VENV"
   "$python" -m venv "$VENV" || return
   if ! PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \

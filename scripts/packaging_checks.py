@@ -1,4 +1,4 @@
-"""Checks of scripts/packaging.sh that read what the tools wrote (run with .build/packaging-venv's Python).
+"""Checks of scripts/packaging.sh that read what the tools wrote (run with the packaging virtualenv's Python).
 
   packaging_checks.py files REPO INSTALLED          every file git tracks and galaxy.yml does not ignore is
                                                     in the installed collection, and every one of the

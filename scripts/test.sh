@@ -7,7 +7,7 @@
 #   lint         ansible-lint (config: .ansible-lint)
 #   packaging    scripts/packaging.sh: the collection tarball built and installed into an empty
 #                collections path, galaxy-importer, antsibull-docs lint-collection-docs and
-#                ansible-builder create on it (tools in .build/packaging-venv)
+#                ansible-builder create on it (tools in /var/cache/kvmops-packaging/venv)
 #   integration  pytest tests/integration against the real libvirtd, tgtd and ceph, and the lab VM
 #                (tests/lab/lab.sh: built once into /var/cache/kvmops-lab, booted for the run)
 #
