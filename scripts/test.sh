@@ -101,7 +101,7 @@ pytest_dir() { # dir args...
 
 step_unit() { pytest_dir tests/unit -q; }
 
-step_integration() { pytest_dir tests/integration -v; }
+step_integration() { pytest_dir tests/integration -v --durations=40; }
 
 # ansible-lint puts its cache dir ($ANSIBLE_HOME, default ~/.ansible) first in the collections
 # path, so a kvmops.storage installed there by hand would shadow the work tree: give it its own.
