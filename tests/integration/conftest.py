@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from helpers import mounts_of, run_module, virsh  # noqa: E402  pylint: disable=wrong-import-position
+from helpers import mounts_of, remove_pool, run_module, virsh, virsh_dir_pool  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def pytest_configure(config):
@@ -48,6 +48,17 @@ def loopdev(tmp_path):
         for target in mounts_of(device):
             subprocess.run(['umount', target], check=False)
         subprocess.run(['losetup', '-d', device], check=False)
+
+
+@pytest.fixture
+def pool(request, tmp_path):
+    """A running dir pool made with virsh in a new directory: ``(pool name, directory)``; removed at teardown.
+    Its name is the test module's POOL_PREFIX and this process's PID."""
+    name = '%s-%d' % (request.module.POOL_PREFIX, os.getpid())
+    path = str(tmp_path / 'pool')
+    virsh_dir_pool(name, path)
+    yield name, path
+    remove_pool(name)
 
 
 @pytest.fixture

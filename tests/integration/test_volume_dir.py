@@ -11,17 +11,10 @@ import pytest
 from helpers import define_domain, four_calls, remove_pool, run_module, virsh, virsh_dir_pool, volumes_of
 
 pytestmark = pytest.mark.libvirt
+# the pool fixture of conftest.py names its pool after this
+POOL_PREFIX = 'it-vol'
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def pool(tmp_path):
-    name = 'it-vol-%d' % os.getpid()
-    path = str(tmp_path / 'pool')
-    virsh_dir_pool(name, path)
-    yield name, path
-    remove_pool(name)
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers import four_calls, remove_pool, run_module, virsh_dir_pool, volumes_of
+from helpers import four_calls, run_module, volumes_of
 
 pytestmark = pytest.mark.libvirt
+# the pool fixture of conftest.py names its pool after this
+POOL_PREFIX = 'it-imp'
 
 MIB = 1024 * 1024
 COMPRESS = {'gz': ['gzip', '-k', '-1'], 'bz2': ['bzip2', '-k', '-1'], 'xz': ['xz', '-k', '-0', '-T1'],
@@ -89,15 +91,6 @@ def http(images):
     yield 'http://127.0.0.1:%d' % server.server_address[1]
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def pool(tmp_path):
-    name = 'it-imp-%d' % os.getpid()
-    path = str(tmp_path / 'pool')
-    virsh_dir_pool(name, path)
-    yield name, path
-    remove_pool(name)
 
 
 def digest(path, algorithm='sha256'):

@@ -7,22 +7,15 @@ import subprocess
 
 import pytest
 
-from helpers import four_calls, remove_pool, run_module, virsh, virsh_dir_pool, volumes_of
+from helpers import four_calls, run_module, virsh, volumes_of
 
 pytestmark = pytest.mark.libvirt
+# the pool fixture of conftest.py names its pool after this
+POOL_PREFIX = 'vi-in'
 
 MIB = 1024 * 1024
 UNITS = ('b, bytes, K/KiB, M/MiB, G/GiB, T/TiB, P/PiB, E/EiB (powers of 1024), KB, MB, GB, TB, PB, EB '
          '(powers of 1000)')
-
-
-@pytest.fixture
-def pool(tmp_path):
-    name = 'vi-in-%d' % os.getpid()
-    path = str(tmp_path / 'pool')
-    virsh_dir_pool(name, path)
-    yield name, path
-    remove_pool(name)
 
 
 def refused(args, msg, check_too=True):
