@@ -121,13 +121,15 @@ def test_a_scsi_host_found_by_its_pci_address(address):
         'unique_id': '5', 'address': {'domain': '0x0000', 'bus': '0x00', 'slot': '0x1f', 'function': '0x2'}}}
 
 
+BAD_SLOT = {'domain': 0, 'bus': 0, 'slot': 32, 'function': 0}
+
+
 @pytest.mark.parametrize('adapter, words', [
     ({'type': 'scsi_host', 'name': 'host0', 'parentaddr': {'unique_id': 1, 'address': '00:05.0'}}, 'no name'),
     ({'type': 'fc_host', 'parentaddr': {'unique_id': 1, 'address': '00:05.0'}}, 'type scsi_host'),
     ({'type': 'scsi_host', 'parentaddr': {'address': '00:05.0'}}, 'unique_id'),
     ({'type': 'scsi_host', 'parentaddr': {'unique_id': 1, 'address': '00:05'}}, 'not a PCI address'),
-    ({'type': 'scsi_host', 'parentaddr': {'unique_id': 1, 'address': {'domain': 0, 'bus': 0, 'slot': 32,
-                                                                         'function': 0}}}, 'parentaddr.address.slot'),
+    ({'type': 'scsi_host', 'parentaddr': {'unique_id': 1, 'address': BAD_SLOT}}, 'parentaddr.address.slot'),
 ])
 def test_a_bad_parentaddr_is_refused_naming_it(adapter, words):
     backend = BACKENDS['scsi'](dict(dict.fromkeys(pool_options.TYPED_OPTIONS), name='hba0', source_adapter=adapter))
