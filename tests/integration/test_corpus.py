@@ -15,6 +15,7 @@ a trailing `/`) is kept.
 import glob
 import os
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -215,12 +216,17 @@ def test_volume_corpus(path, vol_pool):
                 assert result['msg'] == expected, result['msg']
             assert name not in volumes_of(pool)
             return
-        for _attempt in range(QEMU_IMG_ATTEMPTS):
+        for attempt in range(QEMU_IMG_ATTEMPTS):
             first_check, applied, second_check, second = four_calls('storage_volume', args)
             if not (applied['failed'] and QEMU_IMG_TIMING in applied.get('msg', '') and name not in volumes_of(pool)):
                 break
             # qemu-img times the LUKS key derivation by the CPU time of its thread, which a loaded machine can
-            # report as 0 ms; the create left nothing, so the four calls are made again
+            # report as 0 ms; the create left nothing, so the four calls are made again after a pause
+            if attempt == QEMU_IMG_ATTEMPTS - 1:
+                pytest.skip('qemu-img refused to create the LUKS volume %d times: it measured no CPU time for its '
+                            'key derivation benchmark (%s); the machine is too loaded to test this document'
+                            % (QEMU_IMG_ATTEMPTS, QEMU_IMG_TIMING))
+            time.sleep(3)
         for result in (first_check, applied, second_check, second):
             assert result['failed'] is False, result.get('msg')
         assert first_check['changed'] is True and first_check['actions'] == ['create']
