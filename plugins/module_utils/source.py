@@ -35,6 +35,11 @@ except ImportError:  # pragma: no cover - Python 2
 
 try:
     import zstandard
+    # the decompressor's eof and unused_data tell where a frame ends; older releases have neither
+    _PROBE = zstandard.ZstdDecompressor().decompressobj()
+    if not (hasattr(_PROBE, 'eof') and hasattr(_PROBE, 'unused_data')):
+        zstandard = None
+    del _PROBE
 except ImportError:
     zstandard = None
 
@@ -50,8 +55,9 @@ CHECKSUM_ALGORITHMS = ('blake2b', 'blake2s', 'md5', 'sha1', 'sha224', 'sha256', 
                        'sha3_384', 'sha3_512', 'sha512')
 #: first bytes -> compression
 MAGIC = ((b'\x1f\x8b', 'gzip'), (b'BZh', 'bzip2'), (b'\xfd7zXZ\x00', 'xz'), (b'\x28\xb5\x2f\xfd', 'zstd'))
-ZSTD_MISSING = ('the python zstandard library is not installed on the host running the module: install '
-                'python3-zstandard (Debian, Ubuntu, Fedora) or "pip install zstandard" for the Python that runs it, '
+ZSTD_MISSING = ('the python zstandard library (a release whose decompressor reports eof and unused_data) is not '
+                'installed on the host running the module: install python3-zstandard (Debian, Ubuntu, Fedora) or '
+                '"pip install zstandard" for the Python that runs it, '
                 'or give an image compressed with xz, gzip or bzip2')
 # zstd output is not bounded per call: feed it this much at a time (at most 32 MiB out of RLE blocks)
 _ZSTD_FEED = 1024
@@ -108,7 +114,11 @@ def shown_url(url):
 
 
 def validate_url(url, option):
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValidationError(option, '%s %s: not a URL (%s); give an http:// or https:// URL'
+                              % (option, shown_url(url), exc))
     if parts.scheme not in ('http', 'https') or not parts.netloc:
         raise ValidationError(option, '%s %s: give an http:// or https:// URL' % (option, shown_url(url)))
 

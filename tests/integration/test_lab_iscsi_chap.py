@@ -23,18 +23,21 @@ USAGE = 'it-lab-chap-secret-%d' % os.getpid()
 @pytest.fixture(scope='module')
 def chap_target():
     tpg = '/iscsi/%s/tpg1' % IQN
-    targetcli('/backstores/fileio create name=it-lab-chap-lun file_or_dev=/var/lib/it-lab-chap-lun.img size=16M',
-              '/iscsi create %s' % IQN,
-              '%s/luns create /backstores/fileio/it-lab-chap-lun' % tpg,
-              '%s set attribute authentication=1 generate_node_acls=1 demo_mode_write_protect=0 cache_dynamic_acls=1'
-              % tpg,
-              '%s set auth userid=%s password=%s' % (tpg, USER, PASSWORD),
-              '%s/portals delete 0.0.0.0 3260' % tpg,
-              '%s/portals create 127.0.0.1 3260' % tpg)
-    yield IQN
-    lab('iscsiadm -m node -T %s -u >/dev/null 2>&1; true' % IQN, check=False)
-    targetcli('/iscsi delete %s' % IQN, '/backstores/fileio delete it-lab-chap-lun')
-    lab('rm -f /var/lib/it-lab-chap-lun.img', check=False)
+    try:
+        targetcli('/backstores/fileio create name=it-lab-chap-lun file_or_dev=/var/lib/it-lab-chap-lun.img size=16M',
+                  '/iscsi create %s' % IQN,
+                  '%s/luns create /backstores/fileio/it-lab-chap-lun' % tpg,
+                  '%s set attribute authentication=1 generate_node_acls=1 demo_mode_write_protect=0 '
+                  'cache_dynamic_acls=1' % tpg,
+                  '%s set auth userid=%s password=%s' % (tpg, USER, PASSWORD),
+                  '%s/portals delete 0.0.0.0 3260' % tpg,
+                  '%s/portals create 127.0.0.1 3260' % tpg)
+        yield IQN
+    finally:
+        lab('iscsiadm -m node -T %s -u >/dev/null 2>&1; iscsiadm -m node -T %s -o delete >/dev/null 2>&1; true'
+            % (IQN, IQN), check=False)
+        targetcli('/iscsi delete %s' % IQN, '/backstores/fileio delete it-lab-chap-lun')
+        lab('rm -f /var/lib/it-lab-chap-lun.img', check=False)
 
 
 def secret(value):

@@ -284,3 +284,9 @@ def test_http_server_that_stops_sending_times_out():
         read_all(src)
     assert 'slow.img stopped after' in info.value.msg and 'of 4000000: timed out' in info.value.msg
     listener.close()
+
+
+def test_a_url_that_cannot_be_parsed_is_refused_naming_the_option():
+    with pytest.raises(ValidationError) as failure:
+        source.validate_url('http://[::1/x', 'content.url')
+    assert str(failure.value).startswith('content.url ') and 'give an http:// or https:// URL' in str(failure.value)
