@@ -263,11 +263,11 @@ class InUse:
         for pool in call('listing storage pools', self.conn.listAllStoragePools, 0):
             try:
                 name = pool.name()
-                auth = pool_options.record(xmlu.parse(pool.XMLDesc(VIR_STORAGE_XML_INACTIVE)))['source'].get('auth')
+                auth = pool_options.read(xmlu.parse(pool.XMLDesc(VIR_STORAGE_XML_INACTIVE)))
             except libvirt.libvirtError:
                 continue
-            if auth and _names_secret(auth.get('uuid'), _POOL_AUTH_USAGE.get(auth.get('type')), auth.get('usage'),
-                                      uuid, usage, usage_id):
+            if auth.get('auth_type') and _names_secret(auth.get('secret_uuid'), _POOL_AUTH_USAGE.get(auth['auth_type']),
+                                                       auth.get('secret_usage'), uuid, usage, usage_id):
                 pools.append(name)
         domains = [dom.use for dom in self.domains()
                    if any(_names_secret(s_uuid, s_usage, s_id, uuid, usage, usage_id) for s_uuid, s_usage, s_id in dom.secrets)]
