@@ -17,13 +17,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import pool_options
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import POOL_TYPES, backend_class
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
-    BUILT,
-    FOREIGN,
-    MISSING,
-    TYPED_OPTIONS,
-    validate_name,
-)
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import BUILT, FOREIGN, MISSING, validate_name
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_ERR_INVALID_ARG,
     VIR_ERR_NO_SECRET,
@@ -81,7 +75,7 @@ def pool_argument_spec():
     return spec
 
 
-MUTUALLY_EXCLUSIVE = [['xml', option] for option in ('type',) + TYPED_OPTIONS] + [['secret_usage', 'secret_uuid']]
+MUTUALLY_EXCLUSIVE = [['xml', option] for option in ('type',) + pool_options.TYPED_OPTIONS] + [['secret_usage', 'secret_uuid']]
 
 
 class LivePool:

@@ -26,9 +26,9 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     DISK_VOLUME_FORMATS,
     FILE_VOLUME_FORMATS,
     PoolBackend,
-    id_number,
     validate_name,
 )
+from ansible_collections.kvmops.storage.plugins.module_utils.pool_options import id_number
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_ERR_NO_STORAGE_POOL,
     VIR_ERR_NO_STORAGE_VOL,
@@ -879,14 +879,7 @@ class VolumeManager(Manager):
 
     def _plan_reimport(self, plan, live, request, vol, reason):
         """Delete the volume and import it again: a new volume, as _plan_create makes it."""
-        self._require(request, 'volume_delete', 'delete volumes')
-        self._refuse_in_use(request, vol, 're-import (%s)' % reason)
-        name = request.name
-        flags, warning = request.backend.volume_delete_plan(request.pool_xml, vol.describe(self.pool_name),
-                                                            self._pool_secret_value, request.force)
-        if warning:
-            plan.warnings.append(warning)
-        plan.add('delete', lambda: self._delete(live.pool, name, flags), subject=name)
+        self._plan_delete(plan, live, request, vol, 're-import (%s)' % reason)
         return self._plan_upload(plan, live, request, request.effective_format())
 
     def _plan_update(self, plan, live, request, vol):
@@ -950,22 +943,27 @@ class VolumeManager(Manager):
     def _plan_removal(self, plan, live, request, vol):
         if vol is None:
             return None
+        self._plan_delete(plan, live, request, vol, 'wipe and delete' if request.wipe else 'delete', request.wipe)
+        self._removed.add((self.pool_name, request.name))
+        return None
+
+    def _plan_delete(self, plan, live, request, vol, what, wipe=None):
+        """The steps that delete the volume (after wiping it with the ``wipe`` algorithm), refused
+        while something uses it; ``what``: the words for the refusal."""
         self._require(request, 'volume_delete', 'delete volumes')
-        if request.wipe:
+        if wipe:
             self._require(request, 'volume_wipe', 'wipe volumes')
-        self._refuse_in_use(request, vol, 'wipe and delete' if request.wipe else 'delete')
+        self._refuse_in_use(request, vol, what)
         name = request.name
         flags, warning = request.backend.volume_delete_plan(request.pool_xml, vol.describe(self.pool_name),
                                                             self._pool_secret_value, request.force)
         if warning:
             plan.warnings.append(warning)
-        if request.wipe:
-            algorithm = WIPE_ALGORITHMS.index(request.wipe)
+        if wipe:
+            algorithm = WIPE_ALGORITHMS.index(wipe)
             plan.add('wipe', lambda: call('wiping volume %s' % name, self._vol(live.pool, name).wipePattern, algorithm, 0),
                      subject=name)
         plan.add('delete', lambda: self._delete(live.pool, name, flags), subject=name)
-        self._removed.add((self.pool_name, name))
-        return None
 
     # ---- what uses a volume ------------------------------------------------------
     def _refuse_in_use(self, request, vol, what):

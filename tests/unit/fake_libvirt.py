@@ -30,7 +30,7 @@ import libvirt
 from lxml import etree
 
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import base
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import TYPED_OPTIONS
+from ansible_collections.kvmops.storage.plugins.module_utils.pool_options import TYPED_OPTIONS
 from ansible_collections.kvmops.storage.plugins.module_utils.pool import pool_argument_spec
 from ansible_collections.kvmops.storage.plugins.module_utils.volume import item_options, volume_argument_spec
 

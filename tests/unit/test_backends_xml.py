@@ -19,12 +19,10 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends import (
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
     CAPABILITIES,
-    FS_NS,
-    TYPED_OPTIONS,
     PoolBackend,
-    parse_host,
     validate_name,
 )
+from ansible_collections.kvmops.storage.plugins.module_utils.pool_options import FS_NS, TYPED_OPTIONS, parse_host
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
 
 ALL_TYPES = ('dir', 'fs', 'netfs', 'logical', 'disk', 'iscsi', 'iscsi-direct', 'scsi', 'mpath', 'rbd',

@@ -26,14 +26,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     VIR_STORAGE_POOL_BUILD_OVERWRITE,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import ValidationError
-# the typed options (declared once, in pool_options.POOL_OPTIONS) and their helpers, for the backends
-from ansible_collections.kvmops.storage.plugins.module_utils.pool_options import (  # noqa: F401 pylint: disable=unused-import
-    ADAPTER_KEYS,
-    FS_NS,
-    TYPED_OPTIONS,
-    id_number,
-    parse_host,
-)
+from ansible_collections.kvmops.storage.plugins.module_utils.pool_options import ADAPTER_KEYS, TYPED_OPTIONS, parse_host
 
 AUTH_OPTIONS = tuple(option.name for option in pool_options.POOL_OPTIONS if option.path.startswith('source/auth'))
 ADAPTER_TYPES = ('scsi_host', 'fc_host')

@@ -14,13 +14,13 @@ from ansible_collections.kvmops.storage.plugins.module_utils.backends.base impor
     BUILD_OVERWRITE,
     BUILT,
     FILE_VOLUME_FORMATS,
-    FS_NS,
     FOREIGN,
     MISSING,
     PoolBackend,
     ProbeResult,
     blkid_value,
 )
+from ansible_collections.kvmops.storage.plugins.module_utils.pool_options import FS_NS
 
 FS_FORMATS = ('auto', 'ext2', 'ext3', 'ext4', 'ufs', 'iso9660', 'udf', 'gfs', 'gfs2', 'vfat',
               'hfs+', 'xfs', 'ocfs2', 'vmfs')

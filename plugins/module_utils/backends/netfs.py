@@ -7,11 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import (
-    FILE_VOLUME_FORMATS,
-    FS_NS,
-    PoolBackend,
-)
+from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import FILE_VOLUME_FORMATS, PoolBackend
+from ansible_collections.kvmops.storage.plugins.module_utils.pool_options import FS_NS
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.fs import apply_permissions, permissions_differ
 
 
