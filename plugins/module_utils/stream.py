@@ -14,31 +14,116 @@ __metaclass__ = type
 
 import hashlib
 
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import call
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM, call
 
 CHUNK = 1024 * 1024
 
 
-def send(conn, vol, read, length, what):
+# the unit in which runs of zero bytes are found and not sent (a sparse upload)
+HOLE_BLOCK = 64 * 1024
+# the most data bytes one data section of a sparse upload holds
+_DATA_SECTION = CHUNK
+_ZEROS = bytes(HOLE_BLOCK)
+
+
+class _Sections:
+    """The sections of what ``read(nbytes)`` returns, for virStream.sparseSendAll: data, and holes
+    (whole HOLE_BLOCKs of zero bytes). The last block of a source that ends in zeros is data, so that
+    the file grows to the source's full length."""
+
+    def __init__(self, read):
+        self._read = read
+        self.data = b''
+        self.hole = 0
+        self._zeros = 0  # zero bytes read ahead of the current section
+        self._eof = False
+        self.holes = 0  # hole bytes not sent
+
+    def _block(self):
+        """The next HOLE_BLOCK bytes (fewer at the end, b'' after it)."""
+        parts, got = [], 0
+        while got < HOLE_BLOCK and not self._eof:
+            part = self._read(HOLE_BLOCK - got)
+            if not part:
+                self._eof = True
+                break
+            parts.append(part)
+            got += len(part)
+        return b''.join(parts)
+
+    def _fill(self):
+        zeros, self._zeros = self._zeros, 0
+        data = []
+        size = 0
+        while size < _DATA_SECTION:
+            block = self._block()
+            if not block:
+                if zeros and not data:  # trailing zeros: all but the last block a hole
+                    tail = min(zeros, HOLE_BLOCK)
+                    self.hole, self.data = zeros - tail, _ZEROS[:tail]
+                    return
+                break
+            if len(block) == HOLE_BLOCK and block == _ZEROS:
+                if data:
+                    self._zeros = HOLE_BLOCK  # the hole after this data section
+                    break
+                zeros += HOLE_BLOCK
+                continue
+            data.append(block)
+            size += len(block)
+            if self._eof:
+                break
+        if not data:
+            # zeros that were not a whole block stay data (they are the end)
+            self.hole, self.data = 0, _ZEROS[:zeros] if zeros else b''
+            return
+        self.hole, self.data = zeros, b''.join(data)
+
+    def section(self, _stream, _opaque):
+        if not self.hole and not self.data:
+            self._fill()
+        if self.hole:
+            return [False, self.hole]
+        return [True, len(self.data)]
+
+    def skip(self, _stream, length, _opaque):
+        self.hole -= length
+        self.holes += length
+        return 0
+
+    def send(self, _stream, nbytes, _opaque):
+        data, self.data = self.data[:nbytes], self.data[nbytes:]
+        return data
+
+
+def send(conn, vol, read, length, what, sparse=False):
     """Write into ``vol`` from offset 0 what ``read(nbytes)`` returns until it returns ``b''``;
-    ``length`` bounds the upload (0: no bound). ``what`` names the source in errors. Returns the
-    number of bytes sent. The stream is aborted on any failure, the reader's included."""
+    ``length`` bounds the upload (0: no bound). ``what`` names the source in errors. With
+    ``sparse`` (a volume that is a file), runs of zero bytes are sent as holes, which libvirt
+    skips in the file (libvirt's sparse stream). Returns the number of bytes not sent (holes).
+    The stream is aborted on any failure, the reader's included."""
     name = vol.name()
-    sent = [0]
     stream = call('opening a stream', conn.newStream, 0)
     try:
-        call('starting the upload into volume %s' % name, vol.upload, stream, 0, length, 0)
+        if sparse:
+            call('starting the upload into volume %s' % name, vol.upload, stream, 0, length,
+                 VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
+            sections = _Sections(read)
+            call('uploading %s into volume %s' % (what, name), stream.sparseSendAll, sections.send,
+                 sections.section, sections.skip, None)
+            holes = sections.holes
+        else:
+            call('starting the upload into volume %s' % name, vol.upload, stream, 0, length, 0)
 
-        def _source(_stream, nbytes, _opaque):
-            data = read(min(nbytes, CHUNK))
-            sent[0] += len(data)
-            return data
-        call('uploading %s into volume %s' % (what, name), stream.sendAll, _source, None)
+            def _source(_stream, nbytes, _opaque):
+                return read(min(nbytes, CHUNK))
+            call('uploading %s into volume %s' % (what, name), stream.sendAll, _source, None)
+            holes = 0
         call('finishing the upload into volume %s' % name, stream.finish)
     except Exception:
         abort(stream)
         raise
-    return sent[0]
+    return holes
 
 
 def volume_digest(conn, vol, size, algorithm):

@@ -785,7 +785,7 @@ class VolumeManager(Manager):
         refresh = file_pool and (image_format != 'raw' or size is None)
         plan.add('create', lambda: self._create(live.pool, definition, 0, request.backend), undo=lambda: self._delete(live.pool, name),
                  subject=name)
-        plan.add('upload', lambda: self._upload(live.pool, request, length, refresh, most), subject=name)
+        plan.add('upload', lambda: self._upload(live.pool, request, length, refresh, most, file_pool), subject=name)
         if file_pool and request.capacity is not None and capacity is not None and request.capacity > capacity:
             self._require(request, 'volume_resize', 'resize volumes')
             plan.add('resize', lambda: self._resize(live.pool, name, request.capacity, 0), subject=name)
@@ -1056,16 +1056,17 @@ class VolumeManager(Manager):
         # libvirt reads permissions when it refreshes the pool
         call_retrying('refreshing pool %s' % self.pool_name, pool.refresh, 0)
 
-    def _upload(self, pool, request, length, refresh, most=None):
+    def _upload(self, pool, request, length, refresh, most=None, sparse=False):
         """Stream content.src or content.url into the volume (``length`` bytes; 0: what comes). The
         source's checksum is compared once all of it is read, and the volume is read back and compared
-        with what was written; ``most``: the largest raw image the volume takes."""
+        with what was written; ``most``: the largest raw image the volume takes; ``sparse``: the volume
+        is a new file, where runs of zeros are left as holes."""
         name = request.name
         vol = self._vol(pool, name)
         algorithm = request.checksum[0] if request.checksum else None
         opened = request.open_content(algorithm)
         try:
-            stream.send(self.conn, vol, opened.read, length, opened.what)
+            stream.send(self.conn, vol, opened.read, length, opened.what, sparse)
             opened.finish()
         finally:
             opened.close()

@@ -317,6 +317,10 @@ options:
         bytes read back do not match what was written deletes the new volume (the error names the expected and
         the actual digest).
       - Images are not converted; a qcow2 image goes into a V(logical) volume as qcow2 bytes.
+      - On image-file pools the transfer is sparse (libvirt's sparse stream) - runs of zero bytes of the image, in
+        aligned blocks of 64 KiB, are not sent and stay holes in the new file, so a mostly empty raw image takes
+        only the space of its data, on the wire and in the pool. The checksums cover every byte, holes included.
+        On block pools every byte is written (a hole there would leave what the device held before).
     type: dict
     suboptions:
       src:

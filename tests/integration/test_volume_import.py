@@ -146,6 +146,23 @@ def test_force_and_compare_import_again(pool, images, http):
     assert volumes_of(name) == ['a.raw']
 
 
+def test_holes_are_not_written(pool, images, http):
+    """A raw image with 1.5 MiB of data in 8 MiB (zeros between and after), from a file and from a gzip
+    URL (its size known only at the end): the volume holds the same bytes and takes the space of the
+    data (the trailing zeros but the last 64 KiB block a hole), not 8 MiB."""
+    name, path = pool
+    sources = {'f.raw': {'src': images['disk.raw']}, 'g.raw': {'url': http + '/disk.raw.gz'}}
+    for volume, content in sources.items():
+        done = run_module('storage_volume', {'pool': name, 'name': volume, 'content': content})
+        assert done['failed'] is False and done['actions'] == ['create', 'upload'], done.get('msg')
+        held = os.path.join(path, volume)
+        with open(images['disk.raw'], 'rb') as want, open(held, 'rb') as got:
+            assert got.read() == want.read(), volume
+        allocated = os.stat(held).st_blocks * 512
+        assert allocated <= 2 * MIB, '%s takes %d bytes for 1.5 MiB of data' % (volume, allocated)
+        assert done['volume']['allocation'] == allocated, 'libvirt reports what the file takes'
+
+
 CASES = [('disk.qcow2.xz', 'url'), ('disk.raw.bz2', 'src'), ('disk.qcow2.gz', 'src'), ('disk.qcow2', 'url')]
 
 

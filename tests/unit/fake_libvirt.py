@@ -248,6 +248,28 @@ class FakeStream:
             data.extend(chunk)
         self.vol.content = bytes(data)
 
+    def sparseSendAll(self, handler, hole_handler, skip_handler, opaque):
+        """libvirt-python's loop: a hole section is sent with sendHole and skipped, a data section is
+        read at most 262120 bytes at a time. The holes sent are in ``holes`` as (offset, length)."""
+        self.conn.record('stream.sparseSendAll', self.vol.name())
+        self.conn.maybe_fail('sendAll', self.vol.name())
+        data = bytearray()
+        self.holes = []
+        while True:
+            in_data, length = hole_handler(self, opaque)
+            if not in_data and length > 0:
+                self.holes.append((len(data), length))
+                data.extend(bytes(length))
+                skip_handler(self, length, opaque)
+                continue
+            chunk = handler(self, min(262120, length), opaque)
+            if not chunk:
+                break
+            assert len(chunk) <= length, 'more data than the section holds'
+            data.extend(chunk)
+        self.vol.content = bytes(data)
+        self.vol.holes = self.holes
+
     def recvAll(self, handler, opaque):
         self.conn.record('stream.recvAll', self.vol.name())
         handler(self, self.vol.content, opaque)

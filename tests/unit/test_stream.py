@@ -22,9 +22,9 @@ def vol(conn):
     return pool.add(volume_xml('v', 1 << 20))
 
 
-def test_send_writes_what_the_reader_gives_and_counts_it(conn, vol):
+def test_send_writes_what_the_reader_gives(conn, vol):
     data = bytes(range(256)) * 5000
-    assert stream.send(conn, vol, io.BytesIO(data).read, len(data), 'src') == len(data)
+    assert stream.send(conn, vol, io.BytesIO(data).read, len(data), 'src') == 0, 'no hole in a plain upload'
     assert vol.content == data
     assert conn.calls_of('upload') == [('v', 0, len(data), 0)]
     assert ('stream.finish', ()) in conn.calls and ('stream.abort', ()) not in conn.calls
@@ -56,3 +56,59 @@ def test_file_digest(tmp_path):
     path = tmp_path / 'f'
     path.write_bytes(b'a' * (3 * stream.CHUNK + 7))
     assert stream.file_digest(str(path), 'sha512') == hashlib.sha512(b'a' * (3 * stream.CHUNK + 7)).hexdigest()
+
+
+def _dribble(data, sizes=(1, 7, 4096, 65535, 65536, 100000)):
+    """A reader over ``data`` that returns fewer bytes than asked, in changing amounts (a socket, a
+    decompressor)."""
+    handle = io.BytesIO(data)
+    turn = [0]
+
+    def read(nbytes):
+        turn[0] += 1
+        return handle.read(min(nbytes, sizes[turn[0] % len(sizes)]))
+    return read
+
+
+BLOCK = stream.HOLE_BLOCK
+
+
+@pytest.mark.parametrize('layout, holes', [
+    # (kind, blocks): d = data, z = zeros; the holes expected as (offset in blocks, length in blocks)
+    ([('d', 3), ('z', 5), ('d', 1), ('z', 2), ('d', 2)], [(3, 5), (9, 2)]),
+    ([('z', 4), ('d', 1)], [(0, 4)]),
+    # trailing zeros: all but the last block a hole, so that the file reaches its full length
+    ([('d', 1), ('z', 6)], [(1, 5)]),
+    ([('z', 3)], [(0, 2)]),
+    ([('z', 1)], []),
+    ([('d', 40)], []),  # more than one data section
+    ([('d', 2), ('z', 1), ('d', 2)], [(2, 1)]),
+])
+def test_sparse_send_leaves_whole_zero_blocks_as_holes(conn, vol, layout, holes):
+    data = b''.join((bytes([(i % 251) + 1]) * BLOCK if kind == 'd' else bytes(BLOCK))
+                    for kind, count in layout for i in range(count))
+    skipped = stream.send(conn, vol, _dribble(data), len(data), 'src', sparse=True)
+    assert vol.content == data
+    assert vol.holes == [(offset * BLOCK, length * BLOCK) for offset, length in holes]
+    assert skipped == sum(length for _, length in holes) * BLOCK
+    assert conn.calls_of('upload') == [('v', 0, len(data), 1)], 'the upload asks for a sparse stream'
+
+
+def test_sparse_send_keeps_zeros_that_are_not_a_whole_aligned_block(conn, vol):
+    # zeros across a block boundary, and a short zero tail: no whole aligned block of zeros
+    data = b'x' * (BLOCK // 2) + bytes(BLOCK) + b'y' * (BLOCK // 2) + bytes(BLOCK // 3)
+    assert stream.send(conn, vol, _dribble(data), len(data), 'src', sparse=True) == 0
+    assert vol.content == data and vol.holes == []
+
+
+def test_sparse_send_of_nothing_sends_nothing(conn, vol):
+    assert stream.send(conn, vol, io.BytesIO(b'').read, 0, 'src', sparse=True) == 0
+    assert vol.content == b'' and vol.holes == []
+
+
+def test_sparse_send_aborts_the_stream_when_the_reader_fails(conn, vol):
+    def broken(_nbytes):
+        raise OSError('connection reset')
+    with pytest.raises(OSError):
+        stream.send(conn, vol, broken, 0, 'src', sparse=True)
+    assert ('stream.abort', ()) in conn.calls and ('stream.finish', ()) not in conn.calls

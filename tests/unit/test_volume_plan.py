@@ -515,7 +515,7 @@ def test_upload_raw_with_checksum(conn, pool, tmp_path):
     assert int(root.findtext('capacity')) == len(data)
     assert root.find('target/format').get('type') == 'raw'
     assert pool.volumes['v'].content == data
-    assert conn.calls_of('upload') == [('v', 0, len(data), 0)]
+    assert conn.calls_of('upload') == [('v', 0, len(data), 1)]  # a file: a sparse stream
     assert conn.calls_of('download') == [('v', 0, len(data), 0)]  # read back and compared
     # no file v in the pool's directory, so no refresh before; a raw image needs none after the upload
     assert conn.methods().count('refresh') == 0
@@ -929,7 +929,7 @@ def test_compressed_raw_into_a_block_pool_needs_capacity(conn, lvm, tmp_path):
     assert plan.actions[-2:] == ['create', 'upload']
     engine.apply(plan, False)
     assert lvm.volumes['lv'].content == b'\x07' * 8192
-    assert conn.calls_of('upload') == [('lv', 0, 4 * MIB, 0)]
+    assert conn.calls_of('upload') == [('lv', 0, 4 * MIB, 0)]  # a block device: every byte written
 
 
 def test_compressed_raw_into_a_dir_pool_takes_what_comes(conn, pool, tmp_path):
@@ -942,7 +942,7 @@ def test_compressed_raw_into_a_dir_pool_takes_what_comes(conn, pool, tmp_path):
     engine.apply(plan, False)
     assert int(created_xml(conn, 'v').findtext('capacity')) == 0
     assert pool.volumes['v'].content == data
-    assert conn.calls_of('upload') == [('v', 0, 0, 0)]
+    assert conn.calls_of('upload') == [('v', 0, 0, 1)]  # a file: a sparse stream
     assert conn.calls_of('download') == [('v', 0, len(data), 0)]  # read back: the bytes written
     assert conn.methods().count('refresh') == 1  # libvirt learns the size
 
