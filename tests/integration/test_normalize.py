@@ -49,6 +49,18 @@ def test_netfs_source_path_as_libvirt_stores_it(pool_name, tmp_path, given, stor
 
 
 @pytest.mark.libvirt
+@pytest.mark.parametrize('spelling', ['//images/', '/./images', '//./images//'])
+def test_dir_target_path_as_libvirt_stores_it(pool_name, tmp_path, spelling):
+    """A target spelled with "//", "/./" or a trailing "/": the pool is made once, then left alone."""
+    name = pool_name('tgt')
+    given = str(tmp_path) + spelling
+    converges(four_calls('storage_pool', {'name': name, 'type': 'dir', 'target': given}), ['define', 'build', 'start'])
+    stored = virsh('pool-dumpxml', '--inactive', name).split('<path>')[1].split('</path>')[0]
+    assert os.path.realpath(stored) == str(tmp_path / 'images') and os.path.isdir(stored)
+    assert 'running' in virsh('pool-info', name)
+
+
+@pytest.mark.libvirt
 def test_target_mode_below_0100(pool_name, tmp_path):
     name = pool_name('mode')
     target = tmp_path / 'images'

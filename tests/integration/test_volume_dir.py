@@ -233,7 +233,8 @@ def test_bulk_four_calls(pool):
     # an item without a name: the whole task fails before anything is made
     missing = run_module('storage_volume', {'pool': name, 'volumes': [{'name': 'x.raw', 'capacity': '1M'},
                                                                       {'capacity': '1M'}]})
-    assert missing['failed'] is True and 'name' in missing['msg']
+    assert missing['failed'] is True
+    assert missing['msg'] == 'missing required arguments: name found in volumes', missing['msg']
     assert 'x.raw' not in volumes_of(name)
 
 

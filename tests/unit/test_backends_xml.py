@@ -694,4 +694,8 @@ def test_dot_and_dot_dot_are_not_volume_names(name):
 
 @pytest.mark.parametrize('name', ['.hidden', '...', 'a..b', 'ünïcode', 'a\u00a0b'])
 def test_dotted_and_printable_volume_names_pass(name):
-    validate_name(name, 'name', volume=True)
+    assert validate_name(name, 'name', volume=True) is None, 'no refusal'
+    # the refusals around them: the same name with a control character or a "/" in it
+    for bad in (name + '\x01', name + '/x'):
+        with pytest.raises(ValidationError):
+            validate_name(bad, 'name', volume=True)

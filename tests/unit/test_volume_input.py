@@ -126,7 +126,9 @@ def test_bulk_item_wipe_without_absent_is_refused():
 
 
 def test_bulk_item_wipe_with_a_top_level_absent_passes():
-    manager(state='absent', volumes=[{'name': 'a', 'wipe': 'zero'}])
+    items = manager(state='absent', volumes=[{'name': 'a', 'wipe': 'zero'}]).items
+    assert [(prefix, values['name'], values['state'], values['wipe']) for prefix, values in items] == [
+        ('volumes[0]', 'a', 'absent', 'zero')], 'the item takes the task\'s state with its own wipe'
 
 
 def test_bulk_top_level_wipe_needs_an_item_to_delete():
