@@ -685,6 +685,13 @@ class VolumeManager(Manager):
         if problem:
             raise ValidationError(request.opt('name'), '%s %r: %s' % (request.opt('name'), name, problem))
         fmt = request.effective_format()
+        if request.raw_xml is not None and request.backend.volume_format_in_xml and any(
+                el.get('format') == 'qcow' for el in xmlu.find_path(request.raw_xml, 'target/encryption')):
+            # the daemon refuses it only when it creates the volume: said here, check mode says it too
+            option = request.opt('xml')
+            raise ValidationError(option, "%s <encryption format='qcow'>: libvirt does not create qcow-encrypted "
+                                  "images (creation of qcow2 encrypted image is not supported); use <encryption "
+                                  "format='luks'>. Nothing was changed" % option)
         if request.clone_from is not None:
             return self._plan_clone(plan, live, request, fmt)
         if request.content is not None:

@@ -419,6 +419,24 @@ def test_validation_names_the_option(conn, pool, given, option, words):
     assert conn.mutations() == []
 
 
+QCOW_ENCRYPTED = ("<volume><name>v</name><capacity>1</capacity><target><format type='qcow2'/>"
+                  "<encryption format='qcow'/></target></volume>")
+
+
+@pytest.mark.parametrize('check_mode', [True, False], ids=['check', 'real'])
+def test_a_new_qcow_encrypted_volume_is_refused_in_check_mode_too(conn, pool, check_mode):
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, check_mode=check_mode, name='v', xml=QCOW_ENCRYPTED)
+    assert info.value.option == 'xml'
+    assert info.value.msg == ("xml <encryption format='qcow'>: libvirt does not create qcow-encrypted images (creation "
+                              "of qcow2 encrypted image is not supported); use <encryption format='luks'>. Nothing "
+                              "was changed")
+    # the real run may refresh the pool before it looks for the volume; check mode touches nothing
+    if check_mode:
+        assert conn.mutations() == []
+    assert set(conn.mutations()) <= {'refresh'} and not conn.calls_of('createXML')
+
+
 def test_bulk_item_errors_are_prefixed(conn, pool):
     with pytest.raises(ValidationError) as info:
         plan_for(conn, volumes=[{'name': 'a', 'capacity': '1G'}, {'name': 'b', 'capacity': '0'}])
