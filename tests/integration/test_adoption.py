@@ -16,6 +16,7 @@ import subprocess
 import pytest
 
 from helpers import REPO, read_testbed, run_module, virsh
+from test_lab_scsi import PCI_ADDRESS, scsi_host_at
 
 GIB40 = 40 * 1024 ** 3
 CAPACITIES = ['40G', '40GiB', GIB40]
@@ -308,6 +309,19 @@ def test_adopt_netfs_pool_and_volumes(lab_vm):
     finally:
         forget_lab_pool(name)
         lab('rm -f %s && exportfs -ra; rm -rf %s %s' % (exports, export, target), check=False)
+
+
+@pytest.mark.lab
+def test_adopt_scsi_pool(lab_vm):
+    """virsh's --adapter-name writes the legacy <adapter name='hostN'/>, which libvirt completes with
+    type='scsi_host': declared with source_adapter, the pool is left as it is."""
+    name = 'bd-adopt-scsi-%d' % os.getpid()
+    lab_vm.append(name)
+    host, _unique_id = scsi_host_at(PCI_ADDRESS, lab)
+    lab_pool(name, 'scsi', '--adapter-name', host, '--target', '/dev/disk/by-path', build=False)
+    declared = {'name': name, 'type': 'scsi', 'source_adapter': {'type': 'scsi_host', 'name': host},
+                'target': '/dev/disk/by-path', 'state': 'active', 'autostart': True}
+    lab_adopted(name, declared)
 
 
 @pytest.mark.lab

@@ -20,16 +20,21 @@ PCI_ADDRESS = '0000:00:08.0'
 LUN_SIZE = 32 * MIB
 
 
-@pytest.fixture(scope='module')
-def scsi_host():
-    """(hostN, unique_id) of the virtio-scsi controller at PCI_ADDRESS, read in the VM's sysfs."""
-    for line in lab('for h in /sys/class/scsi_host/host*; do echo "${h##*/} $(cat $h/unique_id) '
+def scsi_host_at(address, run=lab):
+    """(hostN, unique_id) of the SCSI controller at PCI ``address`` in the lab VM, read in its sysfs with
+    ``run`` (a function that runs a shell command in the VM and returns its output)."""
+    for line in run('for h in /sys/class/scsi_host/host*; do echo "${h##*/} $(cat $h/unique_id) '
                     '$(readlink -f $h)"; done').splitlines():
         name, unique_id, device = line.split(' ', 2)
-        if '/%s/' % PCI_ADDRESS in device:
+        if '/%s/' % address in device:
             return name, int(unique_id)
-    raise AssertionError('no SCSI host at PCI address %s in the lab VM (tests/lab/lab.sh start adds it)'
-                         % PCI_ADDRESS)
+    raise AssertionError('no SCSI host at PCI address %s in the lab VM (tests/lab/lab.sh start adds it)' % address)
+
+
+@pytest.fixture(scope='module')
+def scsi_host():
+    """(hostN, unique_id) of the virtio-scsi controller at PCI_ADDRESS."""
+    return scsi_host_at(PCI_ADDRESS)
 
 
 @pytest.fixture
