@@ -51,6 +51,11 @@ ensure_venv() {
     return 0
   fi
   echo "packaging: installing tests/packaging/requirements.txt into $VENV"
+  # only a virtualenv (or nothing) is replaced: a KVMOPS_PACKAGING_VENV pointing elsewhere is refused
+  if [ -e "$VENV" ] && [ ! -f "$VENV/pyvenv.cfg" ]; then
+    echo "packaging.sh: $VENV exists and is not a virtualenv (no pyvenv.cfg); not replacing it" >&2
+    return 1
+  fi
   rm -rf "$VENV"
   "$python" -m venv "$VENV" || return
   if ! PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \

@@ -125,8 +125,13 @@ def check_ee_context(repo, context, tarball, pip_out, bindep_out):
         for needle in ('ansible-galaxy collection install', 'introspect.py introspect', 'install-from-bindep'):
             if needle not in text:
                 errors.append('the Containerfile has no %r step' % needle)
-    with open(os.path.join(context, '_build', 'requirements.yml')) as handle:
-        wanted = yaml.safe_load(handle)
+    galaxy_requirements = os.path.join(context, '_build', 'requirements.yml')
+    wanted = {}
+    if not os.path.isfile(galaxy_requirements):
+        errors.append('no %s: ansible-builder wrote no collection requirements' % galaxy_requirements)
+    else:
+        with open(galaxy_requirements) as handle:
+            wanted = yaml.safe_load(handle) or {}
     collections = wanted.get('collections') or []
     names = [item.get('name') for item in collections]
     if names != ['/build/collections/kvmops-storage.tar.gz']:
