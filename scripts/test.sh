@@ -3,7 +3,8 @@
 #   scripts/test.sh [unit] [sanity] [lint] [packaging] [integration]     (no argument: all five)
 #
 #   unit         pytest tests/unit
-#   sanity       ansible-test sanity on a copy of the collection in .build/sanity
+#   sanity       ansible-test sanity on a copy of the collection in .build/sanity, and its compile
+#                test on every other target Python (3.8-3.13, from pyenv)
 #   lint         ansible-lint (config: .ansible-lint)
 #   packaging    scripts/packaging.sh: the collection tarball built and installed into an empty
 #                collections path, galaxy-importer, antsibull-docs lint-collection-docs and
@@ -169,7 +170,9 @@ print(get_venv_packages(types.SimpleNamespace(version="3.11"))["pip"])')" || ret
 # copy has a git repository of its own: ansible-test lists the files to test with git from
 # the nearest repository upwards, and in this repo's own .build/ that would list none.
 # All of ansible-core 2.19's sanity tests run here (shellcheck needs the shellcheck package;
-# pslint has no .ps1 file to check); none is skipped.
+# pslint has no .ps1 file to check); none is skipped. Then the compile test runs on each other
+# target Python of TARGET_PYTHONS, from pyenv (/root/.pyenv/versions/X.Y.Z).
+TARGET_PYTHONS=(3.8 3.9 3.10 3.12 3.13)
 step_sanity() {
   local tree="$REPO/.build/sanity/ansible_collections/kvmops/storage"
   mkdir -p "$tree"
@@ -178,7 +181,20 @@ step_sanity() {
     "$REPO/" "$tree/" || return
   [ -d "$tree/.git" ] || git -C "$tree" init -q || return
   install_get_pip_stand_in || return
-  (cd "$tree" && ansible-test sanity --python 3.11 --color no ${SANITY_ARGS[@]+"${SANITY_ARGS[@]}"})
+  (cd "$tree" && ansible-test sanity --python 3.11 --color no ${SANITY_ARGS[@]+"${SANITY_ARGS[@]}"}) || return
+  # the module code must also compile on every target Python the docs claim (requirements: python >= 3.8)
+  local version bin found rc=0
+  for version in "${TARGET_PYTHONS[@]}"; do
+    bin=
+    for found in /root/.pyenv/versions/"$version".*/bin; do [ -x "$found/python$version" ] && bin=$found; done
+    if [ -z "$bin" ] || [ ! -x "$bin/python$version" ]; then
+      echo "test.sh: Python $version is not in /root/.pyenv/versions (the compile test needs each of ${TARGET_PYTHONS[*]})" >&2
+      rc=1
+      continue
+    fi
+    (cd "$tree" && PATH="$bin:$PATH" ansible-test sanity --test compile --python "$version" --color no) || rc=1
+  done
+  return "$rc"
 }
 
 for s in "${STEPS[@]}"; do run_step "$s" "step_$s"; done
