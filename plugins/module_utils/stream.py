@@ -29,10 +29,13 @@ _ZEROS = bytes(HOLE_BLOCK)
 class _Sections:
     """The sections of what ``read(nbytes)`` returns, for virStream.sparseSendAll: data, and holes
     (whole HOLE_BLOCKs of zero bytes). The last block of a source that ends in zeros is data, so that
-    the file grows to the source's full length."""
+    the file grows to the source's full length. libvirt truncates the file at the end of each hole, so
+    a file of ``size`` bytes that the source does not fill ends in a hole up to that size."""
 
-    def __init__(self, read):
+    def __init__(self, read, size=0):
         self._read = read
+        self._size = size
+        self._position = 0  # bytes sent and skipped
         self.data = b''
         self.hole = 0
         self._zeros = 0  # zero bytes read ahead of the current section
@@ -58,6 +61,9 @@ class _Sections:
         while size < _DATA_SECTION:
             block = self._block()
             if not block:
+                if not zeros and not data and self._position < self._size:
+                    self.hole = self._size - self._position  # the rest of the file, as it was made
+                    return
                 if zeros and not data:  # trailing zeros: all but the last block a hole
                     tail = min(zeros, HOLE_BLOCK)
                     self.hole, self.data = zeros - tail, _ZEROS[:tail]
@@ -89,18 +95,21 @@ class _Sections:
     def skip(self, _stream, length, _opaque):
         self.hole -= length
         self.holes += length
+        self._position += length
         return 0
 
     def send(self, _stream, nbytes, _opaque):
         data, self.data = self.data[:nbytes], self.data[nbytes:]
+        self._position += len(data)
         return data
 
 
-def send(conn, vol, read, length, what, sparse=False):
+def send(conn, vol, read, length, what, sparse=False, size=0):
     """Write into ``vol`` from offset 0 what ``read(nbytes)`` returns until it returns ``b''``;
     ``length`` bounds the upload (0: no bound). ``what`` names the source in errors. With
-    ``sparse`` (a volume that is a file), runs of zero bytes are sent as holes, which libvirt
-    skips in the file (libvirt's sparse stream). Returns the number of bytes not sent (holes).
+    ``sparse`` (a volume that is a file of ``size`` bytes), runs of zero bytes are sent as holes,
+    which libvirt skips in the file (libvirt's sparse stream), and the file keeps its size when the
+    source is shorter. Returns the number of bytes not sent (holes).
     The stream is aborted on any failure, the reader's included."""
     name = vol.name()
     stream = call('opening a stream', conn.newStream, 0)
@@ -108,7 +117,7 @@ def send(conn, vol, read, length, what, sparse=False):
         if sparse:
             call('starting the upload into volume %s' % name, vol.upload, stream, 0, length,
                  VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
-            sections = _Sections(read)
+            sections = _Sections(read, size)
             call('uploading %s into volume %s' % (what, name), stream.sparseSendAll, sections.send,
                  sections.section, sections.skip, None)
             holes = sections.holes

@@ -1066,14 +1066,14 @@ class VolumeManager(Manager):
     def _upload(self, pool, request, length, refresh, most=None, sparse=False):
         """Stream content.src or content.url into the volume (``length`` bytes; 0: what comes). The
         source's checksum is compared once all of it is read, and the volume is read back and compared
-        with what was written; ``most``: the largest raw image the volume takes; ``sparse``: the volume
-        is a new file, where runs of zeros are left as holes."""
+        with what was written; ``most``: the largest raw image the volume takes (the size it was made
+        at); ``sparse``: the volume is a new file, where runs of zeros are left as holes."""
         name = request.name
         vol = self._vol(pool, name)
         algorithm = request.checksum[0] if request.checksum else None
         opened = request.open_content(algorithm)
         try:
-            stream.send(self.conn, vol, opened.read, length, opened.what, sparse)
+            stream.send(self.conn, vol, opened.read, length, opened.what, sparse, most or 0)
             opened.finish()
         finally:
             opened.close()

@@ -90,7 +90,7 @@ def test_sparse_send_leaves_whole_zero_blocks_as_holes(conn, vol, layout, holes)
     skipped = stream.send(conn, vol, _dribble(data), len(data), 'src', sparse=True)
     assert vol.content == data
     assert vol.holes == [(offset * BLOCK, length * BLOCK) for offset, length in holes]
-    assert skipped == sum(length for _, length in holes) * BLOCK
+    assert skipped == sum(length for _offset, length in holes) * BLOCK
     assert conn.calls_of('upload') == [('v', 0, len(data), 1)], 'the upload asks for a sparse stream'
 
 
@@ -104,6 +104,24 @@ def test_sparse_send_keeps_zeros_that_are_not_a_whole_aligned_block(conn, vol):
 def test_sparse_send_of_nothing_sends_nothing(conn, vol):
     assert stream.send(conn, vol, io.BytesIO(b'').read, 0, 'src', sparse=True) == 0
     assert vol.content == b'' and vol.holes == []
+
+
+@pytest.mark.parametrize('tail', [b'd', bytes(BLOCK), bytes(BLOCK // 3)])
+def test_sparse_send_into_a_larger_file_ends_in_a_hole_to_its_size(conn, vol, tail):
+    # libvirt truncates the file at the end of each hole: a source shorter than the file the volume
+    # was made at (a raw image of unknown size into a volume made at capacity) ends in a hole to that size
+    data = b'x' * BLOCK + bytes(2 * BLOCK) + tail
+    size = 8 * BLOCK
+    skipped = stream.send(conn, vol, _dribble(data), 0, 'src', sparse=True, size=size)
+    assert vol.content == data + bytes(size - len(data))
+    assert vol.holes[0] == (BLOCK, 2 * BLOCK) and vol.holes[-1] == (len(data), size - len(data))
+    assert skipped == 2 * BLOCK + size - len(data)
+
+
+def test_sparse_send_beyond_the_size_sends_no_hole_at_the_end(conn, vol):
+    data = b'x' * (3 * BLOCK)
+    assert stream.send(conn, vol, _dribble(data), 0, 'src', sparse=True, size=BLOCK) == 0
+    assert vol.content == data and vol.holes == []
 
 
 def test_sparse_send_aborts_the_stream_when_the_reader_fails(conn, vol):
