@@ -140,8 +140,17 @@ def metrics_pool(tmp_path):
 def test_storage_metrics_role_through_node_exporter(metrics_pool, prometheus):  # pylint: disable=redefined-outer-name
     # the image has the collector's Python libraries (the package task costs 20 s in the emulated VM); the
     # role's second run changing nothing is tested on this host (test_metrics.py)
-    run = run_playbook(metrics_pool, {'storage_metrics_install_packages': False}, inventory=INVENTORY)
+    role_vars = {'storage_metrics_install_packages': False}
+    installed = ' '.join(['/etc/systemd/system/kvmops-storage-metrics.%s' % kind for kind in ('service', 'timer')]
+                         + ['/usr/local/lib/kvmops-storage-metrics'])
+    assert lab('ls -d %s 2>/dev/null; true' % installed) == '', 'the VM has the collector already'
+    # check mode where nothing is installed: systemd knows no such unit, so the role predicts what it would do
+    checked = run_playbook(metrics_pool, role_vars, check=True, inventory=INVENTORY)
+    assert checked.rc == 0, checked.output
+    assert lab('ls -d %s 2>/dev/null; true' % installed) == '', 'the check run installed something'
+    run = run_playbook(metrics_pool, role_vars, inventory=INVENTORY)
     assert run.rc == 0, run.output
+    assert checked.recap['lab']['changed'] == run.recap['lab']['changed'] > 0, (checked.recap, run.recap)
     # the handler ran the collector once already
     assert [(task['_status'], task.get('changed')) for task in run.tasks
             if task['_task'].endswith(': Run the storage metrics collector')] == [('ok', True)]

@@ -6,6 +6,7 @@ in the lab VM: this host has no systemd, so the role runs here with storage_metr
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -62,15 +63,41 @@ def pools(tmp_path):
             drop_pool(pool)
 
 
-def role(tmp_path, **extra):
+def role(tmp_path, check=False, **extra):
     playbook = tmp_path / 'storage_metrics.yml'
     playbook.write_text(PLAYBOOK)
     role_vars = {'storage_metrics_systemd': False, 'storage_metrics_install_packages': False,
                  'storage_metrics_lib_dir': str(tmp_path / 'lib'), 'storage_metrics_textfile_dir': str(tmp_path / 'tf')}
     role_vars.update(extra)
-    run = run_playbook(str(playbook), role_vars)
+    run = run_playbook(str(playbook), role_vars, check=check)
     assert run.rc == 0, run.output
     return run
+
+
+def test_role_in_check_mode_reports_the_changes_of_the_real_run_that_follows(tmp_path):
+    """--check where nothing is installed, once installed, and once the collection's code changed: no failure,
+    nothing written, and as many changed tasks as the real run after it."""
+    source = tmp_path / 'copy'  # (a directory named module_utils beside the playbook would be Ansible's own)
+    shutil.copytree(os.path.join(REPO, 'plugins', 'module_utils'), str(source),
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    extra = {'storage_metrics_source_root': str(source)}
+    installed = tmp_path / 'lib' / 'ansible_collections' / 'kvmops' / 'storage' / 'plugins' / 'module_utils' / 'metrics.py'
+
+    def changed(run):
+        return run.recap['localhost']['changed']
+
+    checked = role(tmp_path, check=True, **extra)
+    assert not (tmp_path / 'lib').exists() and not (tmp_path / 'tf').exists(), 'the check run wrote nothing'
+    applied = role(tmp_path, **extra)
+    assert (changed(checked), changed(applied)) == (2, 2), 'the two directories, the unpack'
+    assert changed(role(tmp_path, check=True, **extra)) == 0
+
+    (source / 'metrics.py').write_text((source / 'metrics.py').read_text() + '# a change\n')
+    checked = role(tmp_path, check=True, **extra)
+    assert not installed.read_text().endswith('# a change\n'), 'the check run unpacked nothing'
+    applied = role(tmp_path, **extra)
+    assert (changed(checked), changed(applied)) == (1, 1), 'the unpack'
+    assert installed.read_text().endswith('# a change\n')
 
 
 def test_collector_installed_by_the_role_reports_what_libvirt_reports(pools, tmp_path):

@@ -359,22 +359,47 @@ def test_role_defaults_are_what_its_argument_spec_documents():
         metrics.DEFAULT_OUTPUT
 
 
+def _pack(source, archive, *files):
+    script = os.path.join(ROLE, 'files', 'pack_collector.py')
+    proc = subprocess.run([sys.executable, script, str(source), str(archive)] + [str(path) for path in files],
+                          stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    return proc.stdout.strip()
+
+
 def test_pack_collector_packs_the_collector_and_the_module_utils_sources(tmp_path):
     import tarfile
     archive = tmp_path / 'm.tar.gz'
-    script = os.path.join(ROLE, 'files', 'pack_collector.py')
     source = os.path.join(REPO, 'plugins', 'module_utils')
     collector = os.path.join(ROLE, 'files', 'kvmops_storage_metrics.py')
-    proc = subprocess.run([sys.executable, script, source, str(archive), collector], stdout=subprocess.PIPE,
-                          universal_newlines=True, check=True)
+    digest = _pack(source, archive, collector)
     with tarfile.open(str(archive)) as tar:
         members = tar.getmembers()
+        marker = tar.extractfile('PACKED').read().decode()
     names = sorted(member.name for member in members)
     prefix = 'ansible_collections/kvmops/storage/plugins/module_utils/'
-    expected = sorted(['kvmops_storage_metrics.py'] + [
+    expected = sorted(['kvmops_storage_metrics.py', 'PACKED'] + [
         prefix + os.path.relpath(os.path.join(directory, name), source)
         for directory, _dirs, files in os.walk(source) if '__pycache__' not in directory
         for name in files if name.endswith('.py')])
-    assert names == expected and proc.stdout == '%d files packed\n' % len(expected)
+    assert names == expected
+    assert members[-1].name == 'PACKED' and marker == digest and len(digest) == 64
     assert prefix + 'metrics.py' in names and prefix + 'backends/dir.py' in names
     assert all(member.isfile() and member.mode == 0o644 and member.uid == 0 for member in members)
+
+
+def test_pack_collector_digest_changes_with_a_name_or_a_content_only(tmp_path):
+    source = tmp_path / 'src'
+    source.mkdir()
+    (source / 'a.py').write_text('x = 1\n')
+    (source / 'notes.txt').write_text('not packed\n')
+    first = _pack(source, tmp_path / '1.tgz')
+    assert _pack(source, tmp_path / '2.tgz') == first, 'the same files, the same digest'
+    (source / 'notes.txt').write_text('changed, still not packed\n')
+    assert _pack(source, tmp_path / '3.tgz') == first
+    os.utime(str(source / 'a.py'), (1, 1))
+    assert _pack(source, tmp_path / '4.tgz') == first, 'a modification time alone is no change'
+    (source / 'a.py').write_text('x = 2\n')
+    changed = _pack(source, tmp_path / '5.tgz')
+    (source / 'a.py').rename(source / 'b.py')
+    renamed = _pack(source, tmp_path / '6.tgz')
+    assert len({first, changed, renamed}) == 3
