@@ -17,7 +17,7 @@ __metaclass__ = type
 import copy
 
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import call
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import VIR_ERR_NO_SUPPORT, call
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, ValidationError
 from ansible_collections.kvmops.storage.plugins.module_utils import pool_options
 
@@ -30,9 +30,6 @@ DISCOVERABLE = {
     'logical': (None, False, None),
 }
 DISCOVER_KEYS = ('type', 'host', 'port', 'initiator')
-
-# libvirt's answers for a pool type it has no discovery (or no backend) for
-_VIR_ERR_NO_SUPPORT = 3
 
 
 def discover_option_spec():
@@ -133,7 +130,7 @@ def discover(conn, spec, answer=None):
         else:
             text = answer(action, conn.findStoragePoolSources, type_name, source_spec, 0)
     except OperationError as exc:
-        if exc.details.get('libvirt_code') == _VIR_ERR_NO_SUPPORT or 'missing backend' in exc.msg:
+        if exc.details.get('libvirt_code') == VIR_ERR_NO_SUPPORT or 'missing backend' in exc.msg:
             raise ValidationError('discover.type', 'discover.type: the libvirt on this host cannot discover %s pool '
                                   'sources (%s)' % (type_name, exc.msg))
         exc.reword('discover: %s' % exc.msg)

@@ -90,6 +90,13 @@ def describe_domains(domains):
     return ', '.join('%s (running)' % d.name if d.running else d.name for d in domains)
 
 
+def describe_overlays(overlays):
+    """``ov.qcow2 (pool b, used by domain(s) vm1 (running)), top.qcow2 (pool c)`` for a message."""
+    return ', '.join('%s (pool %s%s)' % (overlay.name, overlay.pool, ', used by domain(s) %s'
+                                         % describe_domains(overlay.domains) if overlay.domains else '')
+                     for overlay in overlays)
+
+
 class _Domain:
     """The storage one domain names: path keys of its disks, <source pool volume>, network names, secrets."""
 
@@ -224,6 +231,17 @@ class InUse:
                 found.append(Overlay(pool_name, fields['name'], fields['path'], self.domains_of(pool_name, fields)))
                 reach.append(own_keys)
         return found
+
+    def overlays_outside(self, pool_name, volumes):
+        """Overlays in other pools whose backing chain reaches one of ``volumes`` (volume field dicts) of pool
+        ``pool_name``: what deleting the whole pool leaves without its backing store, sorted by pool and name.
+        A chain that passes through a volume of the pool itself is followed on (that volume goes too)."""
+        found = {}
+        for volume in volumes:
+            for overlay in self.overlays_of(volume):
+                if overlay.pool != pool_name:
+                    found.setdefault((overlay.pool, overlay.name), overlay)
+        return [found[key] for key in sorted(found)]
 
     # ---- pools ----------------------------------------------------------------------
     def pool_users(self, pool_name, volumes, directories=()):

@@ -32,7 +32,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     lookup,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
-from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
+from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains, describe_overlays
 from ansible_collections.kvmops.storage.plugins.module_utils.live import (
     SECRET_USAGE_BY_NUMBER,
     SECRET_USAGES,
@@ -469,6 +469,12 @@ class PoolManager(Manager):
         """[(DomainUse, [volume names or paths])] of the domains that use this pool's storage: its volumes
         (``names``, or all that libvirt lists when it runs), <source pool=> naming it, and for pools of image
         files any disk inside its target directory (listed or not)."""
+        in_use, volumes, directories = self._pool_storage(live, backend, names)
+        return in_use.pool_users(self.name, volumes, directories)
+
+    def _pool_storage(self, live, backend, names=None):
+        """(InUse of the host, field dicts of the pool's volumes named in ``names`` or of all it lists when it
+        runs, its target directory in a list where it holds image files)."""
         volumes = []
         if live.active:
             for vol in call('listing the volumes of pool %s' % self.name, live.pool.listAllVolumes, 0):
@@ -482,25 +488,39 @@ class PoolManager(Manager):
         target = xmlu.find_path(live.xml, 'target/path')
         if target and target[0].text and backend.volume_format_in_xml and 'raw' in backend.volume_formats:
             directories.append(target[0].text.strip())
-        return InUse(self.conn, self.is_local).pool_users(self.name, volumes, directories)
+        return InUse(self.conn, self.is_local), volumes, directories
 
     def _check_deleted_volume_users(self, live, plan, backend, volumes):
-        """state=deleted with force: volumes of stopped domains go (with a warning naming them); volumes of
-        running domains are refused unless force_in_use."""
-        users = self._pool_users(live, backend, set(volumes) if volumes is not None else None)
+        """state=deleted with force: volumes of stopped domains go (with a warning naming them), and so do the
+        backing stores of overlays in other pools (a warning names those); volumes of running domains, and
+        backing stores under an overlay a running domain uses, are refused unless force_in_use."""
+        in_use, fields, directories = self._pool_storage(live, backend, set(volumes) if volumes is not None else None)
+        users = in_use.pool_users(self.name, fields, directories)
+        overlays = in_use.overlays_outside(self.name, fields)
         running = [(use, what) for use, what in users if use.running]
         stopped = [(use, what) for use, what in users if not use.running]
-        if running and not self.params.get('force_in_use'):
-            raise RefusedError('pool %s: running domain(s) use its storage: %s; force=true does not delete the disks '
-                               'of running domains. Nothing was changed; stop them first, or set force_in_use=true '
-                               'to delete the pool anyway' % (self.name, _uses(running)),
-                               domains=[use.name for use, _what in running])
+        running_overlays = [overlay for overlay in overlays if any(use.running for use in overlay.domains)]
+        if (running or running_overlays) and not self.params.get('force_in_use'):
+            blocks = []
+            if running:
+                blocks.append('running domain(s) use its storage: %s' % _uses(running))
+            if running_overlays:
+                blocks.append('running domain(s) use volume(s) of other pools whose backing store is in it: %s'
+                              % describe_overlays(running_overlays))
+            domains = set(use.name for use, _what in running)
+            domains.update(use.name for overlay in running_overlays for use in overlay.domains if use.running)
+            raise RefusedError('pool %s: %s; force=true does not delete the disks of running domains. Nothing was '
+                               'changed; stop them first, or set force_in_use=true to delete the pool anyway'
+                               % (self.name, '; '.join(blocks)), domains=sorted(domains))
         if running:
             plan.warnings.append('pool %s: deleting storage that running domain(s) use (force_in_use): %s'
                                  % (self.name, _uses(running)))
         if stopped:
             plan.warnings.append('pool %s: deleting storage that defined domain(s) use (they are not running): %s'
                                  % (self.name, _uses(stopped)))
+        if overlays:
+            plan.warnings.append('pool %s: deleting the backing store of volume(s) of other pools, which cannot be '
+                                 'read without it: %s' % (self.name, describe_overlays(overlays)))
 
     def _refuse_restart_in_use(self, live, changed_paths):
         """A restart stops the pool (an unmount, an iSCSI logout, a deactivated volume group) under the domains

@@ -41,7 +41,7 @@ from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
     lookup,
 )
 from ansible_collections.kvmops.storage.plugins.module_utils.engine import Manager, Plan
-from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains
+from ansible_collections.kvmops.storage.plugins.module_utils.inuse import InUse, describe_domains, describe_overlays
 from ansible_collections.kvmops.storage.plugins.module_utils.live import (
     SECRET_USAGES,
     image_directory,
@@ -989,9 +989,7 @@ class VolumeManager(Manager):
         if users:
             blocks.append('used by domain(s) %s' % describe_domains(users))
         if overlays:
-            blocks.append('the backing store of volume(s) %s' % ', '.join(
-                '%s (pool %s%s)' % (o.name, o.pool, ', used by domain(s) %s' % describe_domains(o.domains)
-                                    if o.domains else '') for o in overlays))
+            blocks.append('the backing store of volume(s) %s' % describe_overlays(overlays))
         domains = set(use.name for use in users)
         domains.update(use.name for o in overlays for use in o.domains)
         raise RefusedError('volume %s is %s; set force=true to %s it anyway' % (request.name, ' and '.join(blocks), what),

@@ -272,6 +272,9 @@ options:
       - With O(state=deleted), delete the pool's volumes (and their data) along with it.
       - Volumes that defined but stopped domains use are deleted too, with a warning naming each domain and
         volume. Volumes that running domains use are still refused (naming them) unless O(force_in_use=true).
+      - Volumes of other pools whose backing chain reaches one of its volumes (qcow2 overlays) are left without
+        their backing store, with a warning naming them; where a running domain uses such an overlay, the
+        task is refused unless O(force_in_use=true).
     type: bool
     default: false
   force_in_use:

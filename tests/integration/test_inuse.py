@@ -331,3 +331,42 @@ def test_deleted_with_force_refused_under_a_running_domain(world):
     assert 'pool %s: deleting storage that defined domain(s) use (they are not running): %s: stopped.raw' \
         % (pool, world['stopped']) in warnings, done.output
     assert not os.path.exists(world['r_path'])
+
+
+def test_deleted_with_force_and_an_overlay_in_another_pool():
+    """Deleting a pool with force deletes the base image of a qcow2 overlay in another pool (made with virsh):
+    refused while a running domain uses the overlay, then done with a warning naming it once that domain stops."""
+    base = pathlib.Path(tempfile.mkdtemp(prefix='%s-ov-' % TAG, dir='/var/tmp'))
+    os.chmod(str(base), 0o755)
+    doomed, other, vm = '%s-doomed' % TAG, '%s-other' % TAG, '%s-ov-vm' % TAG
+    try:
+        virsh_dir_pool(doomed, str(base / 'doomed'))
+        virsh_dir_pool(other, str(base / 'other'))
+        virsh('vol-create-as', doomed, 'base.qcow2', '16M', '--format', 'qcow2')
+        virsh('vol-create-as', other, 'ov.qcow2', '16M', '--format', 'qcow2',
+              '--backing-vol', str(base / 'doomed' / 'base.qcow2'), '--backing-vol-format', 'qcow2')
+        define(base, vm, [file_disk('vda', str(base / 'other' / 'ov.qcow2'))], start=True)
+        args = {'name': doomed, 'state': 'deleted', 'force': True}
+        msg = refused_both_ways('storage_pool', args)
+        assert msg == ('pool %s: running domain(s) use volume(s) of other pools whose backing store is in it: '
+                       'ov.qcow2 (pool %s, used by domain(s) %s (running)); force=true does not delete the disks of '
+                       'running domains. Nothing was changed; stop them first, or set force_in_use=true to delete the '
+                       'pool anyway' % (doomed, other, vm))
+        assert volumes_of(doomed) == ['base.qcow2'] and pool_state(doomed) == 'running'
+
+        virsh('destroy', vm)
+        warning = ('pool %s: deleting the backing store of volume(s) of other pools, which cannot be read without '
+                   'it: ov.qcow2 (pool %s, used by domain(s) %s)' % (doomed, other, vm))
+        planned = run_module('storage_pool', args, check=True)
+        assert planned['failed'] is False and warning in planned.get('warnings', []), planned
+        assert volumes_of(doomed) == ['base.qcow2']
+        done = run_module('storage_pool', args)
+        assert done['failed'] is False and done['actions'] == planned['actions'], done.get('msg')
+        assert warning in done.get('warnings', []), done.get('warnings')
+        assert not (base / 'doomed').exists() and doomed not in virsh('pool-list', '--all', '--name').split()
+    finally:
+        virsh('destroy', vm, check=False)
+        virsh('undefine', vm, check=False)
+        for pool in (doomed, other):
+            remove_pool(pool)
+        shutil.rmtree(str(base), ignore_errors=True)

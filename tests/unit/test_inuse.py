@@ -280,3 +280,24 @@ def test_pool_users_name_a_disk_through_a_symlink_once(conn, tmp_path):
     domain(conn, 'web', disk({'file': str(tmp_path / 'link' / 'a.raw')}))
     users = InUse(conn).pool_users('images', [vol('a.raw', str(real / 'a.raw'))], [str(real)])
     assert users == [(DomainUse('web', False), ['a.raw'])]
+
+
+def test_deleted_with_force_names_overlays_in_other_pools_and_refuses_those_of_running_domains(pool_conn):
+    pool_conn.domains[0].active = False
+    other = pool_conn.add_pool(pool_xml('other', '/other'), active=True)
+    other.add(volume_xml('ov.qcow2', GIB, 'qcow2', path='/other/ov.qcow2', backing='/var/lib/libvirt/images/b.qcow2'))
+    other.add(volume_xml('top.qcow2', GIB, 'qcow2', path='/other/top.qcow2', backing='/other/ov.qcow2'))
+    other.add(volume_xml('alone.qcow2', GIB, 'qcow2', path='/other/alone.qcow2', backing='/other/base.qcow2'))
+    plan = pool_plan(pool_conn, name='images', state='deleted', force=True)
+    assert plan.warnings[-1] == ('pool images: deleting the backing store of volume(s) of other pools, which cannot '
+                                 'be read without it: ov.qcow2 (pool other), top.qcow2 (pool other)')
+    domain(pool_conn, 'vm', disk({'file': '/other/top.qcow2'}), running=True)
+    with pytest.raises(RefusedError) as info:
+        pool_plan(pool_conn, name='images', state='deleted', force=True)
+    assert info.value.msg.startswith(
+        'pool images: running domain(s) use volume(s) of other pools whose backing store is in it: top.qcow2 '
+        '(pool other, used by domain(s) vm (running)); force=true does not delete the disks of running domains.'
+    ), info.value.msg
+    assert info.value.details['domains'] == ['vm']
+    plan = pool_plan(pool_conn, name='images', state='deleted', force=True, force_in_use=True)
+    assert plan.warnings[-1].endswith('ov.qcow2 (pool other), top.qcow2 (pool other, used by domain(s) vm (running))')
