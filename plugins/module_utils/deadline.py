@@ -10,10 +10,13 @@ leaves it behind.  Daemon threads are not joined when the interpreter exits (a
 ThreadPoolExecutor's threads are), so a call left behind never keeps the module from ending.
 
 libvirt's client sends the calls of several threads over its one connection without waiting for
-each answer (each call carries a serial number; replies are matched to it), so a call left behind
-does not hold up the calls made after it; libvirtd answers them in its worker threads, at most
-``max_client_requests`` (5 by default) of one connection at a time: ``Runner.stuck`` counts the
-calls left behind so that the caller can stop before they fill those.
+each answer (each call carries a serial number; replies are matched to it), and libvirtd answers them
+in its worker threads, at most ``max_client_requests`` (5 by default) of one connection at a time:
+``Runner.stuck`` counts the calls left behind so that the caller can stop before they fill those.
+A call left behind can still hold up later calls of the same connection: with libvirt 9.0, while a
+pool refresh of that connection waits on an NFS server that is gone, a refresh or an info() of
+another pool on it may wait too (over qemu+ssh and over the local socket alike; a second connection
+is not held up). Those calls are then left behind in turn, with a warning naming their pool.
 """
 
 from __future__ import absolute_import, division, print_function

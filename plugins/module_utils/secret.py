@@ -381,14 +381,14 @@ class SecretManager(Manager):
         if live is None:
             return
         plan.diff = self._diff(live, None, None)
-        if not self.params.get('force'):
-            self._refuse_in_use(live)
+        self._check_users(live, plan)
         secret = live.secret
         plan.add('undefine', lambda: self._guard('undefining secret %s' % live.uuid, secret.undefine))
 
-    def _refuse_in_use(self, live):
-        """A secret that a defined pool authenticates with, or that a domain's disk names, stays unless force:
-        once undefined, those fail to start, and a private value cannot be read back to define it again."""
+    def _check_users(self, live, plan):
+        """A secret that a defined pool authenticates with, or that a domain's disk names, stays unless force
+        (then a warning names them): once undefined, those fail to start, and a private value cannot be read
+        back to define it again."""
         users_of = InUse(self.conn, self.is_local).secret_users
         pools, domains = users_of(live.uuid, live.spec['usage'], live.spec['usage_id'])
         if not pools and not domains:
@@ -398,6 +398,10 @@ class SecretManager(Manager):
             users.append('pool(s) %s' % ', '.join(pools))
         if domains:
             users.append('domain(s) %s' % describe_domains(domains))
+        if self.params.get('force'):
+            plan.warnings.append('secret %s is used by %s, which cannot authenticate once it is removed (force)'
+                                 % (_secret_name(live), ' and '.join(users)))
+            return
         raise RefusedError('secret %s is used by %s; removing it would leave them unable to authenticate. Nothing '
                            'was changed; set force=true to remove it anyway'
                            % (_secret_name(live), ' and '.join(users)),

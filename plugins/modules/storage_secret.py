@@ -123,7 +123,7 @@ options:
   force:
     description:
       - With O(state=absent), undefine the secret even though pools or domains use it; they can no longer start
-        or authenticate, and a private value cannot be recovered.
+        or authenticate, and a private value cannot be recovered. A warning names them.
     type: bool
     default: false
   xml:

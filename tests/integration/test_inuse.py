@@ -288,6 +288,16 @@ def test_secret_absent_refused_while_used(world):
                    "unable to authenticate. Nothing was changed; set force=true to remove it anyway"
                    % (world['secret_uuid'], world['secret_usage'], world['rbd'], world['stopped']))
     assert world['secret_uuid'] in virsh('secret-list')
+    # force removes it, naming who can no longer authenticate (the last test of the module that needs it)
+    warning = ("secret %s (usage ceph %r) is used by pool(s) %s and domain(s) %s, which cannot authenticate once "
+               "it is removed (force)" % (world['secret_uuid'], world['secret_usage'], world['rbd'], world['stopped']))
+    args['force'] = True
+    planned = run_module('storage_secret', args, check=True)
+    assert planned['changed'] is True and planned.get('warnings') == [warning], planned
+    assert world['secret_uuid'] in virsh('secret-list')
+    done = run_module('storage_secret', args)
+    assert done['actions'] == ['undefine'] and done.get('warnings') == [warning], done
+    assert world['secret_uuid'] not in virsh('secret-list')
 
 
 # ---- a running domain and its pool ------------------------------------------------------------------

@@ -58,26 +58,15 @@ def nfs_share():
         % (NFS_TARGET, GRACE, EXPORT, NFS_TARGET, DIR_TARGET), check=False)
 
 
-# seconds a pool may take to answer: in the emulated VM (TCG) on a loaded 2-CPU machine a single call on the
-# healthy pool over qemu+ssh has taken more than 10 s
-TIMEOUT = 20
+# seconds a pool may take to answer: the healthy pool's refresh in the emulated VM takes several seconds when the
+# machine is loaded
+TIMEOUT = 10
 
 
 def timed(func, *args, **kwargs):
     started = time.monotonic()
     result = func(*args, **kwargs)
     return result, time.monotonic() - started
-
-
-def hung_facts(func, *args):
-    """storage_facts while the NFS server is stopped, once more when a call on the healthy pool did not
-    answer in time either (seen about once in six runs in the emulated VM, right after its first boot):
-    the warnings of the first try are printed."""
-    result, took = timed(func, *args)
-    if any(DIR_POOL in warning for warning in result.get('warnings', [])):
-        print('the healthy pool did not answer in time, once more: %s' % result['warnings'])
-        result, took = timed(func, *args)
-    return result, took
 
 
 def test_facts_with_a_hung_nfs_server(nfs_share):
@@ -101,9 +90,9 @@ def test_facts_with_a_hung_nfs_server(nfs_share):
     lab('systemctl stop nfs-server')
     try:
         # the module on the hypervisor: its statvfs of the mount blocks (the probe before the refresh)
-        local, local_took = hung_facts(vm_module, 'storage_facts', args)
+        local, local_took = timed(vm_module, 'storage_facts', args)
         # the module on this host over qemu+ssh: libvirtd blocks reading a volume of the pool
-        remote, remote_took = hung_facts(run_module, 'storage_facts', dict(args, **REMOTE))
+        remote, remote_took = timed(run_module, 'storage_facts', dict(args, **REMOTE))
     finally:
         lab('systemctl start nfs-server')
     print('facts before: %.1f s in the VM, %.1f s over qemu+ssh; NFS server stopped: %.1f s, %.1f s'
@@ -119,8 +108,18 @@ def test_facts_with_a_hung_nfs_server(nfs_share):
         assert len(warnings) == 1 and any('did not answer within timeout=%d s (%s' % (TIMEOUT, stage) in warnings[0]
                                           for stage in where), result.get('warnings')
         assert pools[NFS_POOL]['state'] == 'active' and pools[NFS_POOL]['volumes'] == {}
-        assert list(pools[DIR_POOL]['volumes']) == ['fs-lab-b.raw'], ('the other pool is reported', where,
-                                                                      result.get('warnings'))
+        late = [warning for warning in result.get('warnings', []) if DIR_POOL in warning]
+        if result is remote and late:
+            # libvirt 9.0 holds up calls of a connection one of whose calls waits on the NFS storage (seen over
+            # qemu+ssh and over the local socket, not across two connections): the other pool is then late too,
+            # and named so
+            print('the healthy pool was held up as well: %s' % late)
+            assert len(late) == 1 and 'did not answer within timeout=%d s' % TIMEOUT in late[0], late
+            assert pools[DIR_POOL]['state'] == 'active' and pools[DIR_POOL]['volumes'] == {}
+        else:
+            # the module on the hypervisor: its own stat blocks, libvirtd answers every call on the other pool
+            assert list(pools[DIR_POOL]['volumes']) == ['fs-lab-b.raw'], ('the other pool is reported', where,
+                                                                          result.get('warnings'))
         assert took < took_before + TIMEOUT + 5, 'took %.1f s with the NFS server gone, %.1f s before' % (took, took_before)
 
     wait_for_mount(NFS_TARGET)

@@ -1,14 +1,20 @@
 """`--check` of the README's playbook examples on a host that has none of their objects yet: no
 failure, per task the `changed` of the real run that follows; a second real run changes nothing.
 The playbooks are in playbooks/ (the NFS pool of the README's example is left out: the host
-cannot mount NFS)."""
+cannot mount NFS); the image of the import snippet is served by an HTTP server on 127.0.0.1 that the
+test starts and stops."""
 
+import base64
+import functools
+import hashlib
 import os
 import subprocess
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers import HERE, pool_defined, read_testbed, run_playbook, virsh
+from helpers import HERE, pool_defined, read_testbed, remove_pool, run_playbook, virsh, virsh_dir_pool, volumes_of
 from test_pool_rbd import undefine_secrets
 
 TAG = 'ck-readme-%d' % os.getpid()
@@ -98,4 +104,54 @@ def test_readme_ceph_example():
     finally:
         virsh('pool-destroy', name, check=False)
         virsh('pool-undefine', name, check=False)
+        undefine_secrets(TAG)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.libvirt
+def test_readme_import_secrets_and_facts_snippets(tmp_path):
+    served = tmp_path / 'www'
+    served.mkdir()
+    image = served / 'cloud.qcow2'
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', str(image), '16M'], check=True)
+    subprocess.run(['xz', '-0', '-T1', str(image)], check=True)
+    xz_file = served / 'cloud.qcow2.xz'
+    server = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(_QuietHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pool = '%s-import' % TAG
+    virsh_dir_pool(pool, str(tmp_path / 'images'))
+    ceph_key = base64.b64encode(os.urandom(16)).decode()
+    extra_vars = {'pool_name': pool, 'image_capacity': '20MiB',
+                  'image_url': 'http://127.0.0.1:%d/cloud.qcow2.xz' % server.server_address[1],
+                  'vendor_sha512_of_the_xz_file': hashlib.sha512(xz_file.read_bytes()).hexdigest(),
+                  'ceph_usage_id': '%s client.libvirt secret' % TAG, 'ceph_key': ceph_key,
+                  'chap_usage_id': '%s-san1-chap' % TAG, 'chap_password': 'ck-%s' % TAG}
+    playbook = os.path.join(PLAYBOOKS, 'readme_import_secrets_facts.yml')
+    try:
+        checked = run_playbook(playbook, extra_vars, check=True)
+        assert checked.rc == 0, checked.output
+        assert volumes_of(pool) == [] and TAG not in virsh('secret-list'), 'the check run made nothing'
+        assert assuming_tasks(checked) == []
+        first = run_playbook(playbook, extra_vars)
+        assert first.rc == 0, first.output
+        assert changed_per_task(checked) == changed_per_task(first)
+        assert [changed for _task, changed in changed_per_task(first)][:3] == [True, True, True]
+        assert checked.tasks[0]['actions'] == first.tasks[0]['actions']
+        assert first.tasks[0]['volume']['format'] == 'qcow2' and first.tasks[0]['volume']['capacity'] == 20 * 1024 ** 2
+        second = run_playbook(playbook, extra_vars)
+        assert second.rc == 0, second.output
+        assert not any(changed for _task, changed in changed_per_task(second)), second.output
+        facts_task = [task for task in first.tasks if task['_task'] == 'Gather the pools and their volumes'][0]
+        assert os.path.join(str(tmp_path / 'images'), 'debian-12.qcow2') in facts_task['query_result']
+        for run in (checked, first, second):
+            assert ceph_key not in run.output and extra_vars['chap_password'] not in run.output
+    finally:
+        server.shutdown()
+        server.server_close()
+        virsh('vol-delete', '--pool', pool, 'debian-12.qcow2', check=False)
+        remove_pool(pool)
         undefine_secrets(TAG)

@@ -396,7 +396,10 @@ def test_absent_refused_while_a_pool_or_a_domain_uses_it(conn):
                                   "Nothing was changed; set force=true to remove it anyway" % UUID)
         assert info.value.details['pools'] == ['vms'] and info.value.details['domains'] == ['vm']
     assert conn.mutations() == [] and UUID in conn.secrets
-    assert run(conn, state='absent', force=True, **CEPH)['actions'] == ['undefine']
+    forced = run(conn, state='absent', force=True, **CEPH)
+    assert forced['actions'] == ['undefine']
+    assert forced['warnings'] == ["secret %s (usage ceph 'client.libvirt secret') is used by pool(s) vms and domain(s) "
+                                  "vm (running), which cannot authenticate once it is removed (force)" % UUID]
     assert not conn.secrets
 
 
