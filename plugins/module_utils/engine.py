@@ -101,6 +101,8 @@ class Plan:
         self.diff = None
         self.warnings = []
         self.per_subject = per_subject
+        #: entries of the result besides the manager's record, filled by planning and by the steps as they run
+        self.outputs = {}
 
     def add(self, action, run, undo=None, changes=True, subject=None):
         self.steps.append(Step(action, run, undo, changes, subject if self.per_subject else None))
@@ -177,6 +179,7 @@ def reconcile(manager, check_mode, diff_mode):
     }
     if diff_mode and plan.diff is not None:
         result['diff'] = plan.diff
+    result.update(plan.outputs)
     if plan.warnings:
         result['warnings'] = plan.warnings
     return result

@@ -106,11 +106,16 @@ class _Domain:
         self.keys = set()
         self.pool_volumes = set()
         self.secrets = []        # (uuid, usage type, usage id)
+        self.written = set()     # path keys, network keys and (pool, volume) of the disks it writes now
 
     def add_definition(self, root, is_local):
+        live = self.use.running and root.get('id') is not None  # the definition it runs with
         for disk in root.iterfind('devices/disk'):
             for source in disk.iter('source'):
                 self._add_source(source, is_local)
+            top = disk.find('source')
+            if live and top is not None and disk.find('readonly') is None:
+                self._add_written(top, is_local)
         for secret in root.iterfind('devices//secret'):
             uuid = stripped(secret.get('uuid'))
             self.secrets.append((uuid.lower() if uuid else None,
@@ -131,6 +136,15 @@ class _Domain:
                 self.keys.update(keys)
                 real = os.path.realpath(path) if is_local and path.startswith('/') else None
                 self.paths.append((os.path.normpath(path), real))
+
+    def _add_written(self, source, is_local):
+        if source.get('pool') and source.get('volume'):
+            self.written.add(('pool-volume', source.get('pool'), source.get('volume')))
+        if source.get('protocol') and source.get('name'):
+            self.written.add(network_key(source.get('name')))
+        for attr in ('file', 'dev'):
+            if source.get(attr):
+                self.written.update(path_keys(source.get(attr), is_local))
 
     def under(self, directories):
         """(normalized path, real path or None) of this domain's disks inside one of ``directories``."""
@@ -191,6 +205,13 @@ class InUse:
         for dom in self._by_pool_volume.get((pool_name, volume.get('name')), ()):
             found[dom.use.name] = dom.use
         return [found[name] for name in sorted(found)]
+
+    def writers_of(self, pool_name, volume):
+        """Sorted names of the running domains that write to ``volume`` now: a disk of their live definition,
+        not read-only, whose source (not a backing store) is the volume."""
+        keys = set(volume_keys(volume, self.is_local))
+        keys.add(('pool-volume', pool_name, volume.get('name')))
+        return sorted(dom.use.name for dom in self.domains() if dom.written & keys)
 
     # ---- backing chains ----------------------------------------------------------------
     def _all_volumes(self):

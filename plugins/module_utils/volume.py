@@ -17,6 +17,7 @@ import os
 import pwd
 
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
+from ansible_collections.kvmops.storage.plugins.module_utils import export
 from ansible_collections.kvmops.storage.plugins.module_utils import source
 from ansible_collections.kvmops.storage.plugins.module_utils import stream
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
@@ -110,6 +111,7 @@ def item_options():
         wipe=dict(type='str', choices=list(WIPE_ALGORITHMS)),
         allow_shrink=dict(type='bool'),
         force=dict(type='bool'),
+        export=dict(type='dict', options=export.export_options()),
     )
 
 
@@ -174,6 +176,9 @@ def validate_item(own, defaults=None, prefix=''):
     if own.get('wipe') and (values.get('state') or 'present') != 'absent':
         wipe = '%s.wipe' % prefix if prefix else 'wipe'
         raise ValidationError(wipe, '%s runs before a volume is deleted: it needs state=absent' % wipe)
+    if own.get('export') and (values.get('state') or 'present') != 'present':
+        option = '%s.export' % prefix if prefix else 'export'
+        raise ValidationError(option, '%s writes out a volume that stays: it needs state=present' % option)
     return values
 
 
@@ -261,6 +266,9 @@ class Request:
         self.raw_xml = None
         self.single = single  # wipe and the exclusive options are checked by validate_item
         validate_name(self.name, self.opt('name'), volume=True)
+        self.export = None
+        if values.get('export'):
+            self.export = export.ExportRequest(values['export'], lambda option: self.opt('export.%s' % option))
         if values.get('xml'):
             self._from_xml(values['xml'])
         else:
@@ -440,7 +448,8 @@ def _props(desc):
     if desc is None:
         return ''
     lines = []
-    for key in ('name', 'pool', 'format', 'capacity', 'allocation', 'backing_store', 'mode', 'owner', 'group', 'source'):
+    for key in ('name', 'pool', 'format', 'capacity', 'allocation', 'backing_store', 'mode', 'owner', 'group', 'source',
+                'export'):
         value = desc.get(key)
         if value is None:
             continue
@@ -479,6 +488,9 @@ class VolumeManager(Manager):
                 raise ValidationError('xml', 'xml describes one volume (its <name> is the volume\'s); with volumes, '
                                              'give xml in the items it describes')
             _exclusive(defaults, '')
+            if defaults.get('export') is not None:
+                raise ValidationError('export', 'export names one file; with volumes, give export in the items to '
+                                                'export')
             self.items = []
             seen = {}
             for index, item in enumerate(params['volumes']):
@@ -633,6 +645,8 @@ class VolumeManager(Manager):
                 after = self._plan_create(plan, live, request)
             else:
                 after = self._plan_update(plan, live, request, vol)
+            if request.export is not None:
+                before, after = self._plan_export(plan, live, request, vol, before, after)
             if plan.actions_of(request.name):
                 diffs.append({'before': _props(before), 'after': _props(after),
                               'before_header': 'volume %s/%s (live)' % (self.pool_name, request.name),
@@ -971,6 +985,87 @@ class VolumeManager(Manager):
             plan.add('wipe', lambda: call('wiping volume %s' % name, self._vol(live.pool, name).wipePattern, algorithm, 0),
                      subject=name)
         plan.add('delete', lambda: self._delete(live.pool, name, flags), subject=name)
+
+    # ---- export -------------------------------------------------------------------
+    def _bytes_format(self, request, fmt):
+        return export.bytes_format(fmt if request.backend.volume_format_in_xml else 'raw')
+
+    def _plan_export(self, plan, live, request, vol, before, after):
+        """The export step, when the file at export.dest is not a current export of the volume; the
+        export's record goes into the result (``export``, or ``exports`` with volumes). Returns the
+        diff's before and after with the export's line."""
+        wanted = request.export
+        name = request.name
+        option = request.opt('export')
+        self._require(request, 'volume_upload', 'export volumes (libvirt has no download from them)')
+        backing = (vol.backing_store if vol is not None else None) or (after or {}).get('backing_store')
+        if backing:
+            raise RefusedError('%s: volume %s is an overlay of %s, so its own bytes are not the whole disk; clone it '
+                               '(clone_from) into a volume of its own and export that. Nothing was changed'
+                               % (option, name, backing.get('path') if isinstance(backing, dict) else backing))
+        fmt = self._bytes_format(request, vol.format if vol is not None else (after or {}).get('format'))
+        wanted.check_tools(fmt)
+        record = wanted.record(fmt)
+        made = {'volume': '%s/%s' % (self.pool_name, name), 'format': record['format'],
+                'compress': wanted.compress or 'none'}
+        if vol is None:
+            reason = 'the volume is made by this task'
+        else:
+            if not wanted.force_in_use:
+                self._refuse_written(request, vol)
+            made['key'] = vol.key
+            made['source'] = lambda: export.content_mark(self.conn, vol.vol, vol.xml, wanted.algorithm)
+            reason = export.stale_reason(wanted, made)
+        shown = None
+        old = export.read_sidecar(wanted.sidecar) if os.path.isfile(wanted.dest) else None
+        if old is not None:
+            shown = '%s (%s:%s)' % (wanted.dest, wanted.algorithm, old['checksum'])
+        if reason is None:
+            record.update(written=False, checksum='%s:%s' % (wanted.algorithm, made['checksum']),
+                          size=os.path.getsize(wanted.dest))
+        else:
+            record['reason'] = reason
+            plan.add('export', lambda: self._export(live.pool, request, record), subject=name)
+        if self.bulk:
+            record = dict(record, name=name)
+            plan.outputs.setdefault('exports', []).append(record)
+        else:
+            plan.outputs['export'] = record
+        before = dict(before or {}, export=shown) if before is not None or shown else None
+        after = dict(after or {}, export=shown if reason is None else '%s (%s%s, written: %s)' % (
+            wanted.dest, record['format'], ', %s' % wanted.compress if wanted.compress else '', reason))
+        return before, after
+
+    def _refuse_written(self, request, vol):
+        if self._in_use is None:
+            self._in_use = InUse(self.conn, self.is_local)
+        writers = self._in_use.writers_of(self.pool_name, vol.describe(self.pool_name))
+        if writers:
+            raise RefusedError('%s: volume %s is written by running domain(s) %s now, so a copy of it is not '
+                               'consistent. Shut the domain down, or freeze its file systems for the export (virsh '
+                               'domfsfreeze, then domfsthaw), or take a disk-only external snapshot (virsh '
+                               'snapshot-create-as DOMAIN --disk-only) so that the volume becomes a backing file '
+                               'nobody writes; set %s=true to export it anyway. Nothing was changed'
+                               % (request.opt('export'), request.name, ', '.join(writers),
+                                  request.opt('export.force_in_use')), domains=writers)
+
+    def _export(self, pool, request, record):
+        wanted = request.export
+        vol = self._vol(pool, request.name)
+        root = xmlu.parse(call('reading volume %s' % request.name, vol.XMLDesc, 0))
+        fields = volume_fields(root)
+        mark = export.fingerprint(root)
+        made = {'volume': '%s/%s' % (self.pool_name, request.name), 'key': fields['key'], 'format': record['format'],
+                'compress': wanted.compress or 'none', 'source': mark}
+
+        def unchanged():
+            if mark is not None and export.fingerprint(xmlu.parse(call('reading volume %s' % request.name,
+                                                                       vol.XMLDesc, 0))) != mark:
+                raise OperationError('volume %s changed while it was exported (%s before); nothing was written to %s'
+                                     % (request.name, mark, wanted.dest))
+        checksum, size = export.write(self.conn, vol, wanted, self._bytes_format(request, fields['format']), made,
+                                      unchanged)
+        record.update(checksum='%s:%s' % (wanted.algorithm, checksum), size=size)
 
     # ---- what uses a volume ------------------------------------------------------
     def _refuse_in_use(self, request, vol, what):

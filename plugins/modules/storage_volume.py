@@ -208,6 +208,32 @@ options:
       force:
         description: Same as O(force).
         type: bool
+      export:
+        description: Same as O(export); each item names its own file.
+        type: dict
+        suboptions:
+          dest:
+            description: Same as O(export.dest).
+            type: path
+            required: true
+          format:
+            description: Same as O(export.format).
+            type: str
+            choices: [raw, qcow2]
+          compress:
+            description: Same as O(export.compress).
+            type: str
+            choices: [gzip, bzip2, xz, zstd]
+          checksum:
+            description: Same as O(export.checksum).
+            type: str
+            choices: [blake2b, blake2s, md5, sha1, sha224, sha256, sha384, sha3_224, sha3_256, sha3_384, sha3_512, sha512]
+          force:
+            description: Same as O(export.force).
+            type: bool
+          force_in_use:
+            description: Same as O(export.force_in_use).
+            type: bool
   xml:
     description:
       - A whole libvirt volume XML document, instead of the typed options (mutually exclusive with them).
@@ -421,6 +447,66 @@ options:
       - In an V(rbd) pool, delete an image together with all its snapshots, also those libvirt did not make.
     type: bool
     default: false
+  export:
+    description:
+      - Write the volume's content to a file on the host that runs the module (see "where the bytes are" above -
+        with C(delegate_to) V(localhost) and a remote O(uri), a file on the controller), for a backup or to carry
+        an image elsewhere. libvirt streams the volume (C(virsh vol-download --sparse)), so its holes are not sent
+        and stay holes in a raw export.
+      - The file is written into a temporary file beside O(export.dest) and renamed over it only when whole, with
+        mode C(0600); a failed or interrupted export leaves no partial file and keeps an older export as it was.
+      - Beside it, a sidecar file C(DEST.ALGORITHM) (for example C(vm1.raw.sha256)) holds the checksum of the file
+        in the form C(sha256sum -c) reads, and comment lines saying what the export was made from.
+      - A later run does not write the file again while the export is current - the sidecar names this volume, the
+        same O(export.format) and O(export.compress), the file has the size and modification time the sidecar
+        recorded, and the volume has not changed since. A volume in a file pool has changed when its size or the
+        modification time libvirt reports has; a volume without one (a block device, an RBD image) is read whole
+        and compared by its digest on each run, in check mode too.
+      - A volume that a running domain writes to (a disk of its live definition that is not C(<readonly/>)) is
+        refused, naming the domain, because a copy taken under a running guest is not consistent; shut the
+        domain down, freeze its file systems (C(virsh domfsfreeze)) for the export, or take a disk-only external
+        snapshot (C(virsh snapshot-create-as DOMAIN --disk-only)) so that the volume becomes a backing file that
+        nobody writes. O(export.force_in_use=true) exports it anyway.
+      - An overlay (a volume with a backing store) is refused, since its own bytes are not the whole disk; clone
+        it with O(clone_from) into a volume of its own and export that.
+      - Needs O(state=present). With O(volumes), give it in the items.
+    type: dict
+    suboptions:
+      dest:
+        description:
+          - Absolute path of the file to write, on the host that runs the module. Its directory must exist.
+        type: path
+        required: true
+      format:
+        description:
+          - The image format of the file. By default the volume's own (a qcow2 volume gives a qcow2 file; an LV,
+            a partition, an RBD image or an ISO gives raw bytes).
+          - Another format is converted with C(qemu-img convert) on the host that runs the module (package
+            qemu-utils on Debian and Ubuntu, qemu-img on RHEL and Fedora), through a temporary raw copy in the
+            directory of O(export.dest); without qemu-img such a task is refused before anything is read.
+        type: str
+        choices: [raw, qcow2]
+      compress:
+        description:
+          - Compress the file as it is written (V(zstd) needs the python zstandard library where the module runs).
+            A compressed file has no holes; O(content) imports it as it is, decompressing by content.
+          - The checksum is that of the compressed file.
+        type: str
+        choices: [gzip, bzip2, xz, zstd]
+      checksum:
+        description:
+          - The hash algorithm of the checksum, the sidecar's name and RV(export.checksum); V(sha256) when not
+            given.
+        type: str
+        choices: [blake2b, blake2s, md5, sha1, sha224, sha256, sha384, sha3_224, sha3_256, sha3_384, sha3_512, sha512]
+      force:
+        description: Write the file even when the export is current (V(false) when not given).
+        type: bool
+      force_in_use:
+        description:
+          - Export a volume that a running domain writes to; the copy may not be consistent (V(false) when not
+            given).
+        type: bool
 notes:
   - Volumes of V(iscsi), V(iscsi-direct), V(scsi) and V(mpath) pools are LUNs or devices; they cannot be created,
     deleted or resized through libvirt, only wiped (and uploaded to, except V(iscsi-direct)).
@@ -532,6 +618,26 @@ EXAMPLES = r'''
     capacity: 10G
     format: linux
 
+- name: Back up a volume as a compressed qcow2 file (not written again while it is current)
+  kvmops.storage.storage_volume:
+    pool: images
+    name: vm1.qcow2
+    export:
+      dest: /srv/backup/vm1.qcow2.zst
+      compress: zstd
+  register: backup
+# backup.export.checksum is sha256:..., also in /srv/backup/vm1.qcow2.zst.sha256
+
+- name: Export a volume of a hypervisor to a raw file on the controller
+  kvmops.storage.storage_volume:
+    uri: qemu+ssh://root@hv1/system
+    pool: images
+    name: golden.qcow2
+    export:
+      dest: "{{ playbook_dir }}/golden.raw"
+      format: raw
+  delegate_to: localhost
+
 # ad hoc: ansible hv1 -m kvmops.storage.storage_volume -a "pool=images name=t.qcow2 capacity=10G format=qcow2"
 '''
 
@@ -540,8 +646,9 @@ actions:
   description:
     - The libvirt operations performed, in order; in check mode, the ones the real run would perform.
     - For one volume, among C(create), C(clone), C(upload), C(resize), C(shrink), C(chmod), C(chown),
-      C(chmod_chown), C(wipe), C(delete). With O(volumes), each is C(ACTION:VOLUME).
+      C(chmod_chown), C(wipe), C(delete), C(export). With O(volumes), each is C(ACTION:VOLUME).
     - An import again (O(content.force), O(content.compare)) is C(delete), C(create), C(upload) and maybe C(resize).
+    - O(export) adds C(export) when it writes the file.
   returned: always
   type: list
   elements: str
@@ -635,6 +742,57 @@ volumes:
   type: list
   elements: dict
   sample: [{name: web1.qcow2, state: present, capacity: 21474836480, changed: true, actions: [create]}]
+export:
+  description:
+    - The export of O(export), as written or as found current; in check mode, as the real run would write it
+      (C(checksum) and C(size) null when it would write the file).
+  returned: when O(export) is given
+  type: dict
+  contains:
+    dest:
+      description: The file.
+      type: str
+      returned: always
+      sample: /srv/backup/vm1.qcow2.zst
+    sidecar:
+      description: The sidecar file with the checksum.
+      type: str
+      returned: always
+      sample: /srv/backup/vm1.qcow2.zst.sha256
+    format:
+      description: Image format of the file (before compression).
+      type: str
+      returned: always
+      sample: qcow2
+    compress:
+      description: Compression of the file, or null.
+      type: str
+      returned: always
+      sample: zstd
+    checksum:
+      description: C(ALGORITHM:HEX) of the file as written.
+      type: str
+      returned: always
+      sample: "sha256:9737879451a0cf8505cf7518b5eaa6f2d9b5e0fc0e2cfe60e51b3808deab6006"
+    size:
+      description: Bytes of the file.
+      type: int
+      returned: always
+      sample: 4194820
+    written:
+      description: Whether the task writes the file (false - the export was current).
+      type: bool
+      returned: always
+    reason:
+      description: Why the file is written (for example C(the volume changed since the export ...)), or null.
+      type: str
+      returned: always
+      sample: there is no export at /srv/backup/vm1.qcow2.zst yet
+exports:
+  description: With O(volumes), the RV(export) of each item that has O(volumes[].export), with the item's C(name).
+  returned: when an item of O(volumes) has O(volumes[].export)
+  type: list
+  elements: dict
 diff:
   description:
     - In diff mode, the volume before and after; with O(volumes), a list with one entry per changed volume.

@@ -192,9 +192,10 @@ def logical_pool_xml(name='vg0'):
 
 
 def volume_xml(name, capacity, fmt='raw', path=None, allocation=0, backing=None, vol_type='file',
-               mode='0600', owner='0', group='0', physical=None):
+               mode='0600', owner='0', group='0', physical=None, mtime=None):
     """A volume as ``virsh vol-dumpxml`` prints it (``fmt=None``: no <format>, as for logical volumes;
-    ``physical``: the <physical> libvirt 3.0 and later writes when it knows a size)."""
+    ``physical``: the <physical> libvirt 3.0 and later writes when it knows a size; ``mtime``: the
+    <timestamps> of a file volume)."""
     path = path or '%s/%s' % (DIR_PATH, name)
     physical_el = "<physical unit='bytes'>%d</physical>" % physical if physical else ''
     fmt_el = "<format type='%s'/>" % fmt if fmt else ''
@@ -204,9 +205,9 @@ def volume_xml(name, capacity, fmt='raw', path=None, allocation=0, backing=None,
     return ("<volume type='%s'><name>%s</name><key>%s</key><source/>"
             "<capacity unit='bytes'>%d</capacity><allocation unit='bytes'>%d</allocation>%s"
             "<target><path>%s</path>%s<permissions><mode>%s</mode><owner>%s</owner><group>%s</group>"
-            "</permissions></target>%s</volume>"
+            "</permissions>%s</target>%s</volume>"
             % (vol_type, name, path, capacity, allocation, physical_el, path, fmt_el, mode, owner, group,
-               backing_el))
+               "<timestamps><mtime>%s</mtime></timestamps>" % mtime if mtime else '', backing_el))
 
 
 def domain_xml(name, *disk_sources):
@@ -273,6 +274,23 @@ class FakeStream:
     def recvAll(self, handler, opaque):
         self.conn.record('stream.recvAll', self.vol.name())
         handler(self, self.vol.content, opaque)
+
+    def sparseRecvAll(self, handler, hole_handler, opaque):
+        """libvirt-python's loop over a sparse download: the volume's ``holes`` ((offset, length), as
+        sparseSendAll keeps them) come as holes, the rest as data of at most 262120 bytes at a time."""
+        self.conn.record('stream.sparseRecvAll', self.vol.name())
+        self.conn.maybe_fail('recvAll', self.vol.name())
+        content = getattr(self.vol, 'content', b'')
+        holes = dict(getattr(self.vol, 'holes', None) or [])
+        position = 0
+        while position < len(content):
+            if position in holes:
+                hole_handler(self, holes[position], opaque)
+                position += holes[position]
+                continue
+            end = min([offset for offset in holes if offset > position] + [len(content), position + 262120])
+            handler(self, content[position:end], opaque)
+            position = end
 
     def finish(self):
         self.conn.record('stream.finish')
@@ -605,6 +623,10 @@ class FakeDomain:
         return 1 if self.active else 0
 
     def XMLDesc(self, flags=0):
+        if self.active and not flags & libvirt.VIR_DOMAIN_XML_INACTIVE:
+            root = _root(self.xml)
+            root.set('id', '1')  # the live definition of a running domain carries its id
+            return etree.tostring(root, encoding='unicode')
         return self.xml
 
     def undefine(self):

@@ -41,6 +41,7 @@ BUILD_NEW = VIR_STORAGE_POOL_BUILD_NEW
 BUILD_NO_OVERWRITE = VIR_STORAGE_POOL_BUILD_NO_OVERWRITE
 BUILD_OVERWRITE = VIR_STORAGE_POOL_BUILD_OVERWRITE
 
+# volume_upload: libvirt streams the type's volumes, both ways (its backends that upload also download)
 CAPABILITIES = ('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                 'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing')
 
