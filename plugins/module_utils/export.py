@@ -285,16 +285,16 @@ class _Sink:
             self._pending = b''
 
     def hole(self, length):
-        left = length
-        while left > 0:
-            piece = _ZEROS[:min(left, len(_ZEROS))]
-            if self.source is not None:
-                self.source.update(piece)
-            if self._compressor is not None:
-                self._out(self._compressor.compress(piece))
-            elif self.digest is not None:
-                self.digest.update(piece)
-            left -= len(piece)
+        if self.source is not None:
+            stream.hash_zeros(self.source, length)
+        if self._compressor is not None:
+            left = length
+            while left > 0:
+                piece = min(left, len(_ZEROS))
+                self._out(self._compressor.compress(_ZEROS if piece == len(_ZEROS) else _ZEROS[:piece]))
+                left -= piece
+        elif self.digest is not None:
+            stream.hash_zeros(self.digest, length)
         if self._compressor is None:
             self.position += length
             if self.fd is not None:

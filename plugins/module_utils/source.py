@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bz2
+import errno
 import hashlib
 import lzma
 import os
@@ -46,8 +47,8 @@ except ImportError:
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, ValidationError
+from ansible_collections.kvmops.storage.plugins.module_utils.stream import CHUNK, HOLE_BLOCK, hash_zeros
 
-CHUNK = 1024 * 1024
 #: bytes of the decompressed image read at the start to learn its format
 HEAD = 512
 #: hashlib algorithms content.checksum takes (those of a fixed digest size that every Python has)
@@ -185,8 +186,9 @@ class Source:
     as given and as decompressed, with the algorithm asked for) and ``finish()`` (the checks of a
     complete transfer)."""
 
-    def __init__(self, raw, what, length=None, algorithm=None, close=None):
+    def __init__(self, raw, what, length=None, algorithm=None, close=None, hole=None):
         self.what = what
+        self._hole = hole  # a file's: the bytes of the hole at its position, skipped (0: none there)
         self.length = length
         self.given = 0
         self.out = 0
@@ -288,6 +290,20 @@ class Source:
             self._image_hash.update(data)
         return data
 
+    def skip_hole(self):
+        """The zero bytes of the image from here that a plain file holds as a hole (whole HOLE_BLOCKs), skipped
+        without reading them and hashed as zeros; 0 where none is known (a compressed file, a URL)."""
+        if self._hole is None or self._decoder is not None or self._buffer or self._input or self._raw_eof:
+            return 0
+        length = self._hole()
+        if length:
+            self.given += length
+            self.out += length
+            for digest in (self._hash, self._image_hash):
+                if digest is not None:
+                    hash_zeros(digest, length)
+        return length
+
     def finish(self):
         """After the last read: refuse a transfer shorter than the length announced."""
         if self.length is not None and self.given != self.length:
@@ -311,6 +327,26 @@ class Source:
             self._close = None
 
 
+def _file_hole(handle, size):
+    """skip_hole of the unbuffered file ``handle`` of ``size`` bytes: the whole HOLE_BLOCKs of the hole at its
+    position, which it moves past them. The last block of a file that ends in a hole is left to be read."""
+    fd = handle.fileno()
+
+    def hole():
+        position = os.lseek(fd, 0, os.SEEK_CUR)
+        try:
+            data = os.lseek(fd, position, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # SEEK_DATA not supported here: no hole known
+                os.lseek(fd, position, os.SEEK_SET)
+                return 0
+            data = size - HOLE_BLOCK  # a hole up to the end
+        length = max(0, data - position) // HOLE_BLOCK * HOLE_BLOCK
+        os.lseek(fd, position + length, os.SEEK_SET)
+        return length
+    return hole
+
+
 def _reason(exc):
     text = str(exc) or type(exc).__name__
     if type(exc).__name__ == 'IncompleteRead':
@@ -327,9 +363,10 @@ def open_file(path, option, algorithm=None):
     size = os.path.getsize(path)
     if size == 0:
         raise ValidationError(option, '%s %r is empty' % (option, path))
-    handle = open(path, 'rb')
+    handle = open(path, 'rb', buffering=0)
     try:
-        return Source(handle.read, path, length=size, algorithm=algorithm, close=handle.close)
+        hole = _file_hole(handle, size) if hasattr(os, 'SEEK_DATA') else None
+        return Source(handle.read, path, length=size, algorithm=algorithm, close=handle.close, hole=hole)
     except Exception:
         handle.close()
         raise

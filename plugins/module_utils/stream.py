@@ -32,8 +32,9 @@ class _Sections:
     the file grows to the source's full length. libvirt truncates the file at the end of each hole, so
     a file of ``size`` bytes that the source does not fill ends in a hole up to that size."""
 
-    def __init__(self, read, size=0):
+    def __init__(self, read, size=0, skip=None):
         self._read = read
+        self._skip = skip  # bytes of zeros the source skips without reading them (a file's hole), or None
         self._size = size
         self._position = 0  # bytes sent and skipped
         self.data = b''
@@ -59,6 +60,11 @@ class _Sections:
         data = []
         size = 0
         while size < _DATA_SECTION:
+            if self._skip is not None and not data and not self._eof:
+                skipped = self._skip()
+                if skipped:
+                    zeros += skipped
+                    continue
             block = self._block()
             if not block:
                 if not zeros and not data and self._position < self._size:
@@ -104,12 +110,13 @@ class _Sections:
         return data
 
 
-def send(conn, vol, read, length, what, sparse=False, size=0):
+def send(conn, vol, read, length, what, sparse=False, size=0, skip=None):
     """Write into ``vol`` from offset 0 what ``read(nbytes)`` returns until it returns ``b''``;
     ``length`` bounds the upload (0: no bound). ``what`` names the source in errors. With
     ``sparse`` (a volume that is a file of ``size`` bytes), runs of zero bytes are sent as holes,
     which libvirt skips in the file (libvirt's sparse stream), and the file keeps its size when the
-    source is shorter. Returns the number of bytes not sent (holes).
+    source is shorter; ``skip()`` (optional) skips the zero bytes the source knows it has next
+    (a file's hole) and returns how many. Returns the number of bytes not sent (holes).
     The stream is aborted on any failure, the reader's included."""
     name = vol.name()
     stream = call('opening a stream', conn.newStream, 0)
@@ -117,7 +124,7 @@ def send(conn, vol, read, length, what, sparse=False, size=0):
         if sparse:
             call('starting the upload into volume %s' % name, vol.upload, stream, 0, length,
                  VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
-            sections = _Sections(read, size)
+            sections = _Sections(read, size, skip)
             call('uploading %s into volume %s' % (what, name), stream.sparseSendAll, sections.send,
                  sections.section, sections.skip, None)
             holes = sections.holes
@@ -160,6 +167,17 @@ def file_digest(path, algorithm):
         for chunk in iter(lambda: handle.read(CHUNK), b''):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_ZERO_CHUNK = bytes(CHUNK)
+
+
+def hash_zeros(digest, length):
+    """``digest`` updated with ``length`` zero bytes (a hole, as the file reads)."""
+    while length > 0:
+        piece = min(length, CHUNK)
+        digest.update(_ZERO_CHUNK if piece == CHUNK else _ZERO_CHUNK[:piece])
+        length -= piece
 
 
 def abort(stream):

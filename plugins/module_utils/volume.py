@@ -1166,7 +1166,7 @@ class VolumeManager(Manager):
         algorithm = request.checksum[0] if request.checksum else None
         opened = request.open_content(algorithm)
         try:
-            stream.send(self.conn, vol, opened.read, length, opened.what, sparse, most or 0)
+            stream.send(self.conn, vol, opened.read, length, opened.what, sparse, most or 0, opened.skip_hole)
             opened.finish()
         finally:
             opened.close()

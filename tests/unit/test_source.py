@@ -290,3 +290,47 @@ def test_a_url_that_cannot_be_parsed_is_refused_naming_the_option():
     with pytest.raises(ValidationError) as failure:
         source.validate_url('http://[::1/x', 'content.url')
     assert str(failure.value).startswith('content.url ') and 'give an http:// or https:// URL' in str(failure.value)
+
+
+def _sparse_file(path):
+    """3 MiB + 100 bytes: 1 MiB + 100 of data, a 1 MiB hole, 1 MiB of data, then the file ends in a hole."""
+    head, tail = os.urandom(source.CHUNK + 100), os.urandom(source.CHUNK)
+    with open(str(path), 'wb') as handle:
+        handle.write(head)
+        handle.seek(2 * source.CHUNK + 100)
+        handle.write(tail)
+        handle.truncate(4 * source.CHUNK)
+    return head + bytes(source.CHUNK) + tail + bytes(4 * source.CHUNK - (3 * source.CHUNK + 100))
+
+
+def test_file_holes_are_skipped_and_hashed_as_zeros(tmp_path):
+    path = tmp_path / 'sparse.raw'
+    content = _sparse_file(path)
+    opened = source.open_file(str(path), 'content.src', 'sha256')
+    got, skipped = [], 0
+    while True:
+        hole = opened.skip_hole()
+        if hole:
+            assert hole % source.HOLE_BLOCK == 0
+            got.append(bytes(hole))
+            skipped += hole
+            continue
+        data = opened.read(source.HOLE_BLOCK)
+        if not data:
+            break
+        got.append(data)
+    opened.finish()
+    opened.close()
+    assert b''.join(got) == content
+    # the hole inside (less the part of a block that holds data) and the end but its last block
+    assert skipped >= 4 * source.CHUNK - 2 * source.CHUNK - 100 - 2 * source.HOLE_BLOCK - source.HOLE_BLOCK
+    assert opened.digest == opened.image_digest == hashlib.sha256(content).hexdigest()
+    assert opened.given == opened.out == len(content)
+
+
+def test_no_hole_is_skipped_in_compressed_data(tmp_path):
+    path = tmp_path / 'zeros.gz'
+    path.write_bytes(gzip.compress(bytes(4 * source.CHUNK)))
+    opened = source.open_file(str(path), 'content.src')
+    assert opened.skip_hole() == 0
+    opened.close()

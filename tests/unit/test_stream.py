@@ -130,3 +130,31 @@ def test_sparse_send_aborts_the_stream_when_the_reader_fails(conn, vol):
     with pytest.raises(OSError):
         stream.send(conn, vol, broken, 0, 'src', sparse=True)
     assert ('stream.abort', ()) in conn.calls and ('stream.finish', ()) not in conn.calls
+
+
+def test_sparse_send_takes_the_holes_the_source_skips(conn, vol):
+    """A source that skips a hole (a file's SEEK_DATA) gives it to libvirt as a hole, unread (but for the
+    block read after a data section, which finds the hole)."""
+    block = stream.HOLE_BLOCK
+    parts = [['data', block], ['hole', 8 * block], ['data', block]]
+    reads = []
+
+    def read(nbytes):
+        if not parts:
+            return b''
+        kind, left = parts[0]
+        piece = min(nbytes, left)
+        parts[0][1] -= piece
+        if not parts[0][1]:
+            parts.pop(0)
+        reads.append(piece)
+        return b'x' * piece if kind == 'data' else bytes(piece)
+
+    def skip():
+        if parts and parts[0][0] == 'hole':
+            return parts.pop(0)[1]
+        return 0
+    holes = stream.send(conn, vol, read, 0, 'src', sparse=True, skip=skip)
+    assert holes == 8 * block
+    assert vol.content == b'x' * block + bytes(8 * block) + b'x' * block
+    assert sum(reads) == 3 * block, 'of the hole only its first block was read'
