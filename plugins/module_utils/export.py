@@ -19,11 +19,10 @@ import bz2
 import hashlib
 import lzma
 import os
-import shutil
-import subprocess
 import tempfile
 import zlib
 
+from ansible_collections.kvmops.storage.plugins.module_utils import qemu_img
 from ansible_collections.kvmops.storage.plugins.module_utils import stream
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
@@ -43,9 +42,6 @@ COMPRESSIONS = ('gzip', 'bzip2', 'xz', 'zstd')
 DEFAULT_ALGORITHM = 'sha256'
 #: image formats qemu-img reads; the bytes of any other volume (an iso, a partition, an LV) are raw
 IMAGE_FORMATS = ('raw', 'qcow2', 'qcow', 'qed', 'vmdk', 'vpc', 'vdi', 'vhdx')
-QEMU_IMG_MISSING = ('qemu-img is not installed on the host running the module; it converts the volume to %s: '
-                    'install qemu-utils (Debian, Ubuntu) or qemu-img (RHEL, Fedora), or leave %s out to export '
-                    'the volume in its own format')
 _SIDECAR_TITLE = '# kvmops.storage export; the comment lines tell whether the export is current'
 _ZEROS = bytes(stream.CHUNK)
 
@@ -102,17 +98,14 @@ class ExportRequest:
 
     def check_tools(self, volume_format):
         """Refuse a conversion that this host cannot make (before anything is written)."""
-        if self.needs_conversion(volume_format) and not _qemu_img():
-            raise ValidationError(self.option('format'), QEMU_IMG_MISSING % (self.format, self.option('format')))
+        if self.needs_conversion(volume_format):
+            qemu_img.require(self.option('format'), 'converts the volume to %s' % self.format,
+                             "leave %s out to export the volume in its own format" % self.option('format'))
 
     def record(self, volume_format):
         """The export as the result reports it before it is written (checksum and size unknown)."""
         return {'dest': self.dest, 'sidecar': self.sidecar, 'format': self.output_format(volume_format),
                 'compress': self.compress, 'checksum': None, 'size': None, 'written': True, 'reason': None}
-
-
-def _qemu_img():
-    return shutil.which('qemu-img')
 
 
 # ---- what an export was made from ---------------------------------------------------------------
@@ -233,7 +226,7 @@ def _write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
-class _Sink:
+class Sink:
     """Where the bytes of a volume go: a file descriptor, written as given (runs of zero blocks left as
     holes) or compressed; ``fd`` None: nowhere (hashed only). It hashes what it writes into the file
     with ``algorithm`` (the export's checksum) and, with ``source_algorithm``, what it is given (the
@@ -363,19 +356,6 @@ def _copy_file(path, sink):
         os.close(fd)
 
 
-def _convert(source_format, output_format, source, target):
-    command = [_qemu_img(), 'convert', '-q', '-f', source_format, '-O', output_format, source, target]
-    try:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except (OSError, TypeError) as exc:
-        raise OperationError('running qemu-img failed: %s' % exc)
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise OperationError('qemu-img convert -f %s -O %s failed (exit %d): %s' % (
-            source_format, output_format, proc.returncode,
-            (err or out).decode('utf-8', 'replace').strip() or 'no message'))
-
-
 def _replace(path, target):
     os.rename(path, target)
     directory = os.open(os.path.dirname(target), os.O_RDONLY)
@@ -412,9 +392,9 @@ def write(conn, vol, request, volume_format, made, check=None):
     try:
         fd, final = _new('part')
         if convert:
-            sink = _fill(fd, _Sink(fd, source_algorithm=source_algorithm), lambda s: _download(conn, vol, s))
+            sink = _fill(fd, Sink(fd, source_algorithm=source_algorithm), lambda s: _download(conn, vol, s))
         else:
-            sink = _fill(fd, _Sink(fd, request.algorithm, request.compress, source_algorithm),
+            sink = _fill(fd, Sink(fd, request.algorithm, request.compress, source_algorithm),
                          lambda s: _download(conn, vol, s))
         if source_algorithm:
             made['source'] = 'digest=%s:%s' % (source_algorithm, sink.source.hexdigest())
@@ -422,17 +402,17 @@ def write(conn, vol, request, volume_format, made, check=None):
             downloaded = final
             fd, final = _new(output)
             os.close(fd)
-            _convert(bytes_format(volume_format), output, downloaded, final)
+            qemu_img.convert(bytes_format(volume_format), output, downloaded, final)
             os.unlink(downloaded)
             temporaries.remove(downloaded)
             if request.compress:
                 converted = final
                 fd, final = _new('part')
-                sink = _fill(fd, _Sink(fd, request.algorithm, request.compress), lambda s: _copy_file(converted, s))
+                sink = _fill(fd, Sink(fd, request.algorithm, request.compress), lambda s: _copy_file(converted, s))
                 os.unlink(converted)
                 temporaries.remove(converted)
             else:
-                sink = _Sink(None, request.algorithm)
+                sink = Sink(None, request.algorithm)
                 _copy_file(final, sink)
                 _sync(final)
         os.chmod(final, 0o600)

@@ -15,9 +15,12 @@ __metaclass__ = type
 import grp
 import os
 import pwd
+import shutil
+import tempfile
 
 from ansible_collections.kvmops.storage.plugins.module_utils import canon
 from ansible_collections.kvmops.storage.plugins.module_utils import export
+from ansible_collections.kvmops.storage.plugins.module_utils import qemu_img
 from ansible_collections.kvmops.storage.plugins.module_utils import source
 from ansible_collections.kvmops.storage.plugins.module_utils import stream
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
@@ -85,6 +88,8 @@ def content_options():
         url_password=dict(type='str', no_log=True),
         force=dict(type='bool'),
         compare=dict(type='bool'),
+        convert=dict(type='bool'),
+        tmpdir=dict(type='path'),
     )
 
 
@@ -261,6 +266,7 @@ class Request:
         self.content = values.get('content')
         self.image = None  # (format, virtual size, size of the image's bytes) of content; None: known after the transfer
         self.compression = None  # of content, found by check_content
+        self.convert_to = None  # the format qemu-img converts content to first (check_content), or None
         self.checksum = None
         self.mode = self.owner = self.group = None
         self.raw_xml = None
@@ -378,14 +384,31 @@ class Request:
         # the size of the image is known before the transfer when it is not compressed and its length is known
         size = length if compression is None else None
         fmt, virtual = source.image_of(head, size)
-        if self.backend.volume_format_in_xml and self.backend.volume_formats and 'raw' in self.backend.volume_formats:
-            # file pools keep the image as it is: its format is the volume's format
+        convert = self.content.get('convert') is not False
+        if self.file_pool():
+            # file pools keep the image as it is (its format is the volume's), unless format asks for another
             if self.format is not None and self.format != fmt:
-                raise ValidationError(self.opt('format'), '%s is %s but %s %r is a %s image'
-                                      % (self.opt('format'), self.format, option, self.content_name(), fmt))
-            self.format = fmt
+                if not convert:
+                    raise ValidationError(self.opt('format'), '%s is %s but %s %r is a %s image, and %s is false'
+                                          % (self.opt('format'), self.format, option, self.content_name(), fmt,
+                                             self.opt('content.convert')))
+                self.convert_to = self.format
+            else:
+                self.format = fmt
+        elif fmt != 'raw' and convert:
+            # the volumes of this pool type hold the guest's bytes: an image arrives as raw
+            self.convert_to = 'raw'
+        if self.convert_to is not None:
+            qemu_img.require(self.opt('content.convert'), 'converts the %s image %s to %s before the upload'
+                             % (fmt, self.content_name(), self.convert_to),
+                             'set %s=false to upload the %s bytes as they are' % (self.opt('content.convert'), fmt))
         self.image = (fmt, virtual if virtual is not None else size, size)
         self.compression = compression
+
+    def file_pool(self):
+        """Whether the pool holds image files (its volumes have a format; raw among them)."""
+        backend = self.backend
+        return bool(backend.volume_format_in_xml and backend.volume_formats and 'raw' in backend.volume_formats)
 
     def _from_xml(self, text):
         option = self.opt('xml')
@@ -441,6 +464,13 @@ class Request:
             if self.backing_store.get('format'):
                 xmlu.sub(backing, 'format', type=self.backing_store['format'])
         return root
+
+
+def _discard(job):
+    """Remove the temporary directory of a conversion (_stage), if any."""
+    directory = job.pop('dir', None)
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _props(desc):
@@ -767,6 +797,8 @@ class VolumeManager(Manager):
             if found != expected:
                 raise ValidationError(request.opt('content.checksum'), '%s: %s has %s %s, not %s; nothing was changed'
                                       % (request.opt('content.checksum'), what, algorithm, found, expected))
+        if request.convert_to is not None:
+            return self._plan_converted(plan, live, request)
         file_pool = request.backend.volume_format_in_xml and 'raw' in request.backend.volume_formats
         name = request.name
         most = None  # the largest image the volume takes, checked after the transfer
@@ -812,6 +844,103 @@ class VolumeManager(Manager):
             plan.add('resize', lambda: self._resize(live.pool, name, request.capacity, 0), subject=name)
             capacity = request.capacity
         return self._predicted(request, capacity, image_format if file_pool else fmt, source=what)
+
+    def _plan_converted(self, plan, live, request):
+        """content converted by qemu-img where the module runs (into a temporary directory), then uploaded:
+        a non-raw image into a pool of raw volumes, or an image into a file pool's volume of another format."""
+        image_format, virtual, _size = request.image
+        target, name, what = request.convert_to, request.name, request.content_name()
+        option = request.opt('capacity')
+        if virtual is None and request.capacity is None:
+            raise ValidationError(option, '%s is needed to convert %s %s (a %s image%s) to %s: its size is known only '
+                                  'once it is converted' % (option, request.content_option(), what, image_format,
+                                                            ', compressed' if request.compression else '', target))
+        if virtual is not None and request.capacity is not None and request.capacity < virtual:
+            raise ValidationError(option, '%s %s is less than the %s image in %s (%s)' % (
+                option, human_size(request.capacity), image_format, what, human_size(virtual)))
+        capacity = request.capacity or virtual
+        file_pool = request.file_pool()
+        job = {}
+        plan.add('convert', lambda: self._stage(request, job, capacity), undo=lambda: _discard(job), changes=False,
+                 subject=name)
+        if file_pool:
+            # the converted file goes in as it is; libvirt reads its format and size at the refresh after
+            plan.add('create', lambda: self._create(live.pool, request.to_xml(job['size'], 'raw'), 0, request.backend),
+                     undo=lambda: self._delete(live.pool, name), subject=name)
+            plan.add('upload', lambda: self._upload(live.pool, request, job['size'], True, sparse=True, job=job),
+                     subject=name)
+            if request.capacity is not None and (virtual is None or request.capacity > virtual):
+                self._require(request, 'volume_resize', 'resize volumes')
+                plan.add('resize', lambda: self._resize_to(live.pool, name, request.capacity), subject=name)
+            fmt = target
+        else:
+            definition = request.to_xml(capacity, request.effective_format())
+            plan.add('create', lambda: self._create(live.pool, definition, 0, request.backend),
+                     undo=lambda: self._delete(live.pool, name), subject=name)
+            plan.add('upload', lambda: self._upload(live.pool, request, job['size'], False, job=job), subject=name)
+            fmt = request.effective_format()
+        return self._predicted(request, capacity, fmt, source='%s (%s, converted to %s)' % (what, image_format, target))
+
+    def _stage(self, request, job, capacity):
+        """The converted image in a new temporary directory: ``job`` gets its path, size and virtual size. A
+        compressed file or a URL is first written there as it decompresses (its checksum checked)."""
+        content = request.content
+        image_format = request.image[0]
+        job['dir'] = tempfile.mkdtemp(prefix='.kvmops-import-', dir=content.get('tmpdir'))
+        try:
+            if content.get('src') is not None and request.compression is None:
+                staged = content['src']  # its checksum was checked when the task was planned
+            else:
+                staged = os.path.join(job['dir'], 'image.%s' % image_format)
+                self._fetch(request, staged)
+            converted = os.path.join(job['dir'], 'converted.%s' % request.convert_to)
+            qemu_img.convert(image_format, request.convert_to, staged, converted)
+            if staged != content.get('src'):
+                os.unlink(staged)  # the space it took is free before the upload
+            job.update(path=converted, size=os.path.getsize(converted),
+                       virtual=qemu_img.virtual_size(converted, request.convert_to))
+        except (IOError, OSError) as exc:
+            _discard(job)
+            raise OperationError('converting %s needs a temporary copy in %s, which failed: %s (%s sets the directory)'
+                                 % (request.content_name(), os.path.dirname(job['dir']), exc,
+                                    request.opt('content.tmpdir')))
+        except Exception:
+            _discard(job)
+            raise
+        if capacity is not None and job['virtual'] > capacity + self._tolerance(request, 'raw'):
+            _discard(job)
+            option = request.opt('capacity')
+            raise OperationError('%s %s (%d bytes) is less than the %d bytes of the image in %s %s; leave %s out or give '
+                                 'at least %d bytes' % (option, human_size(capacity), capacity, job['virtual'],
+                                                        request.content_option(), request.content_name(), option,
+                                                        job['virtual']))
+
+    def _fetch(self, request, path):
+        """content (decompressed) into the file ``path``, holes left as holes; content.checksum checked."""
+        algorithm = request.checksum[0] if request.checksum else None
+        opened = request.open_content(algorithm)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                sink = export.Sink(fd)
+                for chunk in iter(lambda: opened.read(stream.CHUNK), b''):
+                    sink.data(chunk)
+                sink.close()
+            finally:
+                os.close(fd)
+            opened.finish()
+        finally:
+            opened.close()
+        if request.checksum and opened.digest != request.checksum[1]:
+            raise OperationError('%s: %s has %s %s, not the %s expected; nothing was changed'
+                                 % (request.opt('content.checksum'), request.content_name(), algorithm, opened.digest,
+                                    request.checksum[1]))
+
+    def _resize_to(self, pool, name, capacity):
+        """Grow the volume to ``capacity`` unless it is that size already."""
+        info = call('reading volume %s' % name, self._vol(pool, name).info)
+        if int(info[1]) < capacity:
+            self._resize(pool, name, capacity, 0)
 
     def _refuse_smaller(self, request, size, fmt, what, why):
         """Refuse a capacity the volume made from a source of ``size`` bytes would end above by more
@@ -1156,23 +1285,29 @@ class VolumeManager(Manager):
         # libvirt reads permissions when it refreshes the pool
         call_retrying('refreshing pool %s' % self.pool_name, pool.refresh, 0)
 
-    def _upload(self, pool, request, length, refresh, most=None, sparse=False):
+    def _upload(self, pool, request, length, refresh, most=None, sparse=False, job=None):
         """Stream content.src or content.url into the volume (``length`` bytes; 0: what comes). The
         source's checksum is compared once all of it is read, and the volume is read back and compared
         with what was written; ``most``: the largest raw image the volume takes (the size it was made
-        at); ``sparse``: the volume is a new file, where runs of zeros are left as holes."""
+        at); ``sparse``: the volume is a new file, where runs of zeros are left as holes; ``job``: the
+        converted image of _stage instead (removed after)."""
         name = request.name
         vol = self._vol(pool, name)
         algorithm = request.checksum[0] if request.checksum else None
-        opened = request.open_content(algorithm)
         try:
-            stream.send(self.conn, vol, opened.read, length, opened.what, sparse, most or 0, opened.skip_hole)
-            opened.finish()
+            opened = (source.open_file(job['path'], request.content_option(), algorithm) if job is not None
+                      else request.open_content(algorithm))
+            try:
+                stream.send(self.conn, vol, opened.read, length, opened.what, sparse, most or 0, opened.skip_hole)
+                opened.finish()
+            finally:
+                opened.close()
         finally:
-            opened.close()
+            if job is not None:
+                _discard(job)
         if request.checksum:
             algorithm, expected = request.checksum
-            if opened.digest != expected:
+            if job is None and opened.digest != expected:
                 if request.content.get('src') is not None:
                     raise OperationError('content.src %s changed while it was uploaded: %s %s, not %s'
                                          % (opened.what, algorithm, opened.digest, expected))

@@ -185,6 +185,12 @@ options:
           compare:
             description: Same as O(content.compare).
             type: bool
+          convert:
+            description: Same as O(content.convert).
+            type: bool
+          tmpdir:
+            description: Same as O(content.tmpdir).
+            type: path
       mode:
         description: Same as O(mode).
         type: raw
@@ -282,8 +288,8 @@ options:
         V(linux-lvm), V(linux-raid), V(extended); V(raw) for V(logical), V(rbd) and V(zfs) pools.
       - With O(backing_store) the default is V(qcow2). With O(clone_from) the default is the source's format.
         With O(content) on an image-file pool the format is the image's, read from its header (after
-        decompression).
-      - A volume that exists with another format is refused; images are not converted.
+        decompression); a format given that differs from the image's converts it (O(content.convert)).
+      - A volume that exists with another format is refused; a volume that exists is not converted.
     type: str
   backing_store:
     description:
@@ -342,7 +348,8 @@ options:
       - A failed or interrupted transfer, a source whose bytes do not have O(content.checksum), or a volume whose
         bytes read back do not match what was written deletes the new volume (the error names the expected and
         the actual digest).
-      - Images are not converted; a qcow2 image goes into a V(logical) volume as qcow2 bytes.
+      - An image is converted where the volume needs another format (O(content.convert)), so a qcow2 cloud image
+        goes into a V(logical), V(disk), V(iscsi), V(scsi), V(mpath) or V(zfs) volume as the raw disk it holds.
       - On image-file pools the transfer is sparse (libvirt's sparse stream) - runs of zero bytes of the image, in
         aligned blocks of 64 KiB, are not sent and stay holes in the new file, so a mostly empty raw image takes
         only the space of its data, on the wire and in the pool. The checksums cover every byte, holes included.
@@ -409,6 +416,30 @@ options:
             that of the volume's bytes). Suits raw images, and qcow2 images imported as they are; a qcow2 volume
             grown by O(capacity) after the import has another header, so it would be imported again each run.
         type: bool
+      convert:
+        description:
+          - Convert the image with C(qemu-img convert) where the new volume needs another format - an image that is
+            not raw (qcow2, vmdk, vdi, vpc, vhdx, qed) into a pool whose volumes hold raw bytes (every pool but the
+            image-file ones), and an image into an image-file pool's volume whose O(format) differs from the
+            image's (a raw image into V(qcow2)). The guest sees the same disk. V(true) when not given.
+          - Runs where the module runs (see "where the bytes are"), which needs qemu-img there (package qemu-utils
+            on Debian and Ubuntu, qemu-img on RHEL and Fedora); without it such a task is refused before anything
+            is made, in check mode too.
+          - The image is converted into a temporary directory (O(content.tmpdir)) before the volume is made; a
+            compressed file or a URL is first written there as it decompresses (its O(content.checksum) checked),
+            and the converted image takes the space of its data (holes stay holes). The directory is removed
+            whatever happens; a failed conversion makes no volume. The actions are C(convert), C(create),
+            C(upload) (and C(resize) when O(capacity) is larger), in check mode too.
+          - The size of the volume is the image's virtual size (read from a qcow2 header) or O(capacity); for the
+            other formats, and a compressed raw image going into a qcow2 volume, O(capacity) is required.
+          - V(false) uploads the bytes as they are (a qcow2 image into a V(logical) volume stays qcow2 bytes there),
+            and refuses a O(format) that differs from the image's on an image-file pool.
+        type: bool
+      tmpdir:
+        description:
+          - The directory, on the host that runs the module, of the temporary copy that O(content.convert) makes;
+            the default is that of Python's C(tempfile) (C(TMPDIR), else C(/tmp)).
+        type: path
   mode:
     description:
       - Permissions of the volume file, an octal string such as V("0600") (quote it in YAML), from V("0000") to
@@ -586,6 +617,15 @@ EXAMPLES = r'''
       checksum: "sha256:{{ appliance_sha256 }}"
       compare: true
 
+- name: A qcow2 cloud image onto a new LV, converted to the raw disk it holds
+  kvmops.storage.storage_volume:
+    pool: vg_kvm
+    name: vm5-root
+    content:
+      url: https://images.example.com/debian-12-genericcloud-amd64.qcow2
+      checksum: "sha512:{{ vendor_sha512 }}"
+      tmpdir: /var/tmp
+
 - name: Write a raw image onto a new LV
   kvmops.storage.storage_volume:
     pool: vg_kvm
@@ -646,8 +686,9 @@ actions:
   description:
     - The libvirt operations performed, in order; in check mode, the ones the real run would perform.
     - For one volume, among C(create), C(clone), C(upload), C(resize), C(shrink), C(chmod), C(chown),
-      C(chmod_chown), C(wipe), C(delete), C(export). With O(volumes), each is C(ACTION:VOLUME).
+      C(chmod_chown), C(wipe), C(delete), C(export), C(convert). With O(volumes), each is C(ACTION:VOLUME).
     - An import again (O(content.force), O(content.compare)) is C(delete), C(create), C(upload) and maybe C(resize).
+    - An import that converts the image (O(content.convert)) starts with C(convert).
     - O(export) adds C(export) when it writes the file.
   returned: always
   type: list

@@ -136,3 +136,21 @@ def test_logical_volume_import_snapshot_and_export(logical_pool, tmp_path):
     assert again['changed'] is True and again['export']['reason'].startswith('the volume changed since'), again
     assert run_module('storage_volume', args)['changed'] is True
     lab('lvremove -q -f %s/lv1snap' % vg)
+
+
+@pytest.mark.pool_type('logical')
+def test_controller_qcow2_image_into_a_vm_lv_arrives_as_raw(logical_pool, tmp_path):
+    """qemu-img runs on the controller (where the module runs), the raw disk goes over qemu+ssh into the LV."""
+    vg = logical_pool
+    raw = make_image(str(tmp_path / 'disk.raw'))
+    qcow = str(tmp_path / 'disk.qcow2')
+    subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, qcow], check=True)
+    args = {'uri': REMOTE_URI, 'pool': vg, 'name': 'lvq', 'content': {'src': qcow, 'tmpdir': str(tmp_path)}}
+    first_check, applied, second_check, second = four_calls('storage_volume', args)
+    for result in (first_check, applied):
+        assert result['failed'] is False, result.get('msg')
+        assert [a for a in result['actions'] if a != 'refresh'] == ['convert', 'create', 'upload'], result['actions']
+    for result in (second_check, second):
+        assert result['failed'] is False and result['changed'] is False, result
+    assert lab_sha256('/dev/%s/lvq' % vg, 16 * MIB) == sha256(raw)
+    assert sorted(os.listdir(str(tmp_path))) == ['disk.qcow2', 'disk.raw'], 'the converted copy is removed'

@@ -63,7 +63,7 @@ def test_plain_sink_leaves_zero_blocks_as_holes(tmp_path):
     path = tmp_path / 'out'
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT)
     try:
-        sink = export._Sink(fd, 'sha256')
+        sink = export.Sink(fd, 'sha256')
         sink.data(content[:BLOCK * 5])
         sink.hole(MIB)
         sink.data(content[BLOCK * 5 + MIB:])
@@ -82,7 +82,7 @@ def test_plain_sink_finds_zero_blocks_across_pieces_of_any_size(tmp_path):
     path = tmp_path / 'out'
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT)
     try:
-        sink = export._Sink(fd, 'sha256')
+        sink = export.Sink(fd, 'sha256')
         for offset in range(0, len(content), 262120):
             sink.data(content[offset:offset + 262120])
         sink.close()
@@ -97,7 +97,7 @@ def test_plain_sink_ending_in_a_hole_has_its_full_length(tmp_path):
     path = tmp_path / 'out'
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT)
     try:
-        sink = export._Sink(fd, 'sha256')
+        sink = export.Sink(fd, 'sha256')
         sink.data(b'x' * 100)
         sink.hole(MIB)
         sink.close()
@@ -116,7 +116,7 @@ def test_compressed_sink(tmp_path, compression, decompress):
     path = tmp_path / 'out'
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT)
     try:
-        sink = export._Sink(fd, 'sha256', compression, 'sha256')
+        sink = export.Sink(fd, 'sha256', compression, 'sha256')
         sink.data(content[:BLOCK * 5])
         sink.hole(MIB)
         sink.data(content[BLOCK * 5 + MIB:])
@@ -250,7 +250,7 @@ def test_bad_dest(conn, vol, given, option, words):
 
 
 def test_conversion_without_qemu_img_is_refused(conn, vol, tmp_path, monkeypatch):
-    monkeypatch.setattr(export, '_qemu_img', lambda: None)
+    monkeypatch.setattr(export.qemu_img, 'find', lambda: None)
     with pytest.raises(ValidationError) as refused:
         run(conn, True, name='v.raw', export={'dest': str(tmp_path / 'v.qcow2'), 'format': 'qcow2'})
     assert refused.value.details['option'] == 'export.format'

@@ -565,12 +565,59 @@ def test_upload_capacity_below_image_size(conn, pool, tmp_path):
     assert info.value.option == 'capacity'
 
 
-def test_content_format_must_match_image(conn, pool, tmp_path):
+def test_content_format_must_match_image_without_convert(conn, pool, tmp_path):
     src = tmp_path / 'disk.qcow2'
     src.write_bytes(qcow2_header(GIB))
     with pytest.raises(ValidationError) as info:
-        plan_for(conn, name='v', format='raw', content={'src': str(src), 'checksum': None})
-    assert info.value.option == 'format' and 'qcow2' in info.value.msg
+        plan_for(conn, name='v', format='raw', content={'src': str(src), 'checksum': None, 'convert': False})
+    assert info.value.option == 'format' and 'qcow2' in info.value.msg and 'content.convert is false' in info.value.msg
+
+
+def test_content_of_another_format_is_converted_first(conn, pool, tmp_path):
+    src = tmp_path / 'disk.qcow2'
+    src.write_bytes(qcow2_header(GIB))
+    plan = plan_for(conn, name='v', format='raw', content={'src': str(src), 'checksum': None})
+    assert plan.actions == ['refresh', 'convert', 'create', 'upload'], 'remote: the refresh before the listing'
+    assert 'converted to raw' in plan.diff['after'] and 'capacity: %d' % GIB in plan.diff['after']
+
+
+@pytest.mark.skipif(not volmod.qemu_img.find(), reason='needs qemu-img')
+def test_url_fetched_for_conversion_is_checked_before_the_volume_is_made(conn, pool, tmp_path, monkeypatch):
+    import io
+    import subprocess
+    from ansible_collections.kvmops.storage.plugins.module_utils import source as sourcemod
+    raw = tmp_path / 'disk.raw'
+    raw.write_bytes(b'x' * MIB)
+    qcow = tmp_path / 'disk.qcow2'
+    subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', str(raw), str(qcow)], check=True)
+    data = gzip.compress(qcow.read_bytes())
+
+    def fake_http(url, option, algorithm=None, **_kwargs):
+        return sourcemod.Source(io.BytesIO(data).read, url, length=len(data), algorithm=algorithm)
+    monkeypatch.setattr(volmod.source, 'open_http', fake_http)
+    staging = tmp_path / 'staging'
+    staging.mkdir()
+    content = {'url': 'http://127.0.0.1/disk.qcow2.gz', 'checksum': 'sha256:' + '0' * 64, 'tmpdir': str(staging)}
+    plan = plan_for(conn, is_local=True, name='v', format='raw', content=content)
+    assert plan.actions == ['convert', 'create', 'upload']
+    with pytest.raises(OperationError) as failed:
+        engine.apply(plan, False)
+    assert 'content.checksum' in failed.value.msg and failed.value.details['failed_action'] == 'convert'
+    assert 'v' not in pool.volumes and list(staging.iterdir()) == []
+    content['checksum'] = 'sha256:' + hashlib.sha256(data).hexdigest()
+    plan = plan_for(conn, is_local=True, name='v', format='raw', content=content)
+    engine.apply(plan, False)
+    assert pool.volumes['v'].content == raw.read_bytes() and list(staging.iterdir()) == []
+
+
+def test_conversion_without_qemu_img_is_refused(conn, pool, tmp_path, monkeypatch):
+    monkeypatch.setattr(volmod.qemu_img, 'find', lambda: None)
+    src = tmp_path / 'disk.qcow2'
+    src.write_bytes(qcow2_header(GIB))
+    with pytest.raises(ValidationError) as info:
+        plan_for(conn, is_local=True, name='v', format='raw', content={'src': str(src), 'checksum': None})
+    assert info.value.option == 'content.convert' and 'content.convert=false' in info.value.msg
+    assert conn.mutations() == []
 
 
 # ---- what uses a volume ----------------------------------------------------------------------------

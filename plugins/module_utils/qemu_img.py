@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright: kvmops.storage contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""qemu-img on the host that runs the module: image conversion for imports and exports."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import shutil
+import subprocess
+
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, ValidationError
+
+PACKAGES = 'qemu-utils (Debian, Ubuntu) or qemu-img (RHEL, Fedora)'
+
+
+def find():
+    """The path of qemu-img, or None."""
+    return shutil.which('qemu-img')
+
+
+def require(option, why, instead):
+    """Refuse (naming ``option``) a task that needs qemu-img on a host without it; ``why`` says what for,
+    ``instead`` what the task can do without it."""
+    if not find():
+        raise ValidationError(option, 'qemu-img is not installed on the host running the module; it %s: install %s, '
+                                      'or %s' % (why, PACKAGES, instead))
+
+
+def _run(args, what):
+    try:
+        proc = subprocess.Popen([find() or 'qemu-img'] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise OperationError('running qemu-img failed: %s' % exc)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise OperationError('%s failed (qemu-img exit %d): %s' % (
+            what, proc.returncode, (err or out).decode('utf-8', 'replace').strip() or 'no message'))
+    return out
+
+
+def convert(source_format, output_format, source, target):
+    """``qemu-img convert`` of the file ``source`` into ``target`` (holes of a raw target stay holes)."""
+    _run(['convert', '-q', '-f', source_format, '-O', output_format, source, target],
+         'converting %s from %s to %s' % (source, source_format, output_format))
+
+
+def virtual_size(path, fmt):
+    """The size the guest sees of the image ``path`` of format ``fmt``."""
+    out = _run(['info', '--output=json', '-f', fmt, path], 'reading image %s' % path)
+    return int(json.loads(out.decode('utf-8'))['virtual-size'])
