@@ -405,6 +405,11 @@ class Request:
         self.image = (fmt, virtual if virtual is not None else size, size)
         self.compression = compression
 
+    def makes_volume(self):
+        """Whether the task says how to make the volume when it is missing."""
+        return (self.raw_xml is not None or self.capacity is not None or self.clone_from is not None
+                or self.content is not None or self.backing_store is not None)
+
     def file_pool(self):
         """Whether the pool holds image files (its volumes have a format; raw among them)."""
         backend = self.backend
@@ -671,6 +676,8 @@ class VolumeManager(Manager):
                 after = self._plan_assumed(plan, request)
             elif request.state == 'absent':
                 after = self._plan_removal(plan, live, request, vol)
+            elif vol is None and request.export is not None and not request.makes_volume():
+                after = self._missing_export_source(plan, request)
             elif vol is None:
                 after = self._plan_create(plan, live, request)
             else:
@@ -1116,6 +1123,17 @@ class VolumeManager(Manager):
         plan.add('delete', lambda: self._delete(live.pool, name, flags), subject=name)
 
     # ---- export -------------------------------------------------------------------
+    def _missing_export_source(self, plan, request):
+        """export of a volume that does not exist, by a task that does not make it: refused by the real run;
+        check mode assumes that an earlier task of the run makes it (as it does for a missing pool)."""
+        msg = ('%s: volume %s does not exist in pool %s, and the task gives nothing to make it from (capacity, '
+               'clone_from, content, backing_store or xml)' % (request.opt('export'), request.name, self.pool_name))
+        if not self.check_mode:
+            raise ValidationError(request.opt('export'), '%s, so there is nothing to export' % msg)
+        plan.warnings.append('%s; check mode assumes that an earlier task of this run makes it, and predicts its '
+                             'export' % msg)
+        return None
+
     def _bytes_format(self, request, fmt):
         return export.bytes_format(fmt if request.backend.volume_format_in_xml else 'raw')
 

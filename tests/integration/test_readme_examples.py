@@ -125,7 +125,9 @@ def test_readme_import_secrets_and_facts_snippets(tmp_path):
     pool = '%s-import' % TAG
     virsh_dir_pool(pool, str(tmp_path / 'images'))
     ceph_key = base64.b64encode(os.urandom(16)).decode()
-    extra_vars = {'pool_name': pool, 'image_capacity': '20MiB',
+    backup = tmp_path / 'backup'
+    backup.mkdir()
+    extra_vars = {'pool_name': pool, 'image_capacity': '20MiB', 'backup_dir': str(backup),
                   'image_url': 'http://127.0.0.1:%d/cloud.qcow2.xz' % server.server_address[1],
                   'vendor_sha512_of_the_xz_file': hashlib.sha512(xz_file.read_bytes()).hexdigest(),
                   'ceph_usage_id': '%s client.libvirt secret' % TAG, 'ceph_key': ceph_key,
@@ -135,13 +137,17 @@ def test_readme_import_secrets_and_facts_snippets(tmp_path):
         checked = run_playbook(playbook, extra_vars, check=True)
         assert checked.rc == 0, checked.output
         assert volumes_of(pool) == [] and TAG not in virsh('secret-list'), 'the check run made nothing'
-        assert assuming_tasks(checked) == []
+        assert os.listdir(str(backup)) == []
+        # the backup of the volume the import task before it makes
+        assert assuming_tasks(checked) == ['Back up a volume before a change, as compressed qcow2']
         first = run_playbook(playbook, extra_vars)
         assert first.rc == 0, first.output
         assert changed_per_task(checked) == changed_per_task(first)
         assert [changed for _task, changed in changed_per_task(first)][:3] == [True, True, True]
         assert checked.tasks[0]['actions'] == first.tasks[0]['actions']
         assert first.tasks[0]['volume']['format'] == 'qcow2' and first.tasks[0]['volume']['capacity'] == 20 * 1024 ** 2
+        assert first.tasks[1]['export']['checksum'].startswith('sha256:')
+        assert sorted(os.listdir(str(backup))) == ['debian-12.qcow2.zst', 'debian-12.qcow2.zst.sha256']
         second = run_playbook(playbook, extra_vars)
         assert second.rc == 0, second.output
         assert not any(changed for _task, changed in changed_per_task(second)), second.output

@@ -312,3 +312,13 @@ def test_domain_that_does_not_write_the_volume_does_not_block(conn, vol, tmp_pat
                '<readonly/><target dev="vda"/></disk></devices></domain>' % path)
         conn.add_domain('vm1', active=True, xml=xml)
     assert run(conn, name='v.raw', export={'dest': str(tmp_path / 'v')})['changed']
+
+
+def test_missing_volume_refused_by_the_real_run_and_assumed_by_check_mode(conn, vol, tmp_path):
+    with pytest.raises(ValidationError) as refused:
+        run(conn, name='nope.raw', export={'dest': str(tmp_path / 'n')})
+    assert refused.value.details['option'] == 'export' and 'nothing to export' in refused.value.msg
+    predicted = run(conn, True, name='nope.raw', export={'dest': str(tmp_path / 'n')})
+    assert predicted['actions'] == ['export'] and predicted['export']['written'] is True
+    assert 'check mode assumes that an earlier task of this run makes it' in predicted['warnings'][0]
+    assert leftovers(tmp_path) == [] and not (tmp_path / 'n').exists()
