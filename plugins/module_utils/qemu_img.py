@@ -47,6 +47,23 @@ def convert(source_format, output_format, source, target):
          'converting %s from %s to %s' % (source, source_format, output_format))
 
 
+def compare(first_format, second_format, first, second):
+    """``qemu-img compare``: raise OperationError unless the two images hold the same disk (a larger second
+    image holding zeros past the first's end counts as the same)."""
+    try:
+        proc = subprocess.Popen([find() or 'qemu-img', 'compare', '-q', '-f', first_format, '-F', second_format,
+                                 first, second], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise OperationError('running qemu-img failed: %s' % exc)
+    out, err = proc.communicate()
+    if proc.returncode == 1:
+        raise OperationError('%s (%s) and %s (%s) do not hold the same disk (qemu-img compare)'
+                             % (second, second_format, first, first_format))
+    if proc.returncode != 0:
+        raise OperationError('comparing %s with %s failed (qemu-img exit %d): %s' % (
+            second, first, proc.returncode, (err or out).decode('utf-8', 'replace').strip() or 'no message'))
+
+
 def virtual_size(path, fmt):
     """The size the guest sees of the image ``path`` of format ``fmt``."""
     out = _run(['info', '--output=json', '-f', fmt, path], 'reading image %s' % path)

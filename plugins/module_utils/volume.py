@@ -106,7 +106,9 @@ def item_options():
         backing_store=dict(type='dict', options=dict(path=dict(type='str', required=True),
                                                      format=dict(type='str'))),
         clone_from=dict(type='dict', options=dict(name=dict(type='str', required=True),
-                                                  pool=dict(type='str'))),
+                                                  pool=dict(type='str'),
+                                                  verify=dict(type='bool'),
+                                                  move=dict(type='bool'))),
         content=dict(type='dict', options=content_options(), mutually_exclusive=[['src', 'url']],
                      required_one_of=[['src', 'url']]),
         mode=dict(type='raw'),
@@ -788,7 +790,72 @@ class VolumeManager(Manager):
             self._require(request, 'volume_resize', 'resize volumes')
             plan.add('resize', lambda: self._resize(live.pool, name, request.capacity, 0), subject=name)
             capacity = request.capacity
+        self._plan_verify_and_move(plan, live, request, source_pool, source_pool_name, source_live, fmt)
         return self._predicted(request, capacity, fmt, source='%s/%s' % (source_pool_name, request.clone_from['name']))
+
+    def _plan_verify_and_move(self, plan, live, request, source_pool, source_pool_name, source_live, fmt):
+        """clone_from.verify (the copy compared with the source; by default for a copy from another pool and a
+        move) and clone_from.move (the source deleted after the verified copy)."""
+        clone = request.clone_from
+        move = bool(clone.get('move'))
+        verify = clone.get('verify')
+        if verify is None:
+            verify = move or source_pool_name != self.pool_name
+        elif move and not verify:
+            raise ValidationError(request.opt('clone_from.verify'), '%s removes the source only after a verified copy: '
+                                  'leave %s out or true' % (request.opt('clone_from.move'), request.opt('clone_from.verify')))
+        source_backend = backend_class(xmlu.parse(call('reading the pool definition', source_pool.XMLDesc, 0))
+                                       .get('type'))({'name': source_pool_name})
+        source_format = export.bytes_format(source_live.format if source_backend.volume_format_in_xml else 'raw')
+        copy_format = export.bytes_format(fmt if request.backend.volume_format_in_xml else 'raw')
+        method = None
+        if verify:
+            if source_format == copy_format == 'raw' and source_backend.can('volume_upload') and \
+                    request.backend.can('volume_upload'):
+                method = 'digest'  # the bytes, read through libvirt (wherever the module runs)
+            elif self.is_local and source_live.path and os.path.exists(source_live.path) and qemu_img.find():
+                method = 'qemu-img'  # the disk the guest sees, compared by qemu-img compare on the hypervisor
+            elif move or clone.get('verify'):
+                raise ValidationError(request.opt('clone_from.verify'), '%s: a copy of %s %s/%s as %s cannot be verified '
+                                      'here: %s. Nothing was changed' % (
+                                          request.opt('clone_from.verify'), source_format, source_pool_name,
+                                          source_live.name, copy_format, 'the module runs on another host than the '
+                                          'volumes (a remote uri), where only raw bytes can be compared through '
+                                          'libvirt' if not self.is_local else 'that needs qemu-img (%s) on the '
+                                          'hypervisor and the source as a file or device there' % qemu_img.PACKAGES))
+            else:
+                plan.warnings.append('volume %s: the copy of %s/%s is not verified (a %s copy of a %s volume, with the '
+                                     'module where it cannot read both as disks)'
+                                     % (request.name, source_pool_name, source_live.name, copy_format, source_format))
+        if method:
+            plan.add('verify', lambda: self._verify_copy(live.pool, request.name, source_live, source_format,
+                                                         copy_format, method), changes=False, subject=request.name)
+        if move:
+            if not source_backend.can('volume_delete'):
+                raise UnsupportedError('volume %s: %s pools cannot delete volumes (pool %s), so %s is refused; nothing '
+                                       'was changed' % (request.name, source_backend.type_name, source_pool_name,
+                                                        request.opt('clone_from.move')))
+            self._refuse_in_use(request, source_live, 'move', source_pool_name)
+            self._removed.add((source_pool_name, source_live.name))
+            plan.add('delete_source', lambda: call_retrying(
+                'deleting volume %s/%s' % (source_pool_name, source_live.name), source_live.vol.delete,
+                source_backend.volume_delete_flags), subject=request.name)
+
+    def _verify_copy(self, pool, name, source, source_format, copy_format, method):
+        """Compare the new volume ``name`` with ``source`` (a LiveVolume): their bytes, or the disks qemu-img sees."""
+        copy = self._vol(pool, name)
+        if method == 'digest':
+            size = source.capacity or 0
+            held = stream.volume_digest(self.conn, source.vol, size, 'sha256')
+            copied = stream.volume_digest(self.conn, copy, size, 'sha256')
+            if held != copied:
+                raise OperationError('volume %s does not hold what %s holds: the first %d bytes have sha256 %s, not %s'
+                                     % (name, source.name, size, copied, held))
+            return
+        path = LiveVolume(copy, call('reading volume %s' % name, copy.XMLDesc, 0)).path
+        if not path or not os.path.exists(path):
+            raise OperationError('volume %s: its path %s is not on this host, so the copy cannot be compared' % (name, path))
+        qemu_img.compare(source_format, copy_format, source.path, path)
 
     def _plan_upload(self, plan, live, request, fmt):
         self._require(request, 'volume_upload', 'upload into volumes')
@@ -1215,15 +1282,16 @@ class VolumeManager(Manager):
         record.update(checksum='%s:%s' % (wanted.algorithm, checksum), size=size)
 
     # ---- what uses a volume ------------------------------------------------------
-    def _refuse_in_use(self, request, vol, what):
-        """Refuse to ``what`` a volume that a domain uses, or that is in the backing chain of a volume of any
-        pool (the domains of those overlays named too), unless force."""
+    def _refuse_in_use(self, request, vol, what, pool_name=None):
+        """Refuse to ``what`` a volume (of ``pool_name``, the task's pool by default) that a domain uses, or that
+        is in the backing chain of a volume of any pool (the domains of those overlays named too), unless force."""
         if request.force:
             return
         if self._in_use is None:
             self._in_use = InUse(self.conn, self.is_local)
-        fields = vol.describe(self.pool_name)
-        users = self._in_use.domains_of(self.pool_name, fields)
+        pool_name = pool_name or self.pool_name
+        fields = vol.describe(pool_name)
+        users = self._in_use.domains_of(pool_name, fields)
         overlays = self._in_use.overlays_of(fields, skip=self._removed)
         if not users and not overlays:
             return
@@ -1234,7 +1302,8 @@ class VolumeManager(Manager):
             blocks.append('the backing store of volume(s) %s' % describe_overlays(overlays))
         domains = set(use.name for use in users)
         domains.update(use.name for o in overlays for use in o.domains)
-        raise RefusedError('volume %s is %s; set force=true to %s it anyway' % (request.name, ' and '.join(blocks), what),
+        shown = vol.name if pool_name == self.pool_name else '%s/%s' % (pool_name, vol.name)
+        raise RefusedError('volume %s is %s; set force=true to %s it anyway' % (shown, ' and '.join(blocks), what),
                            domains=sorted(domains), volumes=['%s/%s' % (o.pool, o.name) for o in overlays])
 
     def _pool_secret_value(self, usage, uuid=None, usage_id=None):

@@ -151,6 +151,12 @@ options:
           pool:
             description: Same as O(clone_from.pool).
             type: str
+          verify:
+            description: Same as O(clone_from.verify).
+            type: bool
+          move:
+            description: Same as O(clone_from.move).
+            type: bool
       content:
         description: Same as O(content).
         type: dict
@@ -316,6 +322,9 @@ options:
       - Used only when the volume is created; a volume that exists is not copied over.
       - With O(capacity) larger than the source's, the copy gets that capacity. A O(capacity) below the source's
         size (by more than the pool's rounding) is refused, since the copy would be the source's size.
+      - Across pool types libvirt converts where the target needs it (a qcow2 file into an LV arrives as raw).
+        This is how a volume migrates between pools - dir to logical, logical to netfs, and so on, where libvirt
+        copies between the two types (not into or out of V(rbd), whose backend copies only within its pool).
     type: dict
     suboptions:
       name:
@@ -325,6 +334,23 @@ options:
       pool:
         description: Pool of the source volume; this O(pool) when left out.
         type: str
+      verify:
+        description:
+          - Compare the copy with the source before the task goes on (action C(verify)); a copy that differs is
+            deleted and the task fails. Raw volumes are compared byte for byte through libvirt (their SHA-256 over
+            the source's capacity), wherever the module runs; images in other formats by C(qemu-img compare) of the
+            disks the guest sees, which needs the module on the hypervisor with qemu-img there.
+          - By default V(true) for a copy from another pool and for O(clone_from.move), V(false) within a pool
+            (libvirt's own copy, or an RBD copy-on-write clone). A default copy that cannot be verified goes on with
+            a warning; an asked-for one is refused before anything is made.
+        type: bool
+      move:
+        description:
+          - Delete the source once the copy is verified (action C(delete_source)), so that the volume moves. Needs
+            O(clone_from.verify) (the default), a source pool type that deletes volumes, and a source that no
+            domain uses and no overlay has in its backing chain, unless O(force=true) - the refusal names them.
+          - A later run finds the moved volume and does nothing; the source need not exist any more.
+        type: bool
   content:
     description:
       - Import an image into a new volume through a libvirt stream, from a file (O(content.src)) or an http(s) URL
@@ -580,6 +606,15 @@ EXAMPLES = r'''
       pool: images
       name: debian-12-golden.qcow2
 
+- name: Move a disk from a dir pool onto an LV (converted to raw by libvirt, verified, then the source deleted)
+  kvmops.storage.storage_volume:
+    pool: vg_kvm
+    name: vm6-root
+    clone_from:
+      pool: images
+      name: vm6-root.qcow2
+      move: true
+
 - name: Import a cloud image that is on the hypervisor, verified
   kvmops.storage.storage_volume:
     pool: images
@@ -686,10 +721,11 @@ actions:
   description:
     - The libvirt operations performed, in order; in check mode, the ones the real run would perform.
     - For one volume, among C(create), C(clone), C(upload), C(resize), C(shrink), C(chmod), C(chown),
-      C(chmod_chown), C(wipe), C(delete), C(export), C(convert). With O(volumes), each is C(ACTION:VOLUME).
+      C(chmod_chown), C(wipe), C(delete), C(export), C(convert), C(verify), C(delete_source). With O(volumes), each is C(ACTION:VOLUME).
     - An import again (O(content.force), O(content.compare)) is C(delete), C(create), C(upload) and maybe C(resize).
     - An import that converts the image (O(content.convert)) starts with C(convert).
     - O(export) adds C(export) when it writes the file.
+    - A verified copy (O(clone_from.verify)) adds C(verify) after C(clone); O(clone_from.move) then C(delete_source).
   returned: always
   type: list
   elements: str

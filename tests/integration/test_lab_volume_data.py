@@ -154,3 +154,26 @@ def test_controller_qcow2_image_into_a_vm_lv_arrives_as_raw(logical_pool, tmp_pa
         assert result['failed'] is False and result['changed'] is False, result
     assert lab_sha256('/dev/%s/lvq' % vg, 16 * MIB) == sha256(raw)
     assert sorted(os.listdir(str(tmp_path))) == ['disk.qcow2', 'disk.raw'], 'the converted copy is removed'
+
+
+@pytest.mark.pool_type('logical')
+def test_move_a_qcow2_file_volume_onto_an_lv(dir_pool, logical_pool, tmp_path):
+    """Migrate dir to logical on the VM: libvirt converts the qcow2 image into the LV, qemu-img compare in the
+    VM verifies it, then the source is deleted."""
+    name, directory = dir_pool
+    vg = logical_pool
+    raw = make_image(str(tmp_path / 'disk.raw'))
+    qcow = str(tmp_path / 'disk.qcow2')
+    subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, qcow], check=True)
+    imported = run_module('storage_volume', {'uri': REMOTE_URI, 'pool': name, 'name': 'disk.qcow2',
+                                             'content': {'src': qcow}})
+    assert imported['failed'] is False and imported['volume']['format'] == 'qcow2', imported.get('msg')
+    args = {'pool': vg, 'name': 'moved', 'clone_from': {'pool': name, 'name': 'disk.qcow2', 'move': True}}
+    first_check, applied, second_check, second = four_calls('storage_volume', args, **TARGET)
+    for result in (first_check, applied):
+        assert result['failed'] is False, result.get('msg')
+        assert [a for a in result['actions'] if a != 'refresh'] == ['clone', 'verify', 'delete_source'], result
+    for result in (second_check, second):
+        assert result['failed'] is False and result['changed'] is False, result
+    assert lab('ls -A %s' % directory).split() == []
+    assert lab_sha256('/dev/%s/moved' % vg, 16 * MIB) == sha256(raw)

@@ -141,7 +141,7 @@ def test_backing_store_and_clones(pool, pool2):
     across = {'pool': other, 'name': 'far.qcow2', 'clone_from': {'pool': name, 'name': 'base.qcow2'},
               'capacity': '24M'}
     done = run_module('storage_volume', across)
-    assert done['actions'] == ['clone', 'resize'], done.get('msg')
+    assert done['actions'] == ['clone', 'resize', 'verify'], done.get('msg')
     assert image_info(os.path.join(other_path, 'far.qcow2'))['virtual-size'] == 24 * MIB
     assert_no_change(run_module('storage_volume', across))
 

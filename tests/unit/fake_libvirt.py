@@ -547,7 +547,9 @@ class FakePool:
         self._check_active('createXMLFrom')
         if name in self.volumes:
             raise libvirt_error("storage volume name '%s' already in use." % name, libvirt.VIR_ERR_STORAGE_VOL_EXIST)
-        return self._store(xml)
+        made = self._store(xml)
+        made.content = self.conn.clone_content(getattr(source, 'content', b''))
+        return made
 
 
 def _parse_secret(xml):
@@ -645,6 +647,8 @@ class FakeConn:
         self.calls = []
         self.fail_on = {}
         self.leave_on_fail = {}  # volume name -> XML of what a failed createXML leaves behind
+        #: what createXMLFrom writes into the copy, given the source's content (a bad copy when replaced)
+        self.clone_content = lambda content: content
         self.caps = None  # what getStoragePoolCapabilities returns
 
     # ---- bookkeeping

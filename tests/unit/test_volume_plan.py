@@ -1020,3 +1020,44 @@ def test_content_needs_src_or_url(conn, pool):
     with pytest.raises(ValidationError) as info:
         plan_for(conn, name='v', content={'url': 'http://h/x', 'timeout': 0})
     assert info.value.option == 'content.timeout'
+
+
+# ---- clone_from across pools: verify and move --------------------------------------------------------
+
+def _two_pools(conn):
+    source = conn.add_pool(dir_pool_xml(name='old', path='/srv/old', uuid='11111111-2222-3333-4444-555555555555'),
+                           active=True)
+    made = source.add(volume_xml('src.raw', MIB, path='/srv/old/src.raw'))
+    made.content = b'\x01' * MIB
+    return source
+
+
+def test_move_verifies_the_copy_then_deletes_the_source(conn, pool):
+    source = _two_pools(conn)
+    plan = plan_for(conn, name='dst.raw', clone_from={'pool': 'old', 'name': 'src.raw', 'move': True})
+    assert plan.actions == ['refresh', 'clone', 'verify', 'delete_source']
+    engine.apply(plan, False)
+    assert 'src.raw' not in source.volumes and pool.volumes['dst.raw'].content == b'\x01' * MIB
+
+
+def test_a_copy_that_differs_is_deleted_and_the_source_kept(conn, pool):
+    source = _two_pools(conn)
+    conn.clone_content = lambda content: content[:-1] + b'\x02'
+    plan = plan_for(conn, name='dst.raw', clone_from={'pool': 'old', 'name': 'src.raw', 'move': True})
+    with pytest.raises(OperationError) as failed:
+        engine.apply(plan, False)
+    assert 'does not hold what src.raw holds' in failed.value.msg
+    assert failed.value.details['failed_action'] == 'verify' and failed.value.details['rolled_back'] == ['clone']
+    assert 'dst.raw' not in pool.volumes and 'src.raw' in source.volumes
+
+
+def test_move_of_an_image_that_cannot_be_verified_remotely_is_refused(conn, pool):
+    source = conn.add_pool(dir_pool_xml(name='old', path='/srv/old', uuid='11111111-2222-3333-4444-555555555555'),
+                           active=True)
+    source.add(volume_xml('src.qcow2', MIB, fmt='qcow2', path='/srv/old/src.qcow2'))
+    with pytest.raises(ValidationError) as refused:
+        plan_for(conn, check_mode=True, name='dst.qcow2', clone_from={'pool': 'old', 'name': 'src.qcow2', 'move': True})
+    assert refused.value.option == 'clone_from.verify' and 'a remote uri' in refused.value.msg
+    # a copy without move is made, with a warning that it is not verified
+    plan = plan_for(conn, check_mode=True, name='dst.qcow2', clone_from={'pool': 'old', 'name': 'src.qcow2'})
+    assert plan.actions == ['refresh', 'clone'] and 'is not verified' in plan.warnings[-1]
