@@ -108,6 +108,14 @@ class Plan:
         self.steps.append(Step(action, run, undo, changes, subject if self.per_subject else None))
         self.steps[-1].owner = subject
 
+    def keep(self, subject):
+        """Past the point of no return for ``subject``: the steps of it added so far are not undone when a later
+        step fails (a step calls this once it has done what cannot be taken back, such as deleting a source whose
+        copy an undo would delete too)."""
+        for step in self.steps:
+            if step.owner == subject:
+                step.undo = None
+
     @property
     def actions(self):
         return [step.label for step in self.steps]

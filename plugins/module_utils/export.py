@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bz2
+import errno
 import hashlib
 import lzma
 import os
@@ -80,6 +81,9 @@ class ExportRequest:
         if os.path.isdir(self.dest):
             raise ValidationError(option('dest'), '%s %r is a directory; give the path of the file to write'
                                   % (option('dest'), dest))
+        if os.path.lexists(self.dest) and (os.path.islink(self.dest) or not os.path.isfile(self.dest)):
+            raise ValidationError(option('dest'), '%s %r exists and is not a regular file (a link, a device...); an '
+                                  'export replaces only a file' % (option('dest'), dest))
         self.format = values.get('format')
         self.compress = values.get('compress')
         if self.compress == 'zstd' and zstandard is None:
@@ -89,6 +93,15 @@ class ExportRequest:
         self.sidecar = '%s.%s' % (self.dest, self.algorithm)
         self.force = bool(values.get('force'))
         self.force_in_use = bool(values.get('force_in_use'))
+
+    def refuse_volume_file(self, volume_path, pool_directory):
+        """Refuse a dest that is the volume's own file, or a file in the directory of the pool (a volume of it)."""
+        real = os.path.realpath(self.dest)
+        if volume_path and os.path.realpath(volume_path) == real:
+            raise ValidationError(self.option('dest'), '%s %r is the volume itself' % (self.option('dest'), self.dest))
+        if pool_directory and os.path.dirname(real) == os.path.realpath(pool_directory):
+            raise ValidationError(self.option('dest'), '%s %r is in the directory of the pool, where a file is a '
+                                  'volume of the pool; write the export elsewhere' % (self.option('dest'), self.dest))
 
     def output_format(self, volume_format):
         return self.format or bytes_format(volume_format)
@@ -336,13 +349,16 @@ def _copy_file(path, sink):
         while position < size:
             try:
                 data = os.lseek(fd, position, os.SEEK_DATA)
-            except OSError:
-                data = size  # no data after position
+                end = os.lseek(fd, data, os.SEEK_HOLE) if data < size else size
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:  # no SEEK_DATA here: the rest is data
+                    data, end = position, size
+                else:
+                    data = end = size  # no data after position
             if data > position:
                 sink.hole(data - position)
             if data >= size:
                 break
-            end = os.lseek(fd, data, os.SEEK_HOLE)
             os.lseek(fd, data, os.SEEK_SET)
             left = end - data
             while left > 0:

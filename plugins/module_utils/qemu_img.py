@@ -64,6 +64,22 @@ def compare(first_format, second_format, first, second):
             second, first, proc.returncode, (err or out).decode('utf-8', 'replace').strip() or 'no message'))
 
 
+def refuse_references(path, fmt, option, shown):
+    """Refuse an image that makes qemu-img read other files (a backing file, an external data file, the extents
+    of a vmdk descriptor): converting it would copy them, read as the module's user, into the volume."""
+    info = json.loads(_run(['info', '--output=json', '-f', fmt, path], 'reading image %s' % shown).decode('utf-8'))
+    named = info.get('backing-filename') or info.get('full-backing-filename')
+    specific = (info.get('format-specific') or {}).get('data') or {}
+    if not named and specific.get('data-file'):
+        named = specific['data-file']
+    extents = specific.get('extents') or []
+    if not named and fmt == 'vmdk' and any(extent.get('filename') not in (None, path) for extent in extents):
+        named = ', '.join(extent.get('filename') for extent in extents)
+    if named:
+        raise OperationError('%s %s: the %s image reads %s, so converting it would copy that into the volume; it is '
+                             'refused. Nothing was changed' % (option, shown, fmt, named))
+
+
 def virtual_size(path, fmt):
     """The size the guest sees of the image ``path`` of format ``fmt``."""
     out = _run(['info', '--output=json', '-f', fmt, path], 'reading image %s' % path)

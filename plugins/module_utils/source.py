@@ -92,6 +92,18 @@ def image_of(head, size):
     return 'raw', size
 
 
+def qcow2_reference(head):
+    """What else a qcow2 image whose first bytes are ``head`` reads: ``a backing file`` or ``an external data
+    file`` (qcow2 v3 incompatible feature bit 2), or None."""
+    if head[:4] != b'QFI\xfb' or len(head) < 80:
+        return None
+    if struct.unpack('>Q', head[8:16])[0]:
+        return 'a backing file'
+    if struct.unpack('>I', head[4:8])[0] >= 3 and struct.unpack('>Q', head[72:80])[0] & 4:
+        return 'an external data file'
+    return None
+
+
 def compression_of(head):
     """The compression a file starting with ``head`` has (gzip, bzip2, xz, zstd), or None."""
     for magic, name in MAGIC:

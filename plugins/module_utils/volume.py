@@ -404,6 +404,15 @@ class Request:
             qemu_img.require(self.opt('content.convert'), 'converts the %s image %s to %s before the upload'
                              % (fmt, self.content_name(), self.convert_to),
                              'set %s=false to upload the %s bytes as they are' % (self.opt('content.convert'), fmt))
+            tmpdir = self.content.get('tmpdir')
+            if tmpdir is not None and not os.path.isdir(tmpdir):
+                raise ValidationError(self.opt('content.tmpdir'), '%s %r: no such directory on the host running the '
+                                      'module' % (self.opt('content.tmpdir'), tmpdir))
+            reference = source.qcow2_reference(head)
+            if reference:
+                raise ValidationError(option, '%s %r: the qcow2 image names %s, which converting it would read on the '
+                                      'host running the module; it is refused. Nothing was changed'
+                                      % (option, self.content_name(), reference))
         self.image = (fmt, virtual if virtual is not None else size, size)
         self.compression = compression
 
@@ -471,6 +480,10 @@ class Request:
             if self.backing_store.get('format'):
                 xmlu.sub(backing, 'format', type=self.backing_store['format'])
         return root
+
+
+# actions that change what a volume holds (an export after them is written again)
+_CONTENT_ACTIONS = ('create', 'clone', 'upload', 'resize', 'shrink', 'delete', 'wipe', 'convert')
 
 
 def _discard(job):
@@ -837,9 +850,12 @@ class VolumeManager(Manager):
                                                         request.opt('clone_from.move')))
             self._refuse_in_use(request, source_live, 'move', source_pool_name)
             self._removed.add((source_pool_name, source_live.name))
-            plan.add('delete_source', lambda: call_retrying(
-                'deleting volume %s/%s' % (source_pool_name, source_live.name), source_live.vol.delete,
-                source_backend.volume_delete_flags), subject=request.name)
+
+            def delete_source():
+                call_retrying('deleting volume %s/%s' % (source_pool_name, source_live.name), source_live.vol.delete,
+                              source_backend.volume_delete_flags)
+                plan.keep(request.name)  # the copy is all there is now: a later failure must not delete it
+            plan.add('delete_source', delete_source, subject=request.name)
 
     def _verify_copy(self, pool, name, source, source_format, copy_format, method):
         """Compare the new volume ``name`` with ``source`` (a LiveVolume): their bytes, or the disks qemu-img sees."""
@@ -919,7 +935,7 @@ class VolumeManager(Manager):
             capacity = request.capacity
         return self._predicted(request, capacity, image_format if file_pool else fmt, source=what)
 
-    def _plan_converted(self, plan, live, request):
+    def _plan_converted(self, plan, live, request, before_create=None):
         """content converted by qemu-img where the module runs (into a temporary directory), then uploaded:
         a non-raw image into a pool of raw volumes, or an image into a file pool's volume of another format."""
         image_format, virtual, _size = request.image
@@ -937,6 +953,8 @@ class VolumeManager(Manager):
         job = {}
         plan.add('convert', lambda: self._stage(request, job, capacity), undo=lambda: _discard(job), changes=False,
                  subject=name)
+        if before_create is not None:
+            before_create()  # the delete of a re-import, once the conversion is done
         if file_pool:
             # the converted file goes in as it is; libvirt reads its format and size at the refresh after
             plan.add('create', lambda: self._create(live.pool, request.to_xml(job['size'], 'raw'), 0, request.backend),
@@ -960,13 +978,15 @@ class VolumeManager(Manager):
         compressed file or a URL is first written there as it decompresses (its checksum checked)."""
         content = request.content
         image_format = request.image[0]
-        job['dir'] = tempfile.mkdtemp(prefix='.kvmops-import-', dir=content.get('tmpdir'))
+        where = content.get('tmpdir') or tempfile.gettempdir()
         try:
+            job['dir'] = tempfile.mkdtemp(prefix='.kvmops-import-', dir=where)
             if content.get('src') is not None and request.compression is None:
                 staged = content['src']  # its checksum was checked when the task was planned
             else:
                 staged = os.path.join(job['dir'], 'image.%s' % image_format)
                 self._fetch(request, staged)
+            qemu_img.refuse_references(staged, image_format, request.content_option(), request.content_name())
             converted = os.path.join(job['dir'], 'converted.%s' % request.convert_to)
             qemu_img.convert(image_format, request.convert_to, staged, converted)
             if staged != content.get('src'):
@@ -976,8 +996,7 @@ class VolumeManager(Manager):
         except (IOError, OSError) as exc:
             _discard(job)
             raise OperationError('converting %s needs a temporary copy in %s, which failed: %s (%s sets the directory)'
-                                 % (request.content_name(), os.path.dirname(job['dir']), exc,
-                                    request.opt('content.tmpdir')))
+                                 % (request.content_name(), where, exc, request.opt('content.tmpdir')))
         except Exception:
             _discard(job)
             raise
@@ -1089,6 +1108,11 @@ class VolumeManager(Manager):
                                   'checksum of what the volume holds; leave %s out, or set %s to re-import'
                                   % (option, request.content_option(), request.content_name(), request.compression,
                                      request.opt('content.checksum'), option, request.opt('content.force')))
+        if request.convert_to is not None:
+            raise ValidationError(option, '%s: %s %s is converted to %s on import, so %s (of the file as given) is not '
+                                  'the checksum of what the volume holds; leave %s out, or set %s to re-import'
+                                  % (option, request.content_option(), request.content_name(), request.convert_to,
+                                     request.opt('content.checksum'), option, request.opt('content.force')))
         size = request.image[2]
         if size is None:
             raise ValidationError(option, '%s: the server does not say how long %s is, so the bytes to compare are '
@@ -1102,8 +1126,16 @@ class VolumeManager(Manager):
         return '%s: the first %d bytes of the volume have %s %s' % (option, size, algorithm, held)
 
     def _plan_reimport(self, plan, live, request, vol, reason):
-        """Delete the volume and import it again: a new volume, as _plan_create makes it."""
-        self._plan_delete(plan, live, request, vol, 're-import (%s)' % reason)
+        """Delete the volume and import it again: a new volume, as _plan_create makes it. An image that is
+        converted is converted first, so that a conversion that fails leaves the volume as it was."""
+        request.check_content()
+        what = 're-import (%s)' % reason
+        if request.convert_to is not None:
+            self._require(request, 'volume_upload', 'upload into volumes')
+            self._require(request, 'volume_create', 'create volumes')
+            return self._plan_converted(plan, live, request,
+                                        before_create=lambda: self._plan_delete(plan, live, request, vol, what))
+        self._plan_delete(plan, live, request, vol, what)
         return self._plan_upload(plan, live, request, request.effective_format())
 
     def _plan_update(self, plan, live, request, vol):
@@ -1219,6 +1251,9 @@ class VolumeManager(Manager):
                                % (option, name, backing.get('path') if isinstance(backing, dict) else backing))
         fmt = self._bytes_format(request, vol.format if vol is not None else (after or {}).get('format'))
         wanted.check_tools(fmt)
+        if self.is_local and request.pool_xml is not None:
+            wanted.refuse_volume_file(vol.path if vol is not None else None,
+                                      image_directory(request.pool_xml, request.backend, self.is_local))
         record = wanted.record(fmt)
         made = {'volume': '%s/%s' % (self.pool_name, name), 'format': record['format'],
                 'compress': wanted.compress or 'none'}
@@ -1229,7 +1264,11 @@ class VolumeManager(Manager):
                 self._refuse_written(request, vol)
             made['key'] = vol.key
             made['source'] = lambda: export.content_mark(self.conn, vol.vol, vol.xml, wanted.algorithm)
-            reason = export.stale_reason(wanted, made)
+            changing = [action for action in plan.actions_of(name) if action in _CONTENT_ACTIONS]
+            if changing:
+                reason = 'this task changes the volume first (%s)' % ', '.join(changing)
+            else:
+                reason = export.stale_reason(wanted, made)
         shown = None
         old = export.read_sidecar(wanted.sidecar) if os.path.isfile(wanted.dest) else None
         if old is not None:
@@ -1256,10 +1295,10 @@ class VolumeManager(Manager):
         writers = self._in_use.writers_of(self.pool_name, vol.describe(self.pool_name))
         if writers:
             raise RefusedError('%s: volume %s is written by running domain(s) %s now, so a copy of it is not '
-                               'consistent. Shut the domain down, or freeze its file systems for the export (virsh '
-                               'domfsfreeze, then domfsthaw), or take a disk-only external snapshot (virsh '
+                               'consistent. Shut the domain down, or take a disk-only external snapshot (virsh '
                                'snapshot-create-as DOMAIN --disk-only) so that the volume becomes a backing file '
-                               'nobody writes; set %s=true to export it anyway. Nothing was changed'
+                               'nobody writes, or freeze its file systems (virsh domfsfreeze, then domfsthaw) and set '
+                               '%s=true to export it while it runs. Nothing was changed'
                                % (request.opt('export'), request.name, ', '.join(writers),
                                   request.opt('export.force_in_use')), domains=writers)
 

@@ -62,6 +62,16 @@ def pool(request, tmp_path):
 
 
 @pytest.fixture
+def pool2(request, tmp_path):
+    """A second running dir pool like ``pool`` (named POOL_PREFIX-2-PID): ``(pool name, directory)``."""
+    name = '%s-2-%d' % (request.module.POOL_PREFIX, os.getpid())
+    path = str(tmp_path / 'pool2')
+    virsh_dir_pool(name, path)
+    yield name, path
+    remove_pool(name)
+
+
+@pytest.fixture
 def disk_pool(loopdev):
     """A running gpt disk pool on a new 96 MiB loop device: ``(pool name, device)``; removed at teardown."""
     device = loopdev(96)

@@ -7,6 +7,7 @@ stdout callback in callback_plugins/result_json.py.
 """
 
 import collections
+import hashlib
 import json
 import os
 import re
@@ -265,3 +266,40 @@ def rbd(ceph, *args, check=True):
     if check and proc.returncode != 0:
         raise AssertionError('rbd %s failed: %s' % (' '.join(args), proc.stderr))
     return proc.stdout
+
+
+# ---- images ----------------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def sparse_image(path, size_mib, data_at_mib=None):
+    """A raw image of ``size_mib`` MiB at ``path`` holding 1 MiB of random data at each offset of
+    ``data_at_mib`` (MiB; by default 0 and the middle), holes between; returns the path."""
+    with open(str(path), 'wb') as handle:
+        for offset in (data_at_mib if data_at_mib is not None else (0, size_mib // 2)):
+            handle.seek(offset * MIB)
+            handle.write(os.urandom(MIB))
+        handle.truncate(size_mib * MIB)
+    return str(path)
+
+
+def same_image(left, right):
+    """qemu-img compare: the same guest-visible content (the format read from each file)."""
+    return subprocess.run(['qemu-img', 'compare', '-q', str(left), str(right)], check=False).returncode == 0
+
+
+def image_info(path):
+    """qemu-img info of ``path`` (a dict), read without taking its lock."""
+    out = subprocess.run(['qemu-img', 'info', '--output=json', '-U', str(path)], stdout=subprocess.PIPE,
+                         universal_newlines=True, check=True).stdout
+    return json.loads(out)
+
+
+def sha256_of(path):
+    """The SHA-256 hex digest of the file ``path``."""
+    digest = hashlib.sha256()
+    with open(str(path), 'rb') as handle:
+        for chunk in iter(lambda: handle.read(MIB), b''):
+            digest.update(chunk)
+    return digest.hexdigest()

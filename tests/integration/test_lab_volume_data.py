@@ -4,14 +4,13 @@ VM is exported to a controller file, libvirt carrying the bytes over its connect
 and export run on the VM itself, where the paths are the VM's. A logical pool of the VM shows the block
 volume case (its export marked by the digest of the LV) and an LVM snapshot of an imported LV."""
 
-import hashlib
 import os
 import subprocess
 
 import pytest
 
 from test_lab import MIB, REMOTE_URI, TARGET, forget_pool, lab, lab_vm  # noqa: F401 pylint: disable=unused-import
-from helpers import four_calls, run_module
+from helpers import four_calls, run_module, same_image, sha256_of, sparse_image
 
 pytestmark = pytest.mark.lab
 
@@ -20,28 +19,9 @@ VG = 'it_lab_data'
 VG_IMAGE = '/var/tmp/it-lab-data-vg.img'
 
 
-def make_image(path, size_mib=16):
-    """``size_mib`` MiB: 1 MiB of random data at 0 and at 8 MiB, holes between."""
-    with open(path, 'wb') as handle:
-        handle.write(os.urandom(MIB))
-        handle.seek(8 * MIB)
-        handle.write(os.urandom(MIB))
-        handle.truncate(size_mib * MIB)
-    return path
-
-
-def sha256(path):
-    with open(path, 'rb') as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
-
-
 def lab_sha256(path, size):
     """The SHA-256 of the first ``size`` bytes of ``path`` in the VM."""
     return lab('head -c %d %s | sha256sum' % (size, path)).split()[0]
-
-
-def same_image(first, second):
-    return subprocess.run(['qemu-img', 'compare', '-q', first, second], check=False).returncode == 0
 
 
 @pytest.fixture
@@ -78,14 +58,14 @@ def logical_pool():
 
 def test_controller_file_into_a_vm_volume_and_back_to_the_controller(dir_pool, tmp_path):
     name, directory = dir_pool
-    image = make_image(str(tmp_path / 'disk.raw'))
+    image = sparse_image(tmp_path / 'disk.raw', 16, (0, 8))
     imported = run_module('storage_volume', {'uri': REMOTE_URI, 'pool': name, 'name': 'disk.raw',
-                                             'content': {'src': image, 'checksum': 'sha256:' + sha256(image)}})
+                                             'content': {'src': image, 'checksum': 'sha256:' + sha256_of(image)}})
     # remote: the module cannot look into the pool's directory, so it refreshes the pool first
     assert imported['failed'] is False and imported['actions'] == ['refresh', 'create', 'upload'], imported.get('msg')
     assert imported['volume']['path'] == '%s/disk.raw' % directory
     # the volume is a file of the VM holding the controller's bytes; no copy was left there
-    assert lab_sha256('%s/disk.raw' % directory, 16 * MIB) == sha256(image)
+    assert lab_sha256('%s/disk.raw' % directory, 16 * MIB) == sha256_of(image)
     assert lab('ls -A %s' % directory).split() == ['disk.raw']
 
     dest = str(tmp_path / 'back' / 'disk.raw')
@@ -97,7 +77,7 @@ def test_controller_file_into_a_vm_volume_and_back_to_the_controller(dir_pool, t
     for result in (second_check, second):
         assert result['failed'] is False and result['changed'] is False, result
     assert same_image(image, dest)
-    assert applied['export']['checksum'] == 'sha256:' + sha256(dest)
+    assert applied['export']['checksum'] == 'sha256:' + sha256_of(dest)
     assert os.stat(dest).st_blocks * 512 <= 3 * MIB, 'the holes stay holes on the controller'
     assert lab('ls /var/tmp | grep -c %s-export || true' % TAG).strip() == '0', 'nothing written in the VM'
 
@@ -113,14 +93,14 @@ def test_controller_file_into_a_vm_volume_and_back_to_the_controller(dir_pool, t
 @pytest.mark.pool_type('logical')
 def test_logical_volume_import_snapshot_and_export(logical_pool, tmp_path):
     vg = logical_pool
-    image = make_image(str(tmp_path / 'disk.raw'))
+    image = sparse_image(tmp_path / 'disk.raw', 16, (0, 8))
     imported = run_module('storage_volume', {'uri': REMOTE_URI, 'pool': vg, 'name': 'lv1', 'capacity': '16MiB',
                                              'content': {'src': image}})
     assert imported['failed'] is False, imported.get('msg')
-    assert lab_sha256('/dev/%s/lv1' % vg, 16 * MIB) == sha256(image)
+    assert lab_sha256('/dev/%s/lv1' % vg, 16 * MIB) == sha256_of(image)
     # an LVM snapshot of the imported LV holds the same bytes
     lab('lvcreate -q -s -L 8M -n lv1snap %s/lv1' % vg)
-    assert lab_sha256('/dev/%s/lv1snap' % vg, 16 * MIB) == sha256(image)
+    assert lab_sha256('/dev/%s/lv1snap' % vg, 16 * MIB) == sha256_of(image)
 
     dest = str(tmp_path / 'lv1.qcow2')
     args = {'uri': REMOTE_URI, 'pool': vg, 'name': 'lv1', 'export': {'dest': dest, 'format': 'qcow2'}}
@@ -142,7 +122,7 @@ def test_logical_volume_import_snapshot_and_export(logical_pool, tmp_path):
 def test_controller_qcow2_image_into_a_vm_lv_arrives_as_raw(logical_pool, tmp_path):
     """qemu-img runs on the controller (where the module runs), the raw disk goes over qemu+ssh into the LV."""
     vg = logical_pool
-    raw = make_image(str(tmp_path / 'disk.raw'))
+    raw = sparse_image(tmp_path / 'disk.raw', 16, (0, 8))
     qcow = str(tmp_path / 'disk.qcow2')
     subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, qcow], check=True)
     args = {'uri': REMOTE_URI, 'pool': vg, 'name': 'lvq', 'content': {'src': qcow, 'tmpdir': str(tmp_path)}}
@@ -152,7 +132,7 @@ def test_controller_qcow2_image_into_a_vm_lv_arrives_as_raw(logical_pool, tmp_pa
         assert [a for a in result['actions'] if a != 'refresh'] == ['convert', 'create', 'upload'], result['actions']
     for result in (second_check, second):
         assert result['failed'] is False and result['changed'] is False, result
-    assert lab_sha256('/dev/%s/lvq' % vg, 16 * MIB) == sha256(raw)
+    assert lab_sha256('/dev/%s/lvq' % vg, 16 * MIB) == sha256_of(raw)
     assert sorted(os.listdir(str(tmp_path))) == ['disk.qcow2', 'disk.raw'], 'the converted copy is removed'
 
 
@@ -162,7 +142,7 @@ def test_move_a_qcow2_file_volume_onto_an_lv(dir_pool, logical_pool, tmp_path):
     VM verifies it, then the source is deleted."""
     name, directory = dir_pool
     vg = logical_pool
-    raw = make_image(str(tmp_path / 'disk.raw'))
+    raw = sparse_image(tmp_path / 'disk.raw', 16, (0, 8))
     qcow = str(tmp_path / 'disk.qcow2')
     subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, qcow], check=True)
     imported = run_module('storage_volume', {'uri': REMOTE_URI, 'pool': name, 'name': 'disk.qcow2',
@@ -176,4 +156,4 @@ def test_move_a_qcow2_file_volume_onto_an_lv(dir_pool, logical_pool, tmp_path):
     for result in (second_check, second):
         assert result['failed'] is False and result['changed'] is False, result
     assert lab('ls -A %s' % directory).split() == []
-    assert lab_sha256('/dev/%s/moved' % vg, 16 * MIB) == sha256(raw)
+    assert lab_sha256('/dev/%s/moved' % vg, 16 * MIB) == sha256_of(raw)

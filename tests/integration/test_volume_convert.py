@@ -3,15 +3,13 @@
 content; a raw image into a qcow2 volume of a dir pool likewise; a wrong checksum and a conversion that
 fails leave no volume and no temporary file; content.convert=false keeps the old behaviour."""
 
-import hashlib
-import json
 import os
 import struct
 import subprocess
 
 import pytest
 
-from helpers import four_calls, run_module, virsh, volumes_of
+from helpers import four_calls, image_info, run_module, same_image, sha256_of, sparse_image, virsh, volumes_of
 
 pytestmark = pytest.mark.libvirt
 # the pool fixture of conftest.py names its pool after this
@@ -22,30 +20,11 @@ MIB = 1024 * 1024
 
 def make_images(where):
     """raw (12 MiB: random data at 0 and 6 MiB, holes between), the qcow2 made from it, and that qcow2 xz-compressed."""
-    raw = str(where / 'disk.raw')
-    with open(raw, 'wb') as handle:
-        handle.write(os.urandom(MIB))
-        handle.seek(6 * MIB)
-        handle.write(os.urandom(MIB))
-        handle.truncate(12 * MIB)
+    raw = sparse_image(where / 'disk.raw', 12, (0, 6))
     qcow = str(where / 'disk.qcow2')
     subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, qcow], check=True)
     subprocess.run(['xz', '-k', '-0', '-T1', qcow], check=True)
     return raw, qcow, qcow + '.xz'
-
-
-def sha256(path):
-    with open(path, 'rb') as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
-
-
-def same_image(first, second):
-    return subprocess.run(['qemu-img', 'compare', '-q', first, second], check=False).returncode == 0
-
-
-def image_info(path):
-    return json.loads(subprocess.run(['qemu-img', 'info', '--output=json', path], stdout=subprocess.PIPE,
-                                     check=True).stdout)
 
 
 @pytest.mark.pool_type('disk')
@@ -57,7 +36,7 @@ def test_qcow2_image_into_a_partition_arrives_as_raw(disk_pool, tmp_path, which)
     staging = tmp_path / 'staging'
     staging.mkdir()
     part = os.path.basename(device) + 'p1'
-    args = {'pool': name, 'name': part, 'content': {'src': src, 'checksum': 'sha256:' + sha256(src),
+    args = {'pool': name, 'name': part, 'content': {'src': src, 'checksum': 'sha256:' + sha256_of(src),
                                                     'tmpdir': str(staging)}}
     first_check, applied, second_check, second = four_calls('storage_volume', args)
     for result in (first_check, applied):

@@ -1,35 +1,26 @@
 """storage_volume against the real libvirtd: dir pools, domains that use volumes, bulk tasks."""
 
 import hashlib
-import json
 import os
 import stat
 import subprocess
 
 import pytest
 
-from helpers import define_domain, four_calls, remove_pool, run_module, virsh, virsh_dir_pool, volumes_of
+from helpers import (
+    define_domain,
+    four_calls,
+    image_info,
+    run_module,
+    virsh,
+    volumes_of,
+)
 
 pytestmark = pytest.mark.libvirt
 # the pool fixture of conftest.py names its pool after this
 POOL_PREFIX = 'it-vol'
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def pool2(tmp_path):
-    name = 'it-vol2-%d' % os.getpid()
-    path = str(tmp_path / 'pool2')
-    virsh_dir_pool(name, path)
-    yield name, path
-    remove_pool(name)
-
-
-def image_info(path):
-    out = subprocess.run(['qemu-img', 'info', '--output=json', '-U', path], stdout=subprocess.PIPE,
-                         universal_newlines=True, check=True).stdout
-    return json.loads(out)
 
 
 def assert_no_change(*results):

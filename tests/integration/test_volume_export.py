@@ -4,7 +4,6 @@ that finds the export current; a changed volume or file exported again; a full f
 leaves nothing behind; refusals (qemu-img missing, an overlay, a running domain writing the volume);
 and an RBD image of the Ceph cluster, marked by its digest."""
 
-import json
 import os
 import pathlib
 import shutil
@@ -14,7 +13,18 @@ import tempfile
 
 import pytest
 
-from helpers import four_calls, rbd, read_testbed, remove_pool, run_module, virsh, virsh_dir_pool
+from helpers import (
+    four_calls,
+    image_info,
+    rbd,
+    read_testbed,
+    remove_pool,
+    run_module,
+    same_image,
+    sparse_image,
+    virsh,
+    virsh_dir_pool,
+)
 
 pytestmark = pytest.mark.libvirt
 # the pool fixture of conftest.py names its pool after this
@@ -33,32 +43,12 @@ def has_zstandard():
     return True
 
 
-def make_image(path, size_mib=64):
-    """A raw image of ``size_mib`` MiB: 1 MiB of random data at 0 and at 40 MiB, holes between."""
-    subprocess.run(['dd', 'if=/dev/urandom', 'of=%s' % path, 'bs=64K', 'count=16', 'status=none'], check=True)
-    subprocess.run(['dd', 'if=/dev/urandom', 'of=%s' % path, 'bs=1M', 'count=1', 'seek=40', 'conv=notrunc',
-                    'status=none'], check=True)
-    os.truncate(path, size_mib * MIB)
-    return path
-
-
 def upload(pool, name, image, fmt='raw'):
     """A volume made the virsh way (vol-create-as, vol-upload): returns its path."""
-    size = json.loads(subprocess.run(['qemu-img', 'info', '--output=json', image], stdout=subprocess.PIPE,
-                                     check=True).stdout)['virtual-size']
+    size = image_info(image)['virtual-size']
     virsh('vol-create-as', pool, name, str(size), '--format', fmt)
     virsh('vol-upload', '--pool', pool, name, image, '--sparse')
     return virsh('vol-path', '--pool', pool, name).strip()
-
-
-def same_image(first, second):
-    proc = subprocess.run(['qemu-img', 'compare', '-q', first, second], check=False)
-    return proc.returncode == 0
-
-
-def image_format(path):
-    return json.loads(subprocess.run(['qemu-img', 'info', '--output=json', path], stdout=subprocess.PIPE,
-                                     check=True).stdout)['format']
 
 
 def sha256sum_check(sidecar):
@@ -72,7 +62,7 @@ def hidden(directory):
 
 def test_raw_export_four_calls_sidecar_and_holes(pool, tmp_path):
     name, _path = pool
-    image = make_image(str(tmp_path / 'disk.raw'))
+    image = sparse_image(str(tmp_path / 'disk.raw'), 64, (0, 40))
     volume_path = upload(name, 'disk.raw', image)
     out = tmp_path / 'out'
     out.mkdir()
@@ -107,7 +97,7 @@ def test_converted_and_compressed_exports_import_again(pool, tmp_path, fmt, comp
     if compress == 'zstd' and not (has_zstandard() and shutil.which('zstd')):
         pytest.skip('zstd needs python zstandard and the zstd command')
     name, _path = pool
-    image = make_image(str(tmp_path / 'disk.raw'), 16)
+    image = sparse_image(str(tmp_path / 'disk.raw'), 16, (0, 8))
     volume_path = upload(name, 'v.raw', image)
     dest = str(tmp_path / ('v.%s%s' % (fmt, '.' + compress if compress else '')))
     wanted = dict({'dest': dest, 'format': fmt}, **({'compress': compress} if compress else {}))
@@ -120,7 +110,7 @@ def test_converted_and_compressed_exports_import_again(pool, tmp_path, fmt, comp
         plain = str(tmp_path / 'plain')
         with open(plain, 'wb') as handle:
             subprocess.run(DECOMPRESS[compress] + [dest], stdout=handle, check=True)
-    assert image_format(plain) == fmt
+    assert image_info(plain)['format'] == fmt
     assert same_image(volume_path, plain)
     # the export imports as it is (decompressed by content), and the guest sees the same disk
     back = run_module('storage_volume', {'pool': name, 'name': 'back', 'content': {'src': dest}})
@@ -132,25 +122,25 @@ def test_converted_and_compressed_exports_import_again(pool, tmp_path, fmt, comp
 
 def test_qcow2_volume_exported_as_raw(pool, tmp_path):
     name, _path = pool
-    image = make_image(str(tmp_path / 'disk.raw'), 16)
+    image = sparse_image(str(tmp_path / 'disk.raw'), 16, (0, 8))
     qcow = str(tmp_path / 'disk.qcow2')
     subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', image, qcow], check=True)
     volume_path = upload(name, 'v.qcow2', qcow, 'qcow2')
     dest = str(tmp_path / 'v.raw')
     done = run_module('storage_volume', {'pool': name, 'name': 'v.qcow2', 'export': {'dest': dest, 'format': 'raw'}})
     assert done['failed'] is False, done.get('msg')
-    assert image_format(dest) == 'raw' and os.path.getsize(dest) == 16 * MIB
+    assert image_info(dest)['format'] == 'raw' and os.path.getsize(dest) == 16 * MIB
     assert same_image(volume_path, dest)
     # without format, a qcow2 volume gives a qcow2 file
     same = str(tmp_path / 'v.qcow2')
     assert run_module('storage_volume', {'pool': name, 'name': 'v.qcow2', 'export': {'dest': same}})['changed']
-    assert image_format(same) == 'qcow2' and same_image(volume_path, same)
+    assert image_info(same)['format'] == 'qcow2' and same_image(volume_path, same)
     assert hidden(tmp_path) == []
 
 
 def test_a_changed_volume_or_file_is_exported_again(pool, tmp_path):
     name, _path = pool
-    image = make_image(str(tmp_path / 'disk.raw'), 16)
+    image = sparse_image(str(tmp_path / 'disk.raw'), 16, (0, 8))
     upload(name, 'v.raw', image)
     dest = str(tmp_path / 'v.raw.gz')
     args = {'pool': name, 'name': 'v.raw', 'export': {'dest': dest, 'compress': 'gzip'}}
@@ -159,7 +149,7 @@ def test_a_changed_volume_or_file_is_exported_again(pool, tmp_path):
     assert run_module('storage_volume', args)['changed'] is False
 
     # the volume's content changes (virsh writes into it): check mode and the real run see it
-    other = make_image(str(tmp_path / 'other.raw'), 16)
+    other = sparse_image(str(tmp_path / 'other.raw'), 16, (0, 8))
     virsh('vol-upload', '--pool', name, 'v.raw', other)
     predicted = run_module('storage_volume', args, check=True, diff=True)
     assert predicted['changed'] is True and predicted['actions'] == ['export']
@@ -181,7 +171,7 @@ def test_a_changed_volume_or_file_is_exported_again(pool, tmp_path):
 
 def test_full_file_system_leaves_no_partial_file(pool, tmp_path):
     name, _path = pool
-    image = make_image(str(tmp_path / 'disk.raw'), 16)
+    image = sparse_image(str(tmp_path / 'disk.raw'), 16, (0, 8))
     upload(name, 'v.raw', image)
     small = tmp_path / 'small'
     small.mkdir()
@@ -201,7 +191,7 @@ def test_full_file_system_leaves_no_partial_file(pool, tmp_path):
 
 def test_refusals_change_nothing(pool, tmp_path):
     name, path = pool
-    image = make_image(str(tmp_path / 'disk.raw'), 16)
+    image = sparse_image(str(tmp_path / 'disk.raw'), 16, (0, 8))
     upload(name, 'v.raw', image)
     virsh('vol-create-as', name, 'ov.qcow2', '16M', '--format', 'qcow2', '--backing-vol', os.path.join(path, 'v.raw'),
           '--backing-vol-format', 'raw')
@@ -285,7 +275,7 @@ def test_partition_is_marked_by_its_digest(disk_pool, tmp_path):
     name, device = disk_pool
     part = os.path.basename(device) + 'p1'
     virsh('vol-create-as', name, part, '8M')
-    data = make_image(str(tmp_path / 'data.raw'), 8)
+    data = sparse_image(str(tmp_path / 'data.raw'), 8, (0, 4))
     virsh('vol-upload', '--pool', name, part, data)
     dest = str(tmp_path / 'part.raw')
     args = {'pool': name, 'name': part, 'export': {'dest': dest}}

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers import four_calls, run_module, volumes_of
+from helpers import four_calls, run_module, same_image, volumes_of
 
 pytestmark = pytest.mark.libvirt
 # the pool fixture of conftest.py names its pool after this
@@ -96,12 +96,6 @@ def http(images):
 def digest(path, algorithm='sha256'):
     with open(path, 'rb') as handle:
         return '%s:%s' % (algorithm, hashlib.new(algorithm, handle.read()).hexdigest())
-
-
-def same_image(left, right):
-    """qemu-img compare: same guest-visible content (format read from each file)."""
-    proc = subprocess.run(['qemu-img', 'compare', '-q', left, right], check=False)
-    return proc.returncode == 0
 
 
 def files_in(path):

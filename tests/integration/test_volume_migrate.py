@@ -7,31 +7,21 @@ import subprocess
 
 import pytest
 
-from helpers import define_domain, four_calls, remove_pool, run_module, virsh, virsh_dir_pool, volumes_of
+from helpers import (
+    define_domain,
+    four_calls,
+    run_module,
+    same_image,
+    sparse_image,
+    virsh,
+    volumes_of,
+)
 
 pytestmark = pytest.mark.libvirt
 # the pool fixture of conftest.py names its pool after this
 POOL_PREFIX = 'it-mig'
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def other_pool(tmp_path):
-    name = 'it-mig-b-%d' % os.getpid()
-    path = str(tmp_path / 'pool-b')
-    virsh_dir_pool(name, path)
-    yield name, path
-    remove_pool(name)
-
-
-def make_raw(path, size_mib=8):
-    with open(path, 'wb') as handle:
-        handle.write(os.urandom(MIB))
-        handle.seek(4 * MIB)
-        handle.write(os.urandom(MIB))
-        handle.truncate(size_mib * MIB)
-    return path
 
 
 def upload(pool, name, image, fmt):
@@ -41,15 +31,11 @@ def upload(pool, name, image, fmt):
     virsh('pool-refresh', pool)
 
 
-def same_image(first, second):
-    return subprocess.run(['qemu-img', 'compare', '-q', first, second], check=False).returncode == 0
-
-
 @pytest.mark.parametrize('fmt', ['raw', 'qcow2'])
-def test_move_between_pools_verifies_then_deletes_the_source(pool, other_pool, tmp_path, fmt):
+def test_move_between_pools_verifies_then_deletes_the_source(pool, pool2, tmp_path, fmt):
     name, path = pool
-    other, other_path = other_pool
-    raw = make_raw(str(tmp_path / 'disk.raw'))
+    other, other_path = pool2
+    raw = sparse_image(tmp_path / 'disk.raw', 8, (0, 4))
     image = raw
     if fmt == 'qcow2':
         image = str(tmp_path / 'disk.qcow2')
@@ -70,10 +56,10 @@ def test_move_between_pools_verifies_then_deletes_the_source(pool, other_pool, t
     assert same_image(raw, os.path.join(other_path, 'moved.%s' % fmt))
 
 
-def test_copy_from_another_pool_is_verified_and_the_source_stays(pool, other_pool, tmp_path):
+def test_copy_from_anpool2_is_verified_and_the_source_stays(pool, pool2, tmp_path):
     name, _path = pool
-    other, other_path = other_pool
-    raw = make_raw(str(tmp_path / 'disk.raw'))
+    other, other_path = pool2
+    raw = sparse_image(tmp_path / 'disk.raw', 8, (0, 4))
     upload(name, 'src.raw', raw, 'raw')
     copy = {'pool': other, 'name': 'copy.raw', 'clone_from': {'pool': name, 'name': 'src.raw'}}
     done = run_module('storage_volume', copy)
@@ -88,10 +74,10 @@ def test_copy_from_another_pool_is_verified_and_the_source_stays(pool, other_poo
     assert 'nope.raw' not in volumes_of(other)
 
 
-def test_move_refused_while_a_domain_uses_the_source(pool, other_pool, tmp_path):
+def test_move_refused_while_a_domain_uses_the_source(pool, pool2, tmp_path):
     name, path = pool
-    other, _other_path = other_pool
-    upload(name, 'used.raw', make_raw(str(tmp_path / 'disk.raw')), 'raw')
+    other, _other_path = pool2
+    upload(name, 'used.raw', sparse_image(tmp_path / 'disk.raw', 8, (0, 4)), 'raw')
     domain = define_domain('it-mig-dom-%d' % os.getpid(), os.path.join(path, 'used.raw'), 'raw', tmp_path)
     try:
         args = {'pool': other, 'name': 'moved.raw', 'clone_from': {'pool': name, 'name': 'used.raw', 'move': True}}

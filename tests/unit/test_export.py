@@ -322,3 +322,69 @@ def test_missing_volume_refused_by_the_real_run_and_assumed_by_check_mode(conn, 
     assert predicted['actions'] == ['export'] and predicted['export']['written'] is True
     assert 'check mode assumes that an earlier task of this run makes it' in predicted['warnings'][0]
     assert leftovers(tmp_path) == [] and not (tmp_path / 'n').exists()
+
+
+# ---- guards found in review ------------------------------------------------------------------------
+
+def test_export_after_a_move_that_fails_keeps_the_copy(conn, tmp_path):
+    """delete_source is the point of no return: a failing export after it must not delete the only copy."""
+    old = conn.add_pool(dir_pool_xml(name='old', path='/srv/old', uuid='11111111-2222-3333-4444-555555555555'),
+                        active=True)
+    src = old.add(volume_xml('src.raw', MIB, path='/srv/old/src.raw'))
+    src.content = b'\x01' * MIB
+    conn.add_pool(dir_pool_xml(name=POOL, path=DIR), active=True)
+    manager = VolumeManager(conn, volume_params(pool=POOL, name='dst.raw', clone_from={
+        'pool': 'old', 'name': 'src.raw', 'move': True}, export={'dest': str(tmp_path / 'dst.raw')}), False)
+    manager.check_mode = False
+    plan = manager.plan(manager.read())
+    assert plan.actions == ['refresh', 'clone', 'verify', 'delete_source', 'export']
+    # the export's sparse download fails (verify reads through a plain download, which does not)
+    conn.fail_on['recvAll'] = libvirt_error('disk full', libvirt.VIR_ERR_INTERNAL_ERROR)
+    with pytest.raises(OperationError) as failed:
+        engine.apply(plan, False)
+    assert 'disk full' in failed.value.msg and 'rolled back' not in failed.value.msg
+    assert 'src.raw' not in old.volumes and 'dst.raw' in conn.pools[POOL].volumes
+
+
+def test_export_after_a_resize_in_the_same_task_is_written(conn, vol, tmp_path):
+    dest = str(tmp_path / 'v.raw')
+    run(conn, name='v.raw', export={'dest': dest})
+    again = run(conn, True, name='v.raw', capacity='4M', export={'dest': dest})
+    assert again['actions'] == ['resize', 'export']
+    assert again['export']['reason'] == 'this task changes the volume first (resize)'
+
+
+def test_dest_that_is_the_volume_or_in_its_pool_directory_is_refused(conn, tmp_path):
+    directory = tmp_path / 'pool'
+    directory.mkdir()
+    pool = conn.add_pool(dir_pool_xml(name=POOL, path=str(directory)), active=True)
+    pool.add(volume_xml('v.raw', MIB, path=str(directory / 'v.raw')))
+    (directory / 'v.raw').write_bytes(b'\0' * 16)
+    for dest, words in ((directory / 'v.raw', 'is the volume itself'), (directory / 'w.raw', 'directory of the pool')):
+        manager = VolumeManager(conn, volume_params(pool=POOL, name='v.raw', export={'dest': str(dest)}), True)
+        manager.check_mode = True
+        with pytest.raises(ValidationError) as refused:
+            manager.plan(manager.read())
+        assert words in refused.value.msg and refused.value.details['option'] == 'export.dest'
+    link = tmp_path / 'link'
+    link.symlink_to(tmp_path / 'elsewhere')
+    with pytest.raises(ValidationError) as refused:
+        run(conn, True, name='v.raw', export={'dest': str(link)})
+    assert 'is not a regular file' in refused.value.msg
+
+
+def test_copy_file_without_seek_data_copies_everything(tmp_path, monkeypatch):
+    import errno
+    path = tmp_path / 'f'
+    content = os.urandom(1000) + bytes(3 * BLOCK) + os.urandom(1000)
+    path.write_bytes(content)
+    real = os.lseek
+
+    def no_seek_data(fd, pos, how):
+        if how in (os.SEEK_DATA, os.SEEK_HOLE):
+            raise OSError(errno.EINVAL, 'Invalid argument')
+        return real(fd, pos, how)
+    monkeypatch.setattr(export.os, 'lseek', no_seek_data)
+    sink = export.Sink(None, 'sha256')
+    export._copy_file(str(path), sink)
+    assert sink.digest.hexdigest() == hashlib.sha256(content).hexdigest()

@@ -1061,3 +1061,68 @@ def test_move_of_an_image_that_cannot_be_verified_remotely_is_refused(conn, pool
     # a copy without move is made, with a warning that it is not verified
     plan = plan_for(conn, check_mode=True, name='dst.qcow2', clone_from={'pool': 'old', 'name': 'src.qcow2'})
     assert plan.actions == ['refresh', 'clone'] and 'is not verified' in plan.warnings[-1]
+
+
+# ---- conversion guards ----------------------------------------------------------------------------
+
+@pytest.fixture
+def lv_pool(conn):
+    return conn.add_pool(logical_pool_xml('vg0'), active=True)
+
+
+def _qcow2(tmp_path, *extra):
+    raw = tmp_path / 'base.raw'
+    raw.write_bytes(b'\x05' * MIB)
+    path = tmp_path / 'img.qcow2'
+    import subprocess
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2'] + list(extra) + [str(path), '1M'], check=True)
+    return path
+
+
+@pytest.mark.skipif(not volmod.qemu_img.find(), reason='needs qemu-img')
+@pytest.mark.parametrize('extra, words', [
+    (lambda t: ['-b', str(t / 'base.raw'), '-F', 'raw'], 'a backing file'),
+    (lambda t: ['-o', 'data_file=%s' % (t / 'data.raw')], 'an external data file'),
+])
+def test_conversion_of_an_image_that_reads_other_files_is_refused(conn, lv_pool, tmp_path, extra, words):
+    src = _qcow2(tmp_path, *extra(tmp_path))
+    with pytest.raises(ValidationError) as refused:
+        plan_for(conn, is_local=True, check_mode=True, pool='vg0', name='lv', content={'src': str(src)})
+    assert refused.value.option == 'content.src' and words in refused.value.msg
+    # found by qemu-img info too, before qemu-img convert would read it
+    with pytest.raises(OperationError) as refused:
+        volmod.qemu_img.refuse_references(str(src), 'qcow2', 'content.src', str(src))
+    assert 'it is refused' in refused.value.msg
+
+
+@pytest.mark.skipif(not volmod.qemu_img.find(), reason='needs qemu-img')
+def test_compare_with_conversion_is_refused(conn, lv_pool, tmp_path):
+    src = _qcow2(tmp_path)
+    lv_pool.add(volume_xml('lv', MIB, fmt=None, vol_type='block', path='/dev/vg0/lv'))
+    with pytest.raises(ValidationError) as refused:
+        plan_for(conn, is_local=True, check_mode=True, pool='vg0', name='lv',
+                 content={'src': str(src), 'checksum': 'sha256:' + hashlib.sha256(src.read_bytes()).hexdigest(),
+                          'compare': True})
+    assert refused.value.option == 'content.compare' and 'is converted to raw' in refused.value.msg
+
+
+@pytest.mark.skipif(not volmod.qemu_img.find(), reason='needs qemu-img')
+def test_reimport_converts_before_it_deletes(conn, lv_pool, tmp_path):
+    broken = tmp_path / 'broken.qcow2'
+    broken.write_bytes(b'QFI\xfb' + struct.pack('>I', 99) + bytes(16) + struct.pack('>Q', MIB) + bytes(480))
+    lv_pool.add(volume_xml('lv', MIB, fmt=None, vol_type='block', path='/dev/vg0/lv'))
+    plan = plan_for(conn, is_local=True, pool='vg0', name='lv', content={'src': str(broken), 'force': True})
+    assert plan.actions == ['convert', 'delete', 'create', 'upload']
+    with pytest.raises(OperationError) as failed:
+        engine.apply(plan, False)
+    assert failed.value.details['failed_action'] == 'convert'
+    assert 'lv' in lv_pool.volumes, 'the volume is kept when the conversion fails'
+
+
+def test_conversion_into_a_missing_tmpdir_is_refused(conn, lv_pool, tmp_path):
+    src = tmp_path / 'disk.qcow2'
+    src.write_bytes(qcow2_header(MIB))
+    with pytest.raises(ValidationError) as refused:
+        plan_for(conn, is_local=True, check_mode=True, pool='vg0', name='lv',
+                 content={'src': str(src), 'tmpdir': str(tmp_path / 'nope')})
+    assert refused.value.option == 'content.tmpdir'
