@@ -45,6 +45,7 @@ DEFAULT_ALGORITHM = 'sha256'
 IMAGE_FORMATS = ('raw', 'qcow2', 'qcow', 'qed', 'vmdk', 'vpc', 'vdi', 'vhdx')
 _SIDECAR_TITLE = '# kvmops.storage export; the comment lines tell whether the export is current'
 _ZEROS = bytes(stream.CHUNK)
+_ZERO_BLOCK = bytes(stream.HOLE_BLOCK)
 
 
 def export_options():
@@ -114,6 +115,12 @@ class ExportRequest:
         if self.needs_conversion(volume_format):
             qemu_img.require(self.option('format'), 'converts the volume to %s' % self.format,
                              "leave %s out to export the volume in its own format" % self.option('format'))
+
+    def made(self, volume, key, volume_format, source=None):
+        """The fields a sidecar of this export of ``volume`` (POOL/NAME) holds, but its file and checksum;
+        ``source``: the mark of the volume's content (a callable reading it, or None for "read while exporting")."""
+        return {'volume': volume, 'key': key, 'format': self.output_format(volume_format),
+                'compress': self.compress or 'none', 'source': source}
 
     def record(self, volume_format):
         """The export as the result reports it before it is written (checksum and size unknown)."""
@@ -276,7 +283,7 @@ class Sink:
         whole = len(data) - len(data) % block
         start = 0  # the data not written yet begins here
         for offset in range(0, whole, block):
-            if data[offset:offset + block] == _ZEROS[:block]:
+            if data[offset:offset + block] == _ZERO_BLOCK:
                 if offset > start:
                     _write_all(self.fd, data[start:offset])
                 os.lseek(self.fd, block, os.SEEK_CUR)

@@ -1255,15 +1255,13 @@ class VolumeManager(Manager):
             wanted.refuse_volume_file(vol.path if vol is not None else None,
                                       image_directory(request.pool_xml, request.backend, self.is_local))
         record = wanted.record(fmt)
-        made = {'volume': '%s/%s' % (self.pool_name, name), 'format': record['format'],
-                'compress': wanted.compress or 'none'}
         if vol is None:
             reason = 'the volume is made by this task'
         else:
             if not wanted.force_in_use:
                 self._refuse_written(request, vol)
-            made['key'] = vol.key
-            made['source'] = lambda: export.content_mark(self.conn, vol.vol, vol.xml, wanted.algorithm)
+            made = wanted.made('%s/%s' % (self.pool_name, name), vol.key, fmt,
+                               lambda: export.content_mark(self.conn, vol.vol, vol.xml, wanted.algorithm))
             changing = [action for action in plan.actions_of(name) if action in _CONTENT_ACTIONS]
             if changing:
                 reason = 'this task changes the volume first (%s)' % ', '.join(changing)
@@ -1308,8 +1306,8 @@ class VolumeManager(Manager):
         root = xmlu.parse(call('reading volume %s' % request.name, vol.XMLDesc, 0))
         fields = volume_fields(root)
         mark = export.fingerprint(root)
-        made = {'volume': '%s/%s' % (self.pool_name, request.name), 'key': fields['key'], 'format': record['format'],
-                'compress': wanted.compress or 'none', 'source': mark}
+        made = wanted.made('%s/%s' % (self.pool_name, request.name), fields['key'],
+                           self._bytes_format(request, fields['format']), mark)
 
         def unchanged():
             if mark is not None and export.fingerprint(xmlu.parse(call('reading volume %s' % request.name,
