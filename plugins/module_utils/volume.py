@@ -823,6 +823,21 @@ class VolumeManager(Manager):
         copy_format = export.bytes_format(fmt if request.backend.volume_format_in_xml else 'raw')
         method = None
         if verify:
+            if self._in_use is None:
+                self._in_use = InUse(self.conn, self.is_local)
+            writers = self._in_use.writers_of(source_pool_name, source_live.describe(source_pool_name))
+            if writers:
+                # the guest writes the source while it is copied: the copy cannot be compared with it
+                if move or clone.get('verify'):
+                    raise RefusedError('volume %s: %s/%s is written by running domain(s) %s now, so a copy of it cannot '
+                                       'be verified%s; stop the domain first. Nothing was changed'
+                                       % (request.name, source_pool_name, source_live.name, ', '.join(writers),
+                                          ' and it is not moved' if move else ''), domains=writers)
+                plan.warnings.append('volume %s: the copy of %s/%s is not verified: running domain(s) %s write it now, '
+                                     'so the copy may not be consistent either' % (
+                                         request.name, source_pool_name, source_live.name, ', '.join(writers)))
+                verify = False
+        if verify:
             if source_format == copy_format == 'raw' and source_backend.can('volume_upload') and \
                     request.backend.can('volume_upload'):
                 method = 'digest'  # the bytes, read through libvirt (wherever the module runs)

@@ -1126,3 +1126,15 @@ def test_conversion_into_a_missing_tmpdir_is_refused(conn, lv_pool, tmp_path):
         plan_for(conn, is_local=True, check_mode=True, pool='vg0', name='lv',
                  content={'src': str(src), 'tmpdir': str(tmp_path / 'nope')})
     assert refused.value.option == 'content.tmpdir'
+
+
+def test_copy_of_a_volume_a_running_domain_writes_is_not_verified_and_not_moved(conn, pool):
+    _two_pools(conn)
+    conn.add_domain('vm1', {'file': '/srv/old/src.raw'}, active=True)
+    plan = plan_for(conn, check_mode=True, name='dst.raw', clone_from={'pool': 'old', 'name': 'src.raw'})
+    assert plan.actions == ['refresh', 'clone'] and 'running domain(s) vm1 write it now' in plan.warnings[-1]
+    for given in ({'move': True}, {'verify': True}):
+        with pytest.raises(RefusedError) as refused:
+            plan_for(conn, check_mode=True, name='dst.raw', clone_from=dict({'pool': 'old', 'name': 'src.raw'}, **given))
+        assert 'is written by running domain(s) vm1 now' in refused.value.msg
+        assert refused.value.details['domains'] == ['vm1']
