@@ -56,20 +56,26 @@ def leftovers(directory):
     return sorted(name for name in os.listdir(str(directory)) if name.startswith('.'))
 
 
-# ---- the sink ----------------------------------------------------------------------------------
-
-def test_plain_sink_leaves_zero_blocks_as_holes(tmp_path):
-    content, _holes = content_with_holes()
-    path = tmp_path / 'out'
+def write_with_hole(path, content, compression=None, source_algorithm=None):
+    """content_with_holes() through a Sink into ``path``, its 1 MiB hole given as a hole; returns the sink."""
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT)
     try:
-        sink = export.Sink(fd, 'sha256')
+        sink = export.Sink(fd, 'sha256', compression, source_algorithm)
         sink.data(content[:BLOCK * 5])
         sink.hole(MIB)
         sink.data(content[BLOCK * 5 + MIB:])
         sink.close()
     finally:
         os.close(fd)
+    return sink
+
+
+# ---- the sink ----------------------------------------------------------------------------------
+
+def test_plain_sink_leaves_zero_blocks_as_holes(tmp_path):
+    content, _holes = content_with_holes()
+    path = tmp_path / 'out'
+    sink = write_with_hole(path, content)
     assert path.read_bytes() == content
     assert sink.digest.hexdigest() == hashlib.sha256(content).hexdigest()
     # data blocks are 7 of 32: a file that had its zeros written would take all 2 MiB
@@ -114,15 +120,7 @@ def test_compressed_sink(tmp_path, compression, decompress):
         pytest.skip('python zstandard is not installed')
     content, _holes = content_with_holes()
     path = tmp_path / 'out'
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT)
-    try:
-        sink = export.Sink(fd, 'sha256', compression, 'sha256')
-        sink.data(content[:BLOCK * 5])
-        sink.hole(MIB)
-        sink.data(content[BLOCK * 5 + MIB:])
-        sink.close()
-    finally:
-        os.close(fd)
+    sink = write_with_hole(path, content, compression, 'sha256')
     written = path.read_bytes()
     assert decompress(written) == content
     assert sink.digest.hexdigest() == hashlib.sha256(written).hexdigest(), 'the checksum is of the file as written'
