@@ -8,7 +8,9 @@ see bench/README.md for the scenarios and how each figure is measured.
 
 import argparse
 import ast
+import base64
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -33,6 +35,9 @@ POOL_DIR = 'bench-pool'
 POOL_FACTS = 'bench-facts'
 POOL_REPORT = 'bench-report'
 POOL_BYTES = 'bench-bytes'
+POOL_RBD = 'bench-rbd'
+# what scripts/servers.sh start ceph writes: the cluster's configuration, RADOS pool and client key
+CEPH_TESTBED = os.path.join(REPO, '.build', 'ceph', 'testbed.env')
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 REPORT_PLAYBOOK = os.path.join(REPO, 'playbooks', 'capacity_report.yml')
@@ -236,6 +241,17 @@ def _timed_command(argv):
     if proc.returncode != 0:
         raise BenchError('%s failed: %s' % (' '.join(argv), proc.stderr.strip()))
     return _now() - start
+
+
+def _sha256_of(argv):
+    """The SHA-256 of what the command ``argv`` writes."""
+    digest = hashlib.sha256()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    for chunk in iter(lambda: proc.stdout.read(MIB), b''):
+        digest.update(chunk)
+    if proc.wait() != 0:
+        raise BenchError('%s failed (exit %d)' % (' '.join(argv), proc.returncode))
+    return digest.hexdigest()
 
 
 def _same_image(first, second):
@@ -833,8 +849,79 @@ class Bench:
                           'to the same disk. Both results compared with qemu-img compare.')
         self.notes.append('(f) an export always hashes what it writes (the sidecar checksum): holes are hashed as '
                           'zeros, so SHA-256 over the whole size bounds an export of a mostly empty image.')
-        self.notes.append('(f) import into rbd: not measured; libvirt has no upload into (or download from) rbd '
-                          'pools, and storage_volume refuses both with that reason.')
+
+    def _ceph(self):
+        """The testbed of the running one-node cluster (KEY=VALUE lines), or BenchError."""
+        try:
+            with open(CEPH_TESTBED) as handle:
+                return dict(line.strip().split('=', 1) for line in handle if '=' in line)
+        except IOError:
+            raise BenchError('needs the Ceph cluster of scripts/servers.sh start ceph (%s is missing)' % CEPH_TESTBED)
+
+    def _rbd_pool(self, ceph):
+        """The rbd pool POOL_RBD over the testbed's RADOS pool, with a secret holding the client's key."""
+        with open(ceph['CEPH_KEY_FILE']) as handle:
+            key = base64.b64decode(handle.read().strip())
+        secret = self.conn.secretDefineXML("<secret ephemeral='no' private='no'><usage type='ceph'><name>%s</name>"
+                                           "</usage></secret>" % POOL_RBD)
+        secret.setValue(key)
+        host, port = ceph['CEPH_MON_HOST'].rsplit(':', 1)
+        pool = self.conn.storagePoolDefineXML(
+            "<pool type='rbd'><name>%s</name><source><host name='%s' port='%s'/><name>%s</name>"
+            "<auth type='ceph' username='%s'><secret uuid='%s'/></auth></source></pool>"
+            % (POOL_RBD, host, port, ceph['CEPH_POOL'], ceph['CEPH_CLIENT'], secret.UUIDString()))
+        pool.create(0)
+        return pool, secret
+
+    def scenario_g(self):
+        args = self.args
+        print('(g) import of a 2 GiB raw image holding 256 MiB of data into an rbd pool, against rbd import',
+              flush=True)
+        ceph = self._ceph()
+        rbd = ['rbd', '-c', ceph['CEPH_CONF'], '--id', 'admin']
+        files = os.path.join(args.base_dir, POOL_RBD + '-files')
+        os.makedirs(files, exist_ok=True)
+        image = os.path.join(files, 'image-2g.raw')
+        _sparse_image(image, 2 * GIB)
+        pool, secret = self._rbd_pool(ceph)
+        name, peer_name = 'bench-g-ours', 'bench-g-rbd-import'
+        try:
+            _delete_volume(pool, name)
+            imported = self.ours.capture_module(write_playbook(self._path('g-import.yml'), [{
+                'name': 'import', 'kvmops.storage.storage_volume': {
+                    'pool': POOL_RBD, 'name': name, 'content': {'src': image}}}]), 'g-import', expect_changed=True)
+
+            def ours_import():
+                _delete_volume(pool, name)
+                return self._changed_run(imported)
+
+            def rbd_import():
+                subprocess.run(rbd + ['rm', '--no-progress', '%s/%s' % (ceph['CEPH_POOL'], peer_name)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                return _timed_command(rbd + ['import', '--no-progress', image, '%s/%s' % (ceph['CEPH_POOL'],
+                                                                                          peer_name)])
+            ours, peer = [_median(sample) for sample in in_turn(args.runs, ours_import, rbd_import)]
+            held = _sha256_of(['cat', image])
+            for which in (name, peer_name):
+                if _sha256_of(rbd + ['export', '--no-progress', '%s/%s' % (ceph['CEPH_POOL'], which), '-']) != held:
+                    raise BenchError('RBD image %s does not hold what %s holds' % (which, image))
+            ratio = ours / peer
+            self.row('g', 'import of a 2 GiB raw image (256 MiB of data), rbd pool: module time',
+                     '%.3f s (n=%d)' % (ours, args.runs), 'rbd import %.3f s' % peer, '%.2fx of rbd import' % ratio,
+                     'ours <= 1.3x rbd import', 'yes' if ratio <= 1.3 else 'NO')
+            self.notes.append('(g) module time: the AnsiballZ file of one storage_volume import (the volume deleted '
+                              'before each run, untimed), which creates the image through libvirt, writes it with '
+                              'rbd import-diff and reads it back with rbd export to compare; rbd import of the same '
+                              'file (the image removed before each run, untimed). Both images compared with the '
+                              'file by SHA-256.')
+        finally:
+            _delete_volume(pool, name)
+            subprocess.run(rbd + ['rm', '--no-progress', '%s/%s' % (ceph['CEPH_POOL'], peer_name)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            pool.destroy()
+            pool.undefine()
+            secret.undefine()
+            shutil.rmtree(files, ignore_errors=True)
 
     def _changed_run(self, ansiballz):
         wall, _cpu, result = timed_json('kvmops.storage: %s' % ansiballz, [self.ours.python, ansiballz],
@@ -982,7 +1069,8 @@ def main(argv=None):
         if args.keep:
             bench.notes.append('the bench- pools were kept (--keep)')
         else:
-            made = {'b': POOL_VOLS, 'c': POOL_DIR, 'a': POOL_FACTS, 'd': POOL_REPORT, 'e': POOL_FACTS, 'f': POOL_BYTES}
+            made = {'b': POOL_VOLS, 'c': POOL_DIR, 'a': POOL_FACTS, 'd': POOL_REPORT, 'e': POOL_FACTS, 'f': POOL_BYTES,
+                    'g': POOL_RBD}
             for name in sorted(set(made[scenario] for scenario in args.scenarios)):
                 remove_pool(conn, name, os.path.join(args.base_dir, name))
             if 'f' in args.scenarios:

@@ -26,10 +26,6 @@ import zlib
 from ansible_collections.kvmops.storage.plugins.module_utils import qemu_img
 from ansible_collections.kvmops.storage.plugins.module_utils import stream
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
-    VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM,
-    call,
-)
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, ValidationError
 from ansible_collections.kvmops.storage.plugins.module_utils.source import (
     CHECKSUM_ALGORITHMS,
@@ -149,14 +145,14 @@ def fingerprint(root):
     return ' '.join(parts)
 
 
-def content_mark(conn, vol, root, algorithm):
-    """fingerprint(root), or else ``digest=ALGORITHM:HEX`` of the volume's bytes (read through libvirt)."""
+def content_mark(channel, root, algorithm):
+    """fingerprint(root), or else ``digest=ALGORITHM:HEX`` of the volume's bytes (read through ``channel``)."""
     mark = fingerprint(root)
     if mark is not None:
         return mark
     capacity = xmlu.find_path(root, 'capacity')
     size = int(capacity[0].text.strip()) if capacity and capacity[0].text else 0
-    return 'digest=%s:%s' % (algorithm, stream.volume_digest(conn, vol, size, algorithm))
+    return 'digest=%s:%s' % (algorithm, channel.digest(size, algorithm))
 
 
 def read_sidecar(path):
@@ -325,28 +321,6 @@ class Sink:
             os.fsync(self.fd)
 
 
-def _download(conn, vol, sink):
-    """The whole of ``vol`` into ``sink``, holes skipped by libvirt's sparse stream."""
-    name = vol.name()
-    st = call('opening a stream', conn.newStream, 0)
-    try:
-        call('starting the download of volume %s' % name, vol.download, st, 0, 0,
-             VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
-
-        def _data(_stream, data, _opaque):
-            sink.data(data)
-            return len(data)
-
-        def _hole(_stream, length, _opaque):
-            sink.hole(length)
-            return 0
-        call('downloading volume %s' % name, st.sparseRecvAll, _data, _hole, None)
-        call('finishing the download of volume %s' % name, st.finish)
-    except Exception:
-        stream.abort(st)
-        raise
-
-
 def _copy_file(path, sink):
     """The file ``path`` into ``sink``, its holes (SEEK_HOLE) as holes."""
     fd = os.open(path, os.O_RDONLY)
@@ -388,10 +362,10 @@ def _replace(path, target):
         os.close(directory)
 
 
-def write(conn, vol, request, volume_format, made, check=None):
-    """Export ``vol`` (its bytes in ``volume_format``) as ``request`` says; ``made`` holds the sidecar's
-    fields (``source`` None: the digest of the bytes read becomes the mark); ``check()``, called when the
-    file is whole and before it replaces dest, may raise to throw it away. Returns (checksum hex, size
+def write(channel, request, volume_format, made, check=None):
+    """Export the volume whose bytes ``channel`` reads (in ``volume_format``) as ``request`` says; ``made``
+    holds the sidecar's fields (``source`` None: the digest of the bytes read becomes the mark); ``check()``,
+    called when the file is whole and before it replaces dest, may raise to throw it away. Returns (checksum hex, size
     of the file). Nothing is left at dest but a whole export, nothing beside it but the sidecar."""
     output = request.output_format(volume_format)
     convert = request.needs_conversion(volume_format)
@@ -415,10 +389,10 @@ def write(conn, vol, request, volume_format, made, check=None):
     try:
         fd, final = _new('part')
         if convert:
-            sink = _fill(fd, Sink(fd, source_algorithm=source_algorithm), lambda s: _download(conn, vol, s))
+            sink = _fill(fd, Sink(fd, source_algorithm=source_algorithm), channel.download)
         else:
             sink = _fill(fd, Sink(fd, request.algorithm, request.compress, source_algorithm),
-                         lambda s: _download(conn, vol, s))
+                         channel.download)
         if source_algorithm:
             made['source'] = 'digest=%s:%s' % (source_algorithm, sink.source.hexdigest())
         if convert:

@@ -12,9 +12,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import hashlib
 
-from ansible_collections.kvmops.storage.plugins.module_utils.connection import VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM, call
+from ansible_collections.kvmops.storage.plugins.module_utils.connection import (
+    VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM, VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM, VIR_STREAM_RECV_STOP_AT_HOLE, call)
 
 CHUNK = 1024 * 1024
 
@@ -24,6 +26,23 @@ HOLE_BLOCK = 64 * 1024
 # the most data bytes one data section of a sparse upload holds
 _DATA_SECTION = CHUNK
 _ZEROS = bytes(HOLE_BLOCK)
+
+
+def read_full(read, size):
+    """The next ``size`` bytes that ``read(nbytes)`` returns (fewer only at its end)."""
+    parts, got = [], 0
+    while got < size:
+        part = read(size - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b''.join(parts)
+
+
+def is_zero_block(block):
+    """Whether ``block`` is a whole HOLE_BLOCK of zero bytes."""
+    return len(block) == HOLE_BLOCK and block == _ZEROS
 
 
 class _Sections:
@@ -45,15 +64,11 @@ class _Sections:
 
     def _block(self):
         """The next HOLE_BLOCK bytes (fewer at the end, b'' after it)."""
-        parts, got = [], 0
-        while got < HOLE_BLOCK and not self._eof:
-            part = self._read(HOLE_BLOCK - got)
-            if not part:
-                self._eof = True
-                break
-            parts.append(part)
-            got += len(part)
-        return b''.join(parts)
+        if self._eof:
+            return b''
+        block = read_full(self._read, HOLE_BLOCK)
+        self._eof = len(block) < HOLE_BLOCK
+        return block
 
     def _fill(self):
         zeros, self._zeros = self._zeros, 0
@@ -75,7 +90,7 @@ class _Sections:
                     self.hole, self.data = zeros - tail, _ZEROS[:tail]
                     return
                 break
-            if len(block) == HOLE_BLOCK and block == _ZEROS:
+            if is_zero_block(block):
                 if data:
                     self._zeros = HOLE_BLOCK  # the hole after this data section
                     break
@@ -158,6 +173,90 @@ def volume_digest(conn, vol, size, algorithm):
         abort(stream)
         raise
     return digest.hexdigest()
+
+
+def download(conn, vol, sink):
+    """The whole of ``vol`` into ``sink`` (``data(bytes)``, ``hole(length)``), holes skipped by libvirt's sparse
+    stream."""
+    name = vol.name()
+    st = call('opening a stream', conn.newStream, 0)
+    try:
+        call('starting the download of volume %s' % name, vol.download, st, 0, 0,
+             VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
+
+        def _data(_stream, data, _opaque):
+            sink.data(data)
+            return len(data)
+
+        def _hole(_stream, length, _opaque):
+            sink.hole(length)
+            return 0
+        call('downloading volume %s' % name, st.sparseRecvAll, _data, _hole, None)
+        call('finishing the download of volume %s' % name, st.finish)
+    except Exception:
+        abort(st)
+        raise
+
+
+class LibvirtChannel:
+    """The bytes of a volume through libvirt's streams (virStorageVolUpload/Download), over the
+    connection: the channel of every type whose libvirt driver streams volumes. ``vol`` is the volume,
+    or a function that looks it up when the bytes move (a volume a step of the task makes)."""
+
+    def __init__(self, conn, vol):
+        self._conn = conn
+        self._vol = vol
+
+    def _volume(self):
+        return self._vol() if callable(self._vol) else self._vol
+
+    def send(self, read, length, what, sparse=False, size=0, skip=None):
+        """See send(); the volume is new (a new file with ``sparse``)."""
+        return send(self._conn, self._volume(), read, length, what, sparse, size, skip)
+
+    def digest(self, size, algorithm):
+        return volume_digest(self._conn, self._volume(), size, algorithm)
+
+    def download(self, sink):
+        download(self._conn, self._volume(), sink)
+
+    @contextlib.contextmanager
+    def reader(self):
+        """The volume's bytes to pull (a _Reader: ``read(nbytes)``, ``skip()``), through a sparse download."""
+        vol = self._volume()
+        st = call('opening a stream', self._conn.newStream, 0)
+        try:
+            call('starting the download of volume %s' % vol.name(), vol.download, st, 0, 0,
+                 VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM)
+            yield _Reader(st, vol.name())
+            call('finishing the download of volume %s' % vol.name(), st.finish)
+        except BaseException:
+            abort(st)
+            raise
+
+
+class _Reader:
+    """A sparse download pulled: ``read(nbytes)`` gives data (zeros for the start of a hole that ends a
+    block), ``skip()`` the rest of a hole not read yet, as a number of bytes."""
+
+    def __init__(self, st, name):
+        self._st = st
+        self._name = name
+        self._hole = 0
+
+    def skip(self):
+        hole, self._hole = self._hole, 0
+        return hole
+
+    def read(self, nbytes):
+        if not self._hole:
+            got = call('downloading volume %s' % self._name, self._st.recvFlags, nbytes, VIR_STREAM_RECV_STOP_AT_HOLE)
+            if got != -3:
+                return got
+            self._hole = call('downloading volume %s' % self._name, self._st.recvHole, 0)
+        piece = min(nbytes, self._hole)
+        self._hole -= piece
+        return _ZERO_CHUNK[:piece] if piece <= CHUNK else bytes(piece)
 
 
 def file_digest(path, algorithm):

@@ -511,6 +511,17 @@ def _props(desc):
     return '\n'.join(lines) + '\n'
 
 
+class _Source:
+    """The volume clone_from names: its pool (object, name, definition, backend) and the volume (LiveVolume)."""
+
+    def __init__(self, pool, pool_name, pool_xml, backend, live):
+        self.pool = pool
+        self.pool_name = pool_name
+        self.pool_xml = pool_xml
+        self.backend = backend
+        self.live = live
+
+
 class _AssumedPoolBackend(PoolBackend):
     """Check mode only: the backend of a pool an earlier task is assumed to define (its type is not
     known yet), so the volumes are checked only as far as any pool type takes them."""
@@ -713,6 +724,17 @@ class VolumeManager(Manager):
         if not request.backend.can(capability):
             raise UnsupportedError('volume %s: %s pools cannot %s (pool %s); nothing was changed'
                                    % (request.name, request.backend.type_name, what, self.pool_name))
+        if capability == 'volume_upload' and request.pool_xml is not None:
+            # a backend's own channel says now when what it needs is missing
+            request.backend.volume_channel(request.pool_xml, request.name, self._pool_secret_value)
+
+    def _channel(self, pool, backend, pool_xml, name, vol=None):
+        """The bytes of volume ``name`` of ``pool`` (a pool of type ``backend`` defined by ``pool_xml``): the
+        backend's channel, or else libvirt's streams (``vol``, or the volume looked up when they move)."""
+        channel = backend.volume_channel(pool_xml, name, self._pool_secret_value)
+        if channel is not None:
+            return channel
+        return stream.LibvirtChannel(self.conn, vol if vol is not None else lambda: self._vol(pool, name))
 
     def _plan_assumed(self, plan, request):
         """Check mode, pool not defined yet: the steps a new, empty pool would take (its type is unknown)."""
@@ -788,6 +810,11 @@ class VolumeManager(Manager):
             raise ValidationError(request.opt('clone_from.name'), '%s %r: pool %s has no such volume'
                                   % (request.opt('clone_from.name'), request.clone_from['name'], source_pool_name))
         source_live = LiveVolume(source, call('reading volume %s' % request.clone_from['name'], source.XMLDesc, 0))
+        if source_pool_name == self.pool_name:
+            source_pool_xml = request.pool_xml
+        else:
+            source_pool_xml = xmlu.parse(call('reading the pool definition', source_pool.XMLDesc, 0))
+        source_backend = backend_class(source_pool_xml.get('type'))({'name': source_pool_name})
         if request.format is None and source_live.format and source_live.format in request.backend.volume_formats:
             fmt = source_live.format
         capacity = source_live.capacity or 0
@@ -796,19 +823,108 @@ class VolumeManager(Manager):
             'a clone is at least as large as its source')
         definition = request.to_xml(capacity, fmt)
         name = request.name
-        plan.add('clone', lambda: self._clone(live.pool, definition, source), undo=lambda: self._delete(live.pool, name),
-                 subject=name)
+        source_of = _Source(source_pool, source_pool_name, source_pool_xml, source_backend, source_live)
+        checked = False  # the copy step compares what it wrote with what it read
+        if source_pool_name != self.pool_name and not (request.backend.libvirt_copies_across_types and
+                                                       source_backend.libvirt_copies_across_types):
+            checked = self._plan_copy(plan, live, request, fmt, definition, source_of)
+        else:
+            plan.add('clone', lambda: self._clone(live.pool, definition, source),
+                     undo=lambda: self._delete(live.pool, name), subject=name)
         if request.capacity is not None and request.capacity > capacity:
             # libvirt copies at the source's size; a larger capacity is a resize of the copy
             self._require(request, 'volume_resize', 'resize volumes')
             plan.add('resize', lambda: self._resize(live.pool, name, request.capacity, 0), subject=name)
             capacity = request.capacity
-        self._plan_verify_and_move(plan, live, request, source_pool, source_pool_name, source_live, fmt)
+        self._plan_verify_and_move(plan, live, request, source_of, fmt, checked)
         return self._predicted(request, capacity, fmt, source='%s/%s' % (source_pool_name, request.clone_from['name']))
 
-    def _plan_verify_and_move(self, plan, live, request, source_pool, source_pool_name, source_live, fmt):
+    def _plan_copy(self, plan, live, request, fmt, definition, source):
+        """clone_from another pool where libvirt does not copy between the two types (into or out of rbd): the
+        volume created at the source's capacity, then the source's bytes written into it, through the two
+        pools' channels; a source image (qcow2...) is first converted to raw by qemu-img where the module runs,
+        into a temporary directory. Returns whether the copy step checks what it wrote (a converted copy: the
+        volume read back and compared with the converted file)."""
+        name = request.name
+        self._require(request, 'volume_create', 'create volumes')
+        self._require(request, 'volume_upload', 'write volumes')
+        what = '%s/%s' % (source.pool_name, source.live.name)
+        if not source.backend.can('volume_upload'):
+            raise UnsupportedError('volume %s: the bytes of %s pool %s cannot be read, so %s cannot be copied into a '
+                                   '%s pool; nothing was changed' % (name, source.backend.type_name, source.pool_name,
+                                                                     what, request.backend.type_name))
+        source.backend.volume_channel(source.pool_xml, source.live.name, self._pool_secret_value)
+        copy_format = self._bytes_format(request, fmt)
+        if copy_format != 'raw':
+            option = request.opt('format')
+            raise ValidationError(option, 'volume %s: a copy of %s into a %s pool from a %s pool is written as raw '
+                                  'bytes: set %s raw; nothing was changed' % (
+                                      name, what, request.backend.type_name, source.backend.type_name, option))
+        source_format = export.bytes_format(source.live.format if source.backend.volume_format_in_xml else 'raw')
+        job = {}
+        if source_format != 'raw':
+            if not (self.is_local and source.live.path and os.path.exists(source.live.path)):
+                raise UnsupportedError('volume %s: %s is a %s image, which is converted to raw by qemu-img for a %s '
+                                       'pool: that needs the module on the hypervisor (not a remote uri) and the '
+                                       'image as a file there; nothing was changed'
+                                       % (name, what, source_format, request.backend.type_name))
+            qemu_img.require(request.opt('clone_from'), 'converts %s to raw for a %s pool' % (
+                what, request.backend.type_name), 'copy a raw volume')
+            plan.add('convert', lambda: self._stage_volume(source, source_format, job), undo=lambda: _discard(job),
+                     changes=False, subject=name)
+        plan.add('create', lambda: self._create(live.pool, definition, 0, request.backend),
+                 undo=lambda: self._delete(live.pool, name), subject=name)
+        plan.add('copy', lambda: self._copy_bytes(live.pool, request, source, job), subject=name)
+        return source_format != 'raw'
+
+    @staticmethod
+    def _stage_volume(origin, source_format, job):
+        """The raw image of the volume ``origin`` (a file where the module runs) in a new temporary directory."""
+        where = tempfile.gettempdir()
+        try:
+            job['dir'] = tempfile.mkdtemp(prefix='.kvmops-copy-', dir=where)
+            converted = os.path.join(job['dir'], 'converted.raw')
+            qemu_img.convert(source_format, 'raw', origin.live.path, converted)
+            job.update(path=converted, size=os.path.getsize(converted))
+        except (IOError, OSError) as exc:
+            _discard(job)
+            raise OperationError('converting %s to raw needs a temporary copy in %s (TMPDIR sets it), which failed: '
+                                 '%s' % (origin.live.path, where, exc))
+        except Exception:
+            _discard(job)
+            raise
+
+    def _copy_bytes(self, pool, request, origin, job):
+        """The bytes of ``origin`` (or of its converted image, ``job``) into the new volume."""
+        name = request.name
+        channel = self._channel(pool, request.backend, request.pool_xml, name)
+        sparse = request.file_pool()
+        capacity = origin.live.capacity or 0
+        if job:
+            try:
+                opened = source.open_file(job['path'], request.opt('clone_from'), 'sha256')
+                try:
+                    channel.send(opened.read, capacity, opened.what, sparse, capacity, opened.skip_hole)
+                    opened.finish()
+                finally:
+                    opened.close()
+            finally:
+                _discard(job)
+            stored = channel.digest(opened.out, 'sha256')
+            if stored != opened.image_digest:
+                raise OperationError('volume %s does not hold what was copied: its first %d bytes have sha256 %s, '
+                                     'not %s' % (name, opened.out, stored, opened.image_digest))
+            return
+        reading = self._channel(origin.pool, origin.backend, origin.pool_xml, origin.live.name, origin.live.vol)
+        with reading.reader() as reader:
+            channel.send(reader.read, capacity, '%s/%s' % (origin.pool_name, origin.live.name), sparse, capacity,
+                         reader.skip)
+
+    def _plan_verify_and_move(self, plan, live, request, source, fmt, checked=False):
         """clone_from.verify (the copy compared with the source; by default for a copy from another pool and a
-        move) and clone_from.move (the source deleted after the verified copy)."""
+        move) and clone_from.move (the source deleted after the verified copy). ``checked``: the copy step
+        compares the copy with the converted image it wrote, which stands for the verification."""
+        source_pool_name, source_live, source_backend = source.pool_name, source.live, source.backend
         clone = request.clone_from
         move = bool(clone.get('move'))
         verify = clone.get('verify')
@@ -817,8 +933,6 @@ class VolumeManager(Manager):
         elif move and not verify:
             raise ValidationError(request.opt('clone_from.verify'), '%s removes the source only after a verified copy: '
                                   'leave %s out or true' % (request.opt('clone_from.move'), request.opt('clone_from.verify')))
-        source_backend = backend_class(xmlu.parse(call('reading the pool definition', source_pool.XMLDesc, 0))
-                                       .get('type'))({'name': source_pool_name})
         source_format = export.bytes_format(source_live.format if source_backend.volume_format_in_xml else 'raw')
         copy_format = export.bytes_format(fmt if request.backend.volume_format_in_xml else 'raw')
         method = None
@@ -837,6 +951,8 @@ class VolumeManager(Manager):
                                      'so the copy may not be consistent either' % (
                                          request.name, source_pool_name, source_live.name, ', '.join(writers)))
                 verify = False
+        if verify and checked:
+            verify = False  # the copy step compares the volume with the image it wrote
         if verify:
             if source_format == copy_format == 'raw' and source_backend.can('volume_upload') and \
                     request.backend.can('volume_upload'):
@@ -856,8 +972,8 @@ class VolumeManager(Manager):
                                      'module where it cannot read both as disks)'
                                      % (request.name, source_pool_name, source_live.name, copy_format, source_format))
         if method:
-            plan.add('verify', lambda: self._verify_copy(live.pool, request.name, source_live, source_format,
-                                                         copy_format, method), changes=False, subject=request.name)
+            plan.add('verify', lambda: self._verify_copy(live.pool, request, source, source_format, copy_format,
+                                                         method), changes=False, subject=request.name)
         if move:
             if not source_backend.can('volume_delete'):
                 raise UnsupportedError('volume %s: %s pools cannot delete volumes (pool %s), so %s is refused; nothing '
@@ -872,13 +988,16 @@ class VolumeManager(Manager):
                 plan.keep(request.name)  # the copy is all there is now: a later failure must not delete it
             plan.add('delete_source', delete_source, subject=request.name)
 
-    def _verify_copy(self, pool, name, source, source_format, copy_format, method):
-        """Compare the new volume ``name`` with ``source`` (a LiveVolume): their bytes, or the disks qemu-img sees."""
+    def _verify_copy(self, pool, request, origin, source_format, copy_format, method):
+        """Compare the new volume with ``origin`` (a _Source): their bytes, or the disks qemu-img sees."""
+        name = request.name
         copy = self._vol(pool, name)
+        source = origin.live
         if method == 'digest':
             size = source.capacity or 0
-            held = stream.volume_digest(self.conn, source.vol, size, 'sha256')
-            copied = stream.volume_digest(self.conn, copy, size, 'sha256')
+            held = self._channel(origin.pool, origin.backend, origin.pool_xml, source.name, source.vol).digest(
+                size, 'sha256')
+            copied = self._channel(pool, request.backend, request.pool_xml, name, copy).digest(size, 'sha256')
             if held != copied:
                 raise OperationError('volume %s does not hold what %s holds: the first %d bytes have sha256 %s, not %s'
                                      % (name, source.name, size, copied, held))
@@ -1135,7 +1254,7 @@ class VolumeManager(Manager):
         algorithm, expected = request.checksum
         if vol.capacity is not None and vol.capacity < size:
             return '%s: the volume is smaller than the image' % option
-        held = stream.volume_digest(self.conn, vol.vol, size, algorithm)
+        held = self._channel(None, request.backend, request.pool_xml, vol.name, vol.vol).digest(size, algorithm)
         if held == expected:
             return None
         return '%s: the first %d bytes of the volume have %s %s' % (option, size, algorithm, held)
@@ -1258,7 +1377,7 @@ class VolumeManager(Manager):
         wanted = request.export
         name = request.name
         option = request.opt('export')
-        self._require(request, 'volume_upload', 'export volumes (libvirt has no download from them)')
+        self._require(request, 'volume_upload', 'export volumes (their bytes cannot be read)')
         backing = (vol.backing_store if vol is not None else None) or (after or {}).get('backing_store')
         if backing:
             raise RefusedError('%s: volume %s is an overlay of %s, so its own bytes are not the whole disk; clone it '
@@ -1276,7 +1395,9 @@ class VolumeManager(Manager):
             if not wanted.force_in_use:
                 self._refuse_written(request, vol)
             made = wanted.made('%s/%s' % (self.pool_name, name), vol.key, fmt,
-                               lambda: export.content_mark(self.conn, vol.vol, vol.xml, wanted.algorithm))
+                               lambda: export.content_mark(
+                                   self._channel(live.pool, request.backend, request.pool_xml, name, vol.vol), vol.xml,
+                                   wanted.algorithm))
             changing = [action for action in plan.actions_of(name) if action in _CONTENT_ACTIONS]
             if changing:
                 reason = 'this task changes the volume first (%s)' % ', '.join(changing)
@@ -1329,8 +1450,8 @@ class VolumeManager(Manager):
                                                                        vol.XMLDesc, 0))) != mark:
                 raise OperationError('volume %s changed while it was exported (%s before); nothing was written to %s'
                                      % (request.name, mark, wanted.dest))
-        checksum, size = export.write(self.conn, vol, wanted, self._bytes_format(request, fields['format']), made,
-                                      unchanged)
+        channel = self._channel(pool, request.backend, request.pool_xml, request.name, vol)
+        checksum, size = export.write(channel, wanted, self._bytes_format(request, fields['format']), made, unchanged)
         record.update(checksum='%s:%s' % (wanted.algorithm, checksum), size=size)
 
     # ---- what uses a volume ------------------------------------------------------
@@ -1431,13 +1552,13 @@ class VolumeManager(Manager):
         at); ``sparse``: the volume is a new file, where runs of zeros are left as holes; ``job``: the
         converted image of _stage instead (removed after)."""
         name = request.name
-        vol = self._vol(pool, name)
+        channel = self._channel(pool, request.backend, request.pool_xml, name)
         algorithm = request.checksum[0] if request.checksum else None
         try:
             opened = (source.open_file(job['path'], request.content_option(), algorithm) if job is not None
                       else request.open_content(algorithm))
             try:
-                stream.send(self.conn, vol, opened.read, length, opened.what, sparse, most or 0, opened.skip_hole)
+                channel.send(opened.read, length, opened.what, sparse, most or 0, opened.skip_hole)
                 opened.finish()
             finally:
                 opened.close()
@@ -1453,7 +1574,7 @@ class VolumeManager(Manager):
                 raise OperationError('%s: %s has %s %s, not the %s expected'
                                      % (request.opt('content.checksum'), request.content_name(), algorithm,
                                         opened.digest, expected))
-            stored = stream.volume_digest(self.conn, vol, opened.out, algorithm)
+            stored = channel.digest(opened.out, algorithm)
             if stored != opened.image_digest:
                 raise OperationError('volume %s does not hold what was uploaded: its first %d bytes have %s %s, not %s'
                                      % (name, opened.out, algorithm, stored, opened.image_digest))

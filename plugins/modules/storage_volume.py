@@ -48,6 +48,13 @@ description:
     secret). Where they cannot be listed (neither is installed, or the secret is private) the image is deleted
     without its snapshots, so librbd refuses it if it has any, and a warning says so. The source of a clone can be
     deleted only after its clones.
+  - libvirt streams no bytes into or out of an RBD image, so for V(rbd) pools the module moves them with the C(rbd)
+    command (package ceph-common) on the host running the module, reaching the pool's monitors as its user with the
+    key of its secret (through a file only that user can read, removed after). An import (O(content)) and a copy
+    from another pool (O(clone_from)) write a new image with C(rbd import-diff) - only the blocks that are not all
+    zeros, so an image of holes takes no objects - and an export (O(export)), O(clone_from.verify) and
+    O(content.compare) read it with C(rbd export). Without the command such a task is refused before anything
+    is changed.
 author:
   - kvmops.storage contributors (@kvmops)
 extends_documentation_fragment:
@@ -323,8 +330,13 @@ options:
       - With O(capacity) larger than the source's, the copy gets that capacity. A O(capacity) below the source's
         size (by more than the pool's rounding) is refused, since the copy would be the source's size.
       - Across pool types libvirt converts where the target needs it (a qcow2 file into an LV arrives as raw).
-        This is how a volume migrates between pools - dir to logical, logical to netfs, and so on, where libvirt
-        copies between the two types (not into or out of V(rbd), whose backend copies only within its pool).
+        This is how a volume migrates between pools - dir to logical, logical to netfs, and so on.
+      - Into or out of an V(rbd) pool (whose libvirt backend copies only within its own RADOS pool) the module
+        copies instead - the volume created at the source's capacity (action C(create)), then the source's bytes
+        written into it (action C(copy)). The copy is raw; O(format) other than V(raw) is refused. A source image
+        in another format (a qcow2 file) is first converted to raw by C(qemu-img) on the hypervisor (action
+        C(convert), into a temporary directory; C(TMPDIR) sets it), and the copy step compares what the volume
+        holds with the converted image.
     type: dict
     suboptions:
       name:
@@ -726,6 +738,8 @@ actions:
     - An import that converts the image (O(content.convert)) starts with C(convert).
     - O(export) adds C(export) when it writes the file.
     - A verified copy (O(clone_from.verify)) adds C(verify) after C(clone); O(clone_from.move) then C(delete_source).
+    - A copy into or out of an V(rbd) pool is C(create) and C(copy) instead of C(clone) (C(convert) first for an image
+      converted to raw).
   returned: always
   type: list
   elements: str

@@ -21,6 +21,7 @@ from helpers import (
     remove_pool,
     run_module,
     same_image,
+    sha256_of,
     sparse_image,
     virsh,
     virsh_dir_pool,
@@ -295,7 +296,7 @@ def test_partition_is_marked_by_its_digest(disk_pool, tmp_path):
 
 
 @pytest.mark.ceph
-def test_rbd_image_export_is_refused_with_the_reason(tmp_path):
+def test_rbd_image_made_by_virsh_is_exported_through_rbd_where_libvirt_has_no_download(tmp_path):
     ceph = read_testbed()
     tag = 'it-exp-rbd-%d' % os.getpid()
     usage_id = '%s client.%s secret' % (tag, ceph['CEPH_CLIENT'])
@@ -313,13 +314,23 @@ def test_rbd_image_export_is_refused_with_the_reason(tmp_path):
                                str(tmp_path / 'by-virsh')], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, check=False)
         assert proc.returncode != 0 and "doesn't support volume download" in proc.stderr
-        for check in (True, False):
-            refused = run_module('storage_volume', {'pool': tag, 'name': image,
-                                                    'export': {'dest': str(tmp_path / 'img.raw')}}, check=check)
-            assert refused['failed'] is True
-            assert refused['msg'] == ('volume %s: rbd pools cannot export volumes (libvirt has no download from '
-                                      'them) (pool %s); nothing was changed' % (image, tag))
-        assert not (tmp_path / 'img.raw').exists() and hidden(tmp_path) == []
+        # the image written outside libvirt (rbd bench writes into it), then exported by the module
+        rbd(ceph, 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '4M', '--io-pattern', 'seq',
+            '%s/%s' % (ceph['CEPH_POOL'], image))
+        dest = tmp_path / 'img.raw'
+        checked = run_module('storage_volume', {'pool': tag, 'name': image, 'export': {'dest': str(dest)}},
+                             check=True)
+        assert checked['failed'] is False and checked['actions'] == ['export'] and not dest.exists(), checked
+        done = run_module('storage_volume', {'pool': tag, 'name': image, 'export': {'dest': str(dest)}})
+        assert done['failed'] is False and done['actions'] == ['export'], done
+        by_rbd = tmp_path / 'by-rbd'
+        rbd(ceph, 'export', '--no-progress', '%s/%s' % (ceph['CEPH_POOL'], image), str(by_rbd))
+        assert sha256_of(str(dest)) == sha256_of(str(by_rbd)) and dest.stat().st_size == 4 * MIB
+        assert dest.read_bytes() != bytes(4 * MIB), 'rbd bench wrote data, which the export holds'
+        assert done['export']['checksum'] == 'sha256:' + sha256_of(str(dest))
+        assert ceph['KEY'] not in done.output
+        again = run_module('storage_volume', {'pool': tag, 'name': image, 'export': {'dest': str(dest)}})
+        assert again['changed'] is False and again['export']['written'] is False, again
     finally:
         rbd(ceph, 'rm', '--no-progress', '%s/%s' % (ceph['CEPH_POOL'], image), check=False)
         remove_pool(tag)

@@ -11,7 +11,8 @@ import libvirt
 import pytest
 
 from fake_libvirt import MIB, FakeConn, dir_pool_xml, libvirt_error, rbd_pool_xml, volume_params, volume_xml
-from ansible_collections.kvmops.storage.plugins.module_utils import engine, export, source
+from ansible_collections.kvmops.storage.plugins.module_utils import engine, export, source, stream
+from ansible_collections.kvmops.storage.plugins.module_utils.backends import rbd as rbd_backend
 from ansible_collections.kvmops.storage.plugins.module_utils.errors import (
     OperationError,
     RefusedError,
@@ -221,12 +222,12 @@ def test_failed_download_leaves_nothing_and_keeps_the_old_export(conn, vol, tmp_
 
 def test_volume_changed_during_the_export_is_thrown_away(conn, vol, tmp_path, monkeypatch):
     dest = tmp_path / 'v.raw'
-    real = export._download
+    real = stream.LibvirtChannel.download
 
-    def download_and_write(conn_, vol_, sink):
-        real(conn_, vol_, sink)
+    def download_and_write(channel, sink):
+        real(channel, sink)
         vol.xml = vol.xml.replace(MTIME, '1796400002.5')  # a write to the file meanwhile
-    monkeypatch.setattr(export, '_download', download_and_write)
+    monkeypatch.setattr(stream.LibvirtChannel, 'download', download_and_write)
     with pytest.raises(OperationError) as failed:
         run(conn, name='v.raw', export={'dest': str(dest)})
     assert 'changed while it was exported' in failed.value.msg
@@ -273,13 +274,14 @@ def test_bulk_exports_are_reported_per_item(conn, vol, tmp_path):
     assert result['actions'] == ['export:v.raw', 'create:v.raw2']
 
 
-def test_rbd_volume_is_refused_before_anything_is_read(conn, tmp_path):
+def test_rbd_volume_without_the_rbd_command_is_refused_before_anything_is_read(conn, tmp_path, monkeypatch):
     pool = conn.add_pool(rbd_pool_xml(name='ceph'), active=True)
     pool.add(volume_xml('img', MIB, fmt=None, vol_type='network', path='rbd/img'))
+    monkeypatch.setattr(rbd_backend.shutil, 'which', lambda name: None)
     with pytest.raises(UnsupportedError) as refused:
         run(conn, True, pool='ceph', name='img', export={'dest': str(tmp_path / 'img')})
-    assert 'rbd pools cannot export volumes (libvirt has no download from them)' in refused.value.msg
-    assert conn.calls_of('download') == []
+    assert 'the rbd command' in refused.value.msg and 'ceph-common' in refused.value.msg
+    assert conn.calls_of('download') == [] and not (tmp_path / 'img').exists()
 
 
 def test_overlay_is_refused(conn, tmp_path):

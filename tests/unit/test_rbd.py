@@ -2,8 +2,10 @@
 and readable reasons for libvirt's misleading connect and delete errors."""
 
 import base64
+import io
 import os
 import socket
+import struct
 import subprocess
 
 import libvirt
@@ -220,3 +222,101 @@ def test_start_hint_only_for_connect_failures_on_the_local_host():
     assert backend.start_failure_hint(_pool_on(1), "failed to create the RBD IoCTX. Does the pool 'vms' exist?",
                                       True) is None
     assert backend.start_failure_hint(_pool_on(1), CONNECT_FAILED, False) is None
+
+
+# ---- the bytes of an image (rbd import-diff / rbd export) -------------------------------------
+
+def parse_diff(data):
+    """[(offset, bytes)] of the write records of an rbd diff v1 stream; asserts its header and end."""
+    assert data.startswith(b'rbd diff v1\n')
+    position, writes = len(b'rbd diff v1\n'), []
+    while True:
+        tag = data[position:position + 1]
+        position += 1
+        if tag == b'e':
+            assert position == len(data), 'nothing after the end record'
+            return writes
+        assert tag == b'w', tag
+        offset, length = struct.unpack('<QQ', data[position:position + 16])
+        position += 16
+        writes.append((offset, data[position:position + length]))
+        position += length
+
+
+def image_channel():
+    definition = etree.fromstring(rbd_pool_xml(name=POOL).encode())
+    return rbd_backend.RbdImage(definition, 'img', b'key')
+
+
+def test_diff_writes_the_data_blocks_only_at_their_offsets():
+    block = rbd_backend.stream.HOLE_BLOCK
+    content = os.urandom(block) + bytes(3 * block) + os.urandom(block + 100)
+    out = io.BytesIO()
+    holes = image_channel()._write_diff(out, io.BytesIO(content).read, 0, 'src', None)
+    writes = parse_diff(out.getvalue())
+    assert writes == [(0, content[:block]), (4 * block, content[4 * block:])]
+    assert holes == 3 * block
+    image = bytearray(len(content))
+    for offset, data in writes:
+        image[offset:offset + len(data)] = data
+    assert bytes(image) == content
+
+
+def test_diff_records_stay_at_most_4_mib_and_skipped_holes_move_the_offset():
+    block = rbd_backend.stream.HOLE_BLOCK
+    content = os.urandom(5 * MIB)
+    skips = [0, 7 * block]  # a file hole the source knows of, before its data
+
+    def skip():
+        return skips.pop() if skips else 0
+    out = io.BytesIO()
+    image_channel()._write_diff(out, io.BytesIO(content).read, 0, 'src', skip)
+    writes = parse_diff(out.getvalue())
+    assert [(offset, len(data)) for offset, data in writes] == [(7 * block, 4 * MIB), (7 * block + 4 * MIB, MIB)]
+    assert b''.join(data for _offset, data in writes) == content
+
+
+def test_diff_refuses_more_than_the_image_takes():
+    with pytest.raises(OperationError) as failed:
+        image_channel()._write_diff(io.BytesIO(), io.BytesIO(os.urandom(3 * MIB)).read, 2 * MIB, 'src.raw', None)
+    assert 'src.raw holds more than the 2097152 bytes RBD image vms/img takes' in failed.value.msg
+
+
+def test_image_bytes_go_through_rbd_with_a_key_file(monkeypatch, tmp_path):
+    """send runs rbd import-diff with the key in a file (never on the command line), removed after."""
+    seen = {}
+    script = tmp_path / 'rbd'
+    script.write_text('#!/bin/sh\necho "$@" > %s/argv\ncat > %s/stdin\n' % (tmp_path, tmp_path))
+    script.chmod(0o755)
+    monkeypatch.setenv('PATH', '%s:%s' % (tmp_path, os.environ['PATH']))
+    real_mkdtemp = rbd_backend.tempfile.mkdtemp
+
+    def mkdtemp(**kwargs):
+        seen['dir'] = real_mkdtemp(**kwargs)
+        return seen['dir']
+    monkeypatch.setattr(rbd_backend.tempfile, 'mkdtemp', mkdtemp)
+    content = os.urandom(100)
+    channel = RbdBackend({'name': POOL}).volume_channel(etree.fromstring(rbd_pool_xml(name=POOL).encode()), 'img',
+                                                        lambda *args, **kwargs: b'secret-key')
+    assert channel.send(io.BytesIO(content).read, 0, 'src') == 0
+    argv = (tmp_path / 'argv').read_text().split()
+    assert argv[-3:] == ['--no-progress', '-', 'vms/img'] and 'import-diff' in argv
+    assert 'secret-key' not in ' '.join(argv) and base64.b64encode(b'secret-key').decode() not in ' '.join(argv)
+    assert argv[argv.index('--keyfile') + 1].startswith(seen['dir']) and not os.path.exists(seen['dir'])
+    assert parse_diff((tmp_path / 'stdin').read_bytes()) == [(0, content)]
+
+
+def test_a_failed_rbd_command_is_an_operation_error_with_its_message(monkeypatch, tmp_path):
+    script = tmp_path / 'rbd'
+    script.write_text('#!/bin/sh\ncat > /dev/null\necho "rbd: import-diff failed: (2) No such file or directory" >&2\n'
+                      'exit 2\n')
+    script.chmod(0o755)
+    monkeypatch.setenv('PATH', '%s:%s' % (tmp_path, os.environ['PATH']))
+    channel = image_channel()
+    with pytest.raises(OperationError) as failed:
+        channel.send(io.BytesIO(b'x' * 10).read, 0, 'src')
+    assert failed.value.msg == ('rbd import-diff into vms/img failed: rbd: import-diff failed: (2) No such file or '
+                                'directory')
+    with pytest.raises(OperationError) as failed:
+        channel.digest(10, 'sha256')
+    assert 'rbd export of vms/img failed' in failed.value.msg

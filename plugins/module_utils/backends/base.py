@@ -41,7 +41,8 @@ BUILD_NEW = VIR_STORAGE_POOL_BUILD_NEW
 BUILD_NO_OVERWRITE = VIR_STORAGE_POOL_BUILD_NO_OVERWRITE
 BUILD_OVERWRITE = VIR_STORAGE_POOL_BUILD_OVERWRITE
 
-# volume_upload: libvirt streams the type's volumes, both ways (its backends that upload also download)
+# volume_upload: the bytes of the type's volumes can be written and read, both ways: through libvirt's
+# streams (its drivers that upload also download), or through the backend's volume_channel
 CAPABILITIES = ('build', 'delete', 'volume_create', 'volume_delete', 'volume_resize',
                 'volume_wipe', 'volume_upload', 'volume_clone', 'volume_backing')
 
@@ -253,6 +254,18 @@ class PoolBackend:
         the task does not say ``force``. ``read_secret(usage, uuid=None, usage_id=None)`` gives the value of the
         pool's secret to a type that must ask the storage itself."""
         return self.volume_delete_flags, None
+
+    #: libvirt copies a volume of this type into a pool of another type and back (virStorageVolCreateXMLFrom);
+    #: when either side says False, a copy across pools is made by the collection: the volume created, then its
+    #: bytes written from the source's
+    libvirt_copies_across_types = True
+
+    def volume_channel(self, definition, name, read_secret):
+        """The bytes of volume ``name`` of the pool ``definition`` when libvirt's driver does not stream them: an
+        object with ``send``, ``digest`` and ``download`` as stream.LibvirtChannel has them; None: libvirt streams
+        them. Raises UnsupportedError, before anything is changed, when what it needs is not there.
+        ``read_secret`` as for volume_delete_plan."""
+        return None
 
     def start_failure_hint(self, definition, message, is_local):
         """What most likely made starting the pool ``definition`` fail with ``message``, or None."""

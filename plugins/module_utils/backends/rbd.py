@@ -8,18 +8,22 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import contextlib
+import hashlib
 import json
 import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 
+from ansible_collections.kvmops.storage.plugins.module_utils import stream
 from ansible_collections.kvmops.storage.plugins.module_utils import xml as xmlu
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.base import PoolBackend
 from ansible_collections.kvmops.storage.plugins.module_utils.connection import VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS
-from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, RefusedError
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, RefusedError, UnsupportedError
 
 # The port a Ceph monitor listens on (msgr v1) when source_host gives none; libvirt's default too.
 MON_PORT = 6789
@@ -63,7 +67,10 @@ class RbdBackend(PoolBackend):
     required = ('source_host', 'source_name')
     auth_types = ('ceph',)
     auth_secret_usage = {'ceph': 'ceph'}
-    capabilities = frozenset(('volume_create', 'volume_delete', 'volume_resize', 'volume_wipe', 'volume_clone'))
+    capabilities = frozenset(('volume_create', 'volume_delete', 'volume_resize', 'volume_wipe', 'volume_clone',
+                              'volume_upload'))
+    # libvirt clones an RBD image only from an image of the same RADOS pool (a copy-on-write clone)
+    libvirt_copies_across_types = False
     thin_provisioned = True  # RBD images take the objects written to them
     volume_formats = ('raw',)
     volume_format_in_xml = False
@@ -94,6 +101,14 @@ class RbdBackend(PoolBackend):
                                'force=true to delete the image with all its snapshots' % (image, ', '.join(other)),
                                snapshots=other)
         return (VIR_STORAGE_VOL_DELETE_WITH_SNAPSHOTS if names else 0), None
+
+    def volume_channel(self, definition, name, read_secret):
+        """libvirt's rbd driver streams no volume: the bytes go through the rbd command (RbdImage)."""
+        if shutil.which('rbd') is None:
+            raise UnsupportedError('the bytes of RBD images are written and read with the rbd command, which is not '
+                                   'on the host running the module: install package ceph-common there. Nothing was '
+                                   'changed')
+        return RbdImage(definition, name, self._key(definition, read_secret))
 
     @staticmethod
     def _key(definition, read_secret):
@@ -136,6 +151,13 @@ class RbdBackend(PoolBackend):
         return None
 
 
+def _client(definition):
+    """(monitors as the rbd command takes them, auth user or None) of the pool ``definition``."""
+    auth = xmlu.find_path(definition, 'source/auth')
+    return (','.join(_show(host, port) for host, port in monitors(definition)),
+            auth[0].get('username') if auth else None)
+
+
 def list_snapshots(definition, image, key):
     """Names of the snapshots of RBD image ``image`` (``RADOSPOOL/NAME``) in the cluster the pool ``definition``
     names (its monitors and auth user; ``key`` is that user's cephx key as bytes, None without auth).
@@ -143,9 +165,7 @@ def list_snapshots(definition, image, key):
     Asks the ``rbd`` command where the module runs (Debian/RPM package ceph-common), or else the python rbd
     binding (python3-rbd); the key goes through a file only this user can read, never on a command line.
     Raises OperationError when neither is there or the cluster does not answer."""
-    mons = ','.join(_show(host, port) for host, port in monitors(definition))
-    auth = xmlu.find_path(definition, 'source/auth')
-    user = auth[0].get('username') if auth else None
+    mons, user = _client(definition)
     if shutil.which('rbd') is not None:
         return _snapshots_by_command(mons, user, key, image)
     try:
@@ -157,7 +177,10 @@ def list_snapshots(definition, image, key):
     return _snapshots_by_binding(rados, rbd, mons, user, key, image)
 
 
-def _snapshots_by_command(mons, user, key, image):
+@contextlib.contextmanager
+def _rbd_argv(mons, user, key):
+    """The start of an rbd command line that reaches the cluster at ``mons`` as ``user`` with ``key``: the key
+    in a file only this user can read, removed when the block ends."""
     argv = ['rbd', '--conf', '/dev/null', '-m', mons, '--client-mount-timeout', str(_RBD_TIMEOUT)]
     workdir = tempfile.mkdtemp(prefix='kvmops-rbd-')
     try:
@@ -169,21 +192,164 @@ def _snapshots_by_command(mons, user, key, image):
             argv += ['--id', user or 'admin', '--keyfile', keyfile]
         else:
             argv += ['--auth-client-required', 'none']
-        argv += ['snap', 'ls', '--format', 'json', image]
-        try:
-            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                                  timeout=_RBD_TIMEOUT + 15, check=False)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise OperationError('rbd snap ls %s failed: %s' % (image, exc))
+        yield argv
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _last_line(text, returncode):
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else 'exit %d' % returncode
+
+
+def _snapshots_by_command(mons, user, key, image):
+    with _rbd_argv(mons, user, key) as argv:
+        try:
+            proc = subprocess.run(argv + ['snap', 'ls', '--format', 'json', image], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, universal_newlines=True, timeout=_RBD_TIMEOUT + 15,
+                                  check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise OperationError('rbd snap ls %s failed: %s' % (image, exc))
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        raise OperationError('rbd snap ls %s failed: %s' % (image, lines[-1] if lines else 'exit %d' % proc.returncode))
+        raise OperationError('rbd snap ls %s failed: %s' % (image, _last_line(proc.stderr, proc.returncode)))
     try:
         return [item['name'] for item in json.loads(proc.stdout or '[]')]
     except (ValueError, KeyError, TypeError):
         raise OperationError('rbd snap ls %s printed no JSON list' % image)
+
+
+# rbd's image diff format (what `rbd export-diff` writes and `rbd import-diff` applies): a header, then
+# records; 'w' is data at an offset (offset and length, little-endian 64-bit, then the bytes), 'e' the end
+_DIFF_HEADER = b'rbd diff v1\n'
+_DIFF_WRITE = b'w'
+_DIFF_END = b'e'
+# the most data bytes one record holds
+_DIFF_RECORD = 4 * 1024 * 1024
+
+
+class _Pipe:
+    """What a command writes, to pull."""
+    skip = None
+
+    def __init__(self, read):
+        self.read = read
+
+
+class RbdImage:
+    """The bytes of one RBD image, through the rbd command where the module runs (libvirt's rbd driver has no
+    volume upload or download): written as an image diff of the blocks that are not all zeros (`rbd
+    import-diff`; a new image reads zeros where nothing was written), read with `rbd export`. The cephx key
+    goes through a file only this user can read."""
+
+    def __init__(self, definition, name, key):
+        self._mons, self._user = _client(definition)
+        self._key = key
+        self.image = '%s/%s' % (PoolBackend.xml_text(definition, 'source/name'), name)
+
+    def send(self, read, length, what, sparse=False, size=0, skip=None):  # pylint: disable=unused-argument
+        """Write what ``read(nbytes)`` returns into the image from offset 0 (``length``: the most it takes, 0: no
+        bound); ``skip()`` as for stream.send. The image is new: zero blocks are not written. Returns the
+        bytes not written."""
+        with _rbd_argv(self._mons, self._user, self._key) as argv, tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(argv + ['import-diff', '--no-progress', '-', self.image], stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=errors)
+            holes = 0
+            try:
+                holes = self._write_diff(proc.stdin, read, length, what, skip)
+                proc.stdin.close()
+            except (IOError, OSError):
+                proc.wait()  # it stopped reading: its message says why
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            self._check(proc.wait(), errors, 'rbd import-diff into %s' % self.image)
+        return holes
+
+    def _write_diff(self, out, read, length, what, skip):
+        out.write(_DIFF_HEADER)
+        position = holes = 0
+        run = []  # blocks of data not written yet, from ``start``
+        start = 0
+
+        def flush():
+            if run:
+                data = b''.join(run)
+                out.write(_DIFF_WRITE + struct.pack('<QQ', start, len(data)))
+                out.write(data)
+                del run[:]
+        while True:
+            skipped = skip() if skip is not None else 0
+            if skipped:
+                flush()
+                position += skipped
+                holes += skipped
+                continue
+            block = stream.read_full(read, stream.HOLE_BLOCK)
+            if not block:
+                break
+            if length and position + len(block) > length:
+                raise OperationError('%s holds more than the %d bytes RBD image %s takes' % (what, length, self.image))
+            if stream.is_zero_block(block):
+                flush()
+                holes += len(block)
+            else:
+                if not run:
+                    start = position
+                run.append(block)
+                if len(run) * stream.HOLE_BLOCK >= _DIFF_RECORD:
+                    flush()
+            position += len(block)
+        flush()
+        out.write(_DIFF_END)
+        return holes
+
+    def digest(self, size, algorithm):
+        """The ``algorithm`` hex digest of the first ``size`` bytes of the image."""
+        digest = hashlib.new(algorithm)
+        self._export(digest.update, size)
+        return digest.hexdigest()
+
+    def download(self, sink):
+        """The whole image into ``sink`` (its ``data``; the sink finds the zero blocks)."""
+        self._export(sink.data)
+
+    @contextlib.contextmanager
+    def reader(self):
+        """The image's bytes to pull: ``read(nbytes)`` (``skip`` None: zeros are read as zeros)."""
+        with _rbd_argv(self._mons, self._user, self._key) as argv, tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(argv + ['export', '--no-progress', self.image, '-'], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=errors)
+            try:
+                yield _Pipe(proc.stdout.read)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            finally:
+                proc.stdout.close()
+            self._check(proc.wait(), errors, 'rbd export of %s' % self.image)
+
+    def _export(self, consume, size=None):
+        with self.reader() as reader:
+            left = size
+            while left is None or left > 0:
+                chunk = reader.read(stream.CHUNK if left is None else min(stream.CHUNK, left))
+                if not chunk:
+                    break
+                consume(chunk)
+                if left is not None:
+                    left -= len(chunk)
+            # (a digest of fewer bytes than the image holds reads it all: rbd export reads zeros fast)
+            while left is not None and reader.read(stream.CHUNK):
+                pass
+
+    @staticmethod
+    def _check(returncode, errors, what):
+        if returncode != 0:
+            errors.seek(0)
+            raise OperationError('%s failed: %s' % (what, _last_line(errors.read().decode('utf-8', 'replace'),
+                                                                     returncode)))
 
 
 def _snapshots_by_binding(rados, rbd, mons, user, key, image):
