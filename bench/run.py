@@ -866,11 +866,16 @@ class Bench:
                                            "</usage></secret>" % POOL_RBD)
         secret.setValue(key)
         host, port = ceph['CEPH_MON_HOST'].rsplit(':', 1)
-        pool = self.conn.storagePoolDefineXML(
-            "<pool type='rbd'><name>%s</name><source><host name='%s' port='%s'/><name>%s</name>"
-            "<auth type='ceph' username='%s'><secret uuid='%s'/></auth></source></pool>"
-            % (POOL_RBD, host, port, ceph['CEPH_POOL'], ceph['CEPH_CLIENT'], secret.UUIDString()))
-        pool.create(0)
+        try:
+            pool = self.conn.storagePoolDefineXML(
+                "<pool type='rbd'><name>%s</name><source><host name='%s' port='%s'/><name>%s</name>"
+                "<auth type='ceph' username='%s'><secret uuid='%s'/></auth></source></pool>"
+                % (POOL_RBD, host, port, ceph['CEPH_POOL'], ceph['CEPH_CLIENT'], secret.UUIDString()))
+            pool.create(0)
+        except libvirt.libvirtError as exc:
+            remove_pool(self.conn, POOL_RBD, os.path.join(self.args.base_dir, POOL_RBD))
+            secret.undefine()
+            raise BenchError('the rbd pool %s does not start: %s' % (POOL_RBD, exc))
         return pool, secret
 
     def scenario_g(self):
@@ -883,9 +888,10 @@ class Bench:
         os.makedirs(files, exist_ok=True)
         image = os.path.join(files, 'image-2g.raw')
         _sparse_image(image, 2 * GIB)
-        pool, secret = self._rbd_pool(ceph)
         name, peer_name = 'bench-g-ours', 'bench-g-rbd-import'
+        pool = secret = None
         try:
+            pool, secret = self._rbd_pool(ceph)
             _delete_volume(pool, name)
             imported = self.ours.capture_module(write_playbook(self._path('g-import.yml'), [{
                 'name': 'import', 'kvmops.storage.storage_volume': {
@@ -914,12 +920,13 @@ class Bench:
                               'rbd import-diff; rbd import of the same file (the image removed before each run, '
                               'untimed). Both images compared with the file by SHA-256.')
         finally:
-            _delete_volume(pool, name)
             subprocess.run(rbd + ['rm', '--no-progress', '%s/%s' % (ceph['CEPH_POOL'], peer_name)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-            pool.destroy()
-            pool.undefine()
-            secret.undefine()
+            if pool is not None:
+                _delete_volume(pool, name)
+                remove_pool(self.conn, POOL_RBD, files)
+            if secret is not None:
+                secret.undefine()
             shutil.rmtree(files, ignore_errors=True)
 
     def _changed_run(self, ansiballz):

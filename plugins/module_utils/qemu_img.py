@@ -64,6 +64,20 @@ def compare(first_format, second_format, first, second):
             second, first, proc.returncode, (err or out).decode('utf-8', 'replace').strip() or 'no message'))
 
 
+def write_encrypted(source_format, source, target_format, target, keyfile):
+    """``qemu-img convert -n`` of the image ``source`` into the LUKS-encrypted image ``target`` that exists (a LUKS
+    container for ``target_format`` raw, a qcow2 image with LUKS encryption), opened with the passphrase in
+    ``keyfile`` (never on the command line)."""
+    escaped = target.replace(',', ',,')
+    if target_format == 'raw':
+        opened = 'driver=luks,key-secret=kvmops-key,file.filename=%s' % escaped
+    else:
+        opened = 'driver=%s,encrypt.key-secret=kvmops-key,file.filename=%s' % (target_format, escaped)
+    key = 'secret,id=kvmops-key,file=%s' % keyfile.replace(',', ',,')
+    _run(['convert', '-q', '-n', '-f', source_format, '--object', key, '--target-image-opts', source, opened],
+         'writing %s into the encrypted image %s' % (source, target))
+
+
 def refuse_references(path, fmt, option, shown):
     """Refuse an image that makes qemu-img read other files (a backing file, an external data file, the extents
     of a vmdk descriptor): converting it would copy them, read as the module's user, into the volume."""

@@ -136,6 +136,20 @@ options:
       format:
         description: Same as O(format).
         type: str
+      encryption:
+        description: Same as O(encryption).
+        type: dict
+        suboptions:
+          format:
+            description: Same as O(encryption.format).
+            type: str
+            choices: [luks]
+          secret_uuid:
+            description: Same as O(encryption.secret_uuid).
+            type: str
+          secret_usage:
+            description: Same as O(encryption.secret_usage).
+            type: str
       backing_store:
         description: Same as O(backing_store).
         type: dict
@@ -363,6 +377,34 @@ options:
             domain uses and no overlay has in its backing chain, unless O(force=true) - the refusal names them.
           - A later run finds the moved volume and does nothing; the source need not exist any more.
         type: bool
+  encryption:
+    description:
+      - Create the volume LUKS-encrypted (libvirt's C(<encryption format='luks'>)) with the passphrase of a libvirt
+        secret of usage C(volume) - make it with M(kvmops.storage.storage_secret) (O(kvmops.storage.storage_secret#module:usage=volume)),
+        the passphrase as its value. libvirt makes the LUKS header with C(qemu-img), so the passphrase goes through a
+        file, never a command line, and is never in the module's output.
+      - For image-file pools (V(dir), V(fs), V(netfs)); O(format) V(raw) makes a LUKS container, V(qcow2) a qcow2
+        image with LUKS encryption. A guest opens it with the same secret (C(<encryption>) in its disk).
+      - A secret that does not exist, or has another usage than V(volume), is refused before anything is made
+        (check mode goes on with a warning, assuming an earlier task of the run makes it).
+      - Set only when the volume is created; a volume that exists unencrypted or with another secret is refused.
+      - With O(content), libvirt creates the encrypted volume and C(qemu-img convert) writes the image's disk into
+        it through the encryption, on the hypervisor (not with a remote O(uri)); the secret must not be private,
+        since the module reads its value for that. O(content.force) and O(content.compare) are refused with it.
+      - An encrypted volume is not exported (O(export) refuses it) and not made by O(clone_from) or over a
+        O(backing_store).
+    type: dict
+    suboptions:
+      format:
+        description: The encryption format (V(luks) when left out); C(qcow)'s own encryption libvirt does not create.
+        type: str
+        choices: [luks]
+      secret_uuid:
+        description: UUID of the secret. Exactly one of O(encryption.secret_uuid) and O(encryption.secret_usage).
+        type: str
+      secret_usage:
+        description: Usage id of the secret (of usage type C(volume); conventionally the volume's path).
+        type: str
   content:
     description:
       - Import an image into a new volume through a libvirt stream, from a file (O(content.src)) or an http(s) URL

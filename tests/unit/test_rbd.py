@@ -2,6 +2,7 @@
 and readable reasons for libvirt's misleading connect and delete errors."""
 
 import base64
+import hashlib
 import io
 import os
 import socket
@@ -16,7 +17,7 @@ from fake_libvirt import MIB, FakeConn, libvirt_error, rbd_pool_xml, volume_para
 from ansible_collections.kvmops.storage.plugins.module_utils import engine
 from ansible_collections.kvmops.storage.plugins.module_utils.backends import rbd as rbd_backend
 from ansible_collections.kvmops.storage.plugins.module_utils.backends.rbd import RbdBackend, monitors
-from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, RefusedError
+from ansible_collections.kvmops.storage.plugins.module_utils.errors import OperationError, RefusedError, UnsupportedError
 from ansible_collections.kvmops.storage.plugins.module_utils.volume import VolumeManager
 
 POOL = 'ceph-vms'
@@ -320,3 +321,57 @@ def test_a_failed_rbd_command_is_an_operation_error_with_its_message(monkeypatch
     with pytest.raises(OperationError) as failed:
         channel.digest(10, 'sha256')
     assert 'rbd export of vms/img failed' in failed.value.msg
+
+
+def test_a_failing_source_stops_rbd_by_closing_its_input_not_by_a_kill(monkeypatch, tmp_path):
+    """rbd import-diff gets no end record and ends by itself (a killed client keeps a watch on the image, which
+    then cannot be deleted); the source's error is what the task fails with, and no key file stays."""
+    script = tmp_path / 'rbd'
+    script.write_text('#!/bin/sh\ncat > %s/stdin\necho "rbd: import-diff failed: (74) Bad message" >&2\nexit 74\n'
+                      % tmp_path)
+    script.chmod(0o755)
+    monkeypatch.setenv('PATH', '%s:%s' % (tmp_path, os.environ['PATH']))
+    killed = []
+    real_popen = rbd_backend.subprocess.Popen
+
+    class Popen(real_popen):
+        def kill(self):
+            killed.append(self.args)
+            super().kill()
+    monkeypatch.setattr(rbd_backend.subprocess, 'Popen', Popen)
+    made = []
+    real_mkdtemp = rbd_backend.tempfile.mkdtemp
+    monkeypatch.setattr(rbd_backend.tempfile, 'mkdtemp', lambda **kw: made.append(real_mkdtemp(**kw)) or made[-1])
+    block = rbd_backend.stream.HOLE_BLOCK
+    reads = [os.urandom(block)]
+
+    def read(nbytes):
+        if reads:
+            return reads.pop()
+        raise OSError(5, 'Input/output error')
+    with pytest.raises(OSError) as failed:
+        image_channel().send(read, 0, 'src')
+    assert failed.value.errno == 5 and killed == []
+    written = (tmp_path / 'stdin').read_bytes()
+    assert written.startswith(b'rbd diff v1\n') and not written.endswith(b'e'), 'no end record was sent'
+    assert made and not any(os.path.exists(path) for path in made)
+
+
+def test_a_digest_of_the_first_bytes_stops_rbd_export_once_read(monkeypatch, tmp_path):
+    """rbd export of a large image is stopped after the bytes the digest needs, and that is no failure."""
+    script = tmp_path / 'rbd'
+    script.write_text('#!/bin/sh\nhead -c 1048576 /dev/urandom > %s/first\ncat %s/first\nexec cat /dev/zero\n'
+                      % (tmp_path, tmp_path))
+    script.chmod(0o755)
+    monkeypatch.setenv('PATH', '%s:%s' % (tmp_path, os.environ['PATH']))
+    digest = image_channel().digest(MIB, 'sha256')
+    assert digest == hashlib.sha256((tmp_path / 'first').read_bytes()).hexdigest()
+
+
+def test_verified_clone_without_the_rbd_command_is_refused_before_the_clone(conn, pool, monkeypatch):
+    pool.add(rbd_volume('golden', 8 * MIB))
+    monkeypatch.setattr(rbd_backend.shutil, 'which', lambda name: None)
+    with pytest.raises(UnsupportedError) as refused:
+        plan_for(conn, name='copy', clone_from={'name': 'golden', 'verify': True})
+    assert 'ceph-common' in refused.value.msg
+    assert conn.calls_of('createXMLFrom') == []

@@ -26,6 +26,7 @@ VALUES = {
     'clone_from': {'name': 'golden', 'pool': None},
     'content': {'src': '/srv/images/x.img', 'checksum': None},
     'mode': '0600', 'owner': 0, 'group': 0,
+    'encryption': {'format': None, 'secret_uuid': None, 'secret_usage': 'luks-key'},
 }
 
 

@@ -1138,3 +1138,73 @@ def test_copy_of_a_volume_a_running_domain_writes_is_not_verified_and_not_moved(
             plan_for(conn, check_mode=True, name='dst.raw', clone_from=dict({'pool': 'old', 'name': 'src.raw'}, **given))
         assert 'is written by running domain(s) vm1 now' in refused.value.msg
         assert refused.value.details['domains'] == ['vm1']
+
+
+# ---- encryption ----------------------------------------------------------------------------------
+
+def test_encrypted_volume_is_created_with_the_secret_found_by_usage(conn, pool):
+    secret = conn.add_secret('volume', DIR + '/enc.img', b'pass')
+    plan = plan_for(conn, is_local=True, name='enc.img', capacity='1MiB',
+                    encryption={'secret_usage': DIR + '/enc.img'})
+    assert plan.actions == ['create']
+    assert secret.UUIDString() in plan.diff['after']
+    engine.apply(plan, False)
+    encryption = created_xml(conn, 'enc.img').find('target/encryption')
+    assert encryption.get('format') == 'luks'
+    assert encryption.find('secret').attrib == {'type': 'passphrase', 'uuid': secret.UUIDString()}
+
+
+def test_encryption_secret_missing_is_refused_and_check_mode_assumes_it(conn, pool):
+    given = dict(name='enc.img', capacity='1MiB', encryption={'secret_uuid': '9d4ad5b4-0e9c-4f8b-a1c3-1a2b3c4d5e6f'})
+    with pytest.raises(ValidationError) as refused:
+        plan_for(conn, is_local=True, **given)
+    assert refused.value.option == 'encryption.secret_uuid'
+    assert 'libvirt has no secret of uuid 9d4ad5b4-0e9c-4f8b-a1c3-1a2b3c4d5e6f' in refused.value.msg
+    plan = plan_for(conn, is_local=True, check_mode=True, **given)
+    assert plan.actions == ['create'] and any('earlier task' in warning for warning in plan.warnings)
+    assert conn.calls_of('createXML') == []
+
+
+def test_encryption_secret_of_another_usage_is_refused(conn, pool):
+    secret = conn.add_secret('ceph', 'client.libvirt', b'key')
+    with pytest.raises(ValidationError) as refused:
+        plan_for(conn, is_local=True, name='enc.img', capacity='1MiB', encryption={'secret_uuid': secret.UUIDString()})
+    assert 'has usage ceph; a volume is encrypted with a secret of usage volume' in refused.value.msg
+
+
+def test_existing_volume_with_another_secret_is_refused(conn, pool):
+    ours = conn.add_secret('volume', DIR + '/enc.img', b'pass')
+    pool.add(volume_xml('enc.img', MIB).replace(
+        '</target>', "<encryption format='luks'><secret type='passphrase' uuid='1c2b3a4d-0000-4000-8000-"
+                     "000000000001'/></encryption></target>"))
+    with pytest.raises(RefusedError) as refused:
+        plan_for(conn, is_local=True, name='enc.img', encryption={'secret_uuid': ours.UUIDString()})
+    assert 'exists with luks encryption by secret 1c2b3a4d-0000-4000-8000-000000000001' in refused.value.msg
+
+
+@pytest.mark.parametrize('given, option, words', [
+    ({'format': 'vmdk'}, 'format', "format 'vmdk' cannot be LUKS-encrypted"),
+    ({'encryption': {'secret_usage': ' '}}, 'encryption.secret_usage', 'give a non-empty value'),
+])
+def test_encryption_input_is_refused_before_libvirt_is_read(conn, pool, given, option, words):
+    args = dict(name='enc.img', capacity='1MiB', encryption={'secret_usage': 'x'})
+    args.update(given)
+    with pytest.raises(ValidationError) as refused:
+        plan_for(conn, is_local=True, **args)
+    assert refused.value.option == option and words in refused.value.msg
+    assert conn.calls_of('secretLookupByUsage') == []
+
+
+def test_encryption_in_a_logical_pool_is_refused(conn, lvm):
+    with pytest.raises(ValidationError) as refused:
+        plan_for(conn, is_local=True, pool='vg0', name='lv', capacity='1MiB', encryption={'secret_usage': 'x'})
+    assert 'image-file pools (dir, fs, netfs); logical pools are not among them' in refused.value.msg
+
+
+def test_encrypted_volume_is_not_exported(conn, pool, tmp_path):
+    pool.add(volume_xml('enc.img', MIB).replace(
+        '</target>', "<encryption format='luks'><secret type='passphrase' uuid='1c2b3a4d-0000-4000-8000-"
+                     "000000000001'/></encryption></target>"))
+    with pytest.raises(RefusedError) as refused:
+        plan_for(conn, is_local=True, name='enc.img', export={'dest': str(tmp_path / 'out')})
+    assert 'is encrypted' in refused.value.msg and conn.calls_of('download') == []

@@ -228,11 +228,12 @@ _DIFF_RECORD = 4 * 1024 * 1024
 
 
 class _Pipe:
-    """What a command writes, to pull."""
+    """What a command writes, to pull; ``enough`` set: the rest is not wanted (the command is stopped)."""
     skip = None
 
     def __init__(self, read):
         self.read = read
+        self.enough = False
 
 
 class RbdImage:
@@ -254,16 +255,29 @@ class RbdImage:
             proc = subprocess.Popen(argv + ['import-diff', '--no-progress', '-', self.image], stdin=subprocess.PIPE,
                                     stdout=subprocess.DEVNULL, stderr=errors)
             holes = 0
+            failure = None
             try:
                 holes = self._write_diff(proc.stdin, read, length, what, skip)
+            except BrokenPipeError:
+                pass  # rbd stopped reading: its message says why
+            except BaseException as exc:  # pylint: disable=broad-except
+                failure = exc  # the source failed: rbd is stopped below, then this is raised
+            try:
                 proc.stdin.close()
-            except (IOError, OSError):
-                proc.wait()  # it stopped reading: its message says why
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
-            self._check(proc.wait(), errors, 'rbd import-diff into %s' % self.image)
+            except BrokenPipeError:
+                pass
+            if failure is None:
+                returncode = proc.wait()
+            else:
+                # without the end record rbd import-diff fails by itself and closes the image (a killed
+                # client would hold a watch on it for the OSD's timeout, and the image could not be deleted)
+                try:
+                    proc.wait(timeout=_RBD_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                raise failure
+            self._check(returncode, errors, 'rbd import-diff into %s' % self.image)
         return holes
 
     def _write_diff(self, out, read, length, what, skip):
@@ -316,33 +330,37 @@ class RbdImage:
 
     @contextlib.contextmanager
     def reader(self):
-        """The image's bytes to pull: ``read(nbytes)`` (``skip`` None: zeros are read as zeros)."""
+        """The image's bytes to pull: a _Pipe (``skip`` None: zeros are read as zeros)."""
         with _rbd_argv(self._mons, self._user, self._key) as argv, tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(argv + ['export', '--no-progress', self.image, '-'], stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=errors)
+            pipe = _Pipe(proc.stdout.read)
             try:
-                yield _Pipe(proc.stdout.read)
+                yield pipe
             except BaseException:
                 proc.kill()
                 proc.wait()
                 raise
             finally:
                 proc.stdout.close()
+            if pipe.enough:
+                proc.kill()  # the rest is not wanted (an export opens the image read-only)
+                proc.wait()
+                return
             self._check(proc.wait(), errors, 'rbd export of %s' % self.image)
 
     def _export(self, consume, size=None):
-        with self.reader() as reader:
+        """The image's bytes (the first ``size``: then rbd export is stopped once they are read) to ``consume``."""
+        with self.reader() as pipe:
             left = size
             while left is None or left > 0:
-                chunk = reader.read(stream.CHUNK if left is None else min(stream.CHUNK, left))
+                chunk = pipe.read(stream.CHUNK if left is None else min(stream.CHUNK, left))
                 if not chunk:
                     break
                 consume(chunk)
                 if left is not None:
                     left -= len(chunk)
-            # (a digest of fewer bytes than the image holds reads it all: rbd export reads zeros fast)
-            while left is not None and reader.read(stream.CHUNK):
-                pass
+            pipe.enough = left == 0
 
     @staticmethod
     def _check(returncode, errors, what):
